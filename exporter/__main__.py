@@ -1,0 +1,77 @@
+"""python -m exporter: DeepLab frozen graph (or model-zoo tarball) -> versioned SavedModel servable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import signal
+import sys
+from types import FrameType
+
+from exporter.graph import ExportError, parse_graph, read_graph_bytes
+from exporter.versions import choose_version, publish, staging_dir
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter",
+        description="Export a DeepLab frozen graph (ImageTensor:0 -> SemanticPredictions:0) or a DeepLab "
+        "model-zoo .tar.gz as a TF Serving servable: EXPORT_DIR/<version>/saved_model.pb.",
+    )
+    parser.add_argument(
+        "--frozen-graph", required=True, type=pathlib.Path, help="a .pb frozen graph or a .tar.gz"
+    )
+    parser.add_argument(
+        "--export-dir", required=True, type=pathlib.Path, help="the model's base path, e.g. models/deeplab"
+    )
+    parser.add_argument("--version", type=int, default=None, help="version to write (default: highest + 1)")
+    parser.add_argument(
+        "--model-name", default=None, help="name to serve the model under (default: EXPORT_DIR's last part)"
+    )
+    return parser.parse_args(argv)
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Turns a polite kill into an exception, so the staging directory is removed on the way out.
+    raise SystemExit(128 + signum)
+
+
+def run(args: argparse.Namespace) -> int:
+    base: pathlib.Path = args.export_dir
+    model_name = args.model_name or base.resolve().name
+    data = read_graph_bytes(args.frozen_graph)
+    version = choose_version(base, args.version)
+
+    # TensorFlow is loaded only once the cheap checks have passed; its C++ logs would bury our one line.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf  # noqa: PLC0415
+
+    from exporter.savedmodel import verify_saved_model, write_saved_model  # noqa: PLC0415
+
+    graph_def = parse_graph(data, tf.compat.v1.GraphDef, args.frozen_graph)
+    with staging_dir(base, version) as staging:
+        write_saved_model(graph_def, staging)
+        summary = verify_saved_model(staging)
+        final = publish(staging, base, version)
+    print(f"exported {args.frozen_graph} -> {final}")
+    print(summary.describe())
+    print(f"serve it with: --model_name={model_name} --model_base_path={base.resolve()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        return run(args)
+    except ExportError as exc:
+        print(f"exporter: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("exporter: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

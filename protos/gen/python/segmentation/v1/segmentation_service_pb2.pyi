@@ -1,0 +1,233 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class MaskFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MASK_FORMAT_UNSPECIFIED: _ClassVar[MaskFormat]
+    MASK_FORMAT_PNG: _ClassVar[MaskFormat]
+    MASK_FORMAT_RAW: _ClassVar[MaskFormat]
+    MASK_FORMAT_RLE: _ClassVar[MaskFormat]
+
+class MaskSize(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MASK_SIZE_UNSPECIFIED: _ClassVar[MaskSize]
+    MASK_SIZE_ORIGINAL: _ClassVar[MaskSize]
+    MASK_SIZE_MODEL: _ClassVar[MaskSize]
+
+class ModelVersionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_VERSION_STATE_UNSPECIFIED: _ClassVar[ModelVersionState]
+    MODEL_VERSION_STATE_START: _ClassVar[ModelVersionState]
+    MODEL_VERSION_STATE_LOADING: _ClassVar[ModelVersionState]
+    MODEL_VERSION_STATE_AVAILABLE: _ClassVar[ModelVersionState]
+    MODEL_VERSION_STATE_UNLOADING: _ClassVar[ModelVersionState]
+    MODEL_VERSION_STATE_END: _ClassVar[ModelVersionState]
+MASK_FORMAT_UNSPECIFIED: MaskFormat
+MASK_FORMAT_PNG: MaskFormat
+MASK_FORMAT_RAW: MaskFormat
+MASK_FORMAT_RLE: MaskFormat
+MASK_SIZE_UNSPECIFIED: MaskSize
+MASK_SIZE_ORIGINAL: MaskSize
+MASK_SIZE_MODEL: MaskSize
+MODEL_VERSION_STATE_UNSPECIFIED: ModelVersionState
+MODEL_VERSION_STATE_START: ModelVersionState
+MODEL_VERSION_STATE_LOADING: ModelVersionState
+MODEL_VERSION_STATE_AVAILABLE: ModelVersionState
+MODEL_VERSION_STATE_UNLOADING: ModelVersionState
+MODEL_VERSION_STATE_END: ModelVersionState
+
+class ModelSelector(_message.Message):
+    __slots__ = ("name", "version", "version_label", "signature_name")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_LABEL_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    version_label: str
+    signature_name: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ..., signature_name: _Optional[str] = ...) -> None: ...
+
+class SegmentImageRequest(_message.Message):
+    __slots__ = ("image", "model", "mask_format", "mask_size", "include_overlay")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MASK_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    MASK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_OVERLAY_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    model: ModelSelector
+    mask_format: MaskFormat
+    mask_size: MaskSize
+    include_overlay: bool
+    def __init__(self, image: _Optional[bytes] = ..., model: _Optional[_Union[ModelSelector, _Mapping]] = ..., mask_format: _Optional[_Union[MaskFormat, str]] = ..., mask_size: _Optional[_Union[MaskSize, str]] = ..., include_overlay: _Optional[bool] = ...) -> None: ...
+
+class RunLengths(_message.Message):
+    __slots__ = ("values", "counts")
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[int]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, values: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Mask(_message.Message):
+    __slots__ = ("width", "height", "format", "data", "rle")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    RLE_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    format: MaskFormat
+    data: bytes
+    rle: RunLengths
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., format: _Optional[_Union[MaskFormat, str]] = ..., data: _Optional[bytes] = ..., rle: _Optional[_Union[RunLengths, _Mapping]] = ...) -> None: ...
+
+class BoundingBox(_message.Message):
+    __slots__ = ("x", "y", "width", "height")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    x: int
+    y: int
+    width: int
+    height: int
+    def __init__(self, x: _Optional[int] = ..., y: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class ClassStat(_message.Message):
+    __slots__ = ("class_id", "label", "pixel_count", "fraction", "bounding_box")
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    PIXEL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FRACTION_FIELD_NUMBER: _ClassVar[int]
+    BOUNDING_BOX_FIELD_NUMBER: _ClassVar[int]
+    class_id: int
+    label: str
+    pixel_count: int
+    fraction: float
+    bounding_box: BoundingBox
+    def __init__(self, class_id: _Optional[int] = ..., label: _Optional[str] = ..., pixel_count: _Optional[int] = ..., fraction: _Optional[float] = ..., bounding_box: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
+
+class ModelRef(_message.Message):
+    __slots__ = ("name", "version", "signature_name")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    signature_name: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., signature_name: _Optional[str] = ...) -> None: ...
+
+class Timing(_message.Message):
+    __slots__ = ("probe_us", "decode_us", "resize_us", "pack_us", "predict_us", "unpack_us", "postprocess_us", "encode_us", "total_us")
+    PROBE_US_FIELD_NUMBER: _ClassVar[int]
+    DECODE_US_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_US_FIELD_NUMBER: _ClassVar[int]
+    PACK_US_FIELD_NUMBER: _ClassVar[int]
+    PREDICT_US_FIELD_NUMBER: _ClassVar[int]
+    UNPACK_US_FIELD_NUMBER: _ClassVar[int]
+    POSTPROCESS_US_FIELD_NUMBER: _ClassVar[int]
+    ENCODE_US_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_US_FIELD_NUMBER: _ClassVar[int]
+    probe_us: int
+    decode_us: int
+    resize_us: int
+    pack_us: int
+    predict_us: int
+    unpack_us: int
+    postprocess_us: int
+    encode_us: int
+    total_us: int
+    def __init__(self, probe_us: _Optional[int] = ..., decode_us: _Optional[int] = ..., resize_us: _Optional[int] = ..., pack_us: _Optional[int] = ..., predict_us: _Optional[int] = ..., unpack_us: _Optional[int] = ..., postprocess_us: _Optional[int] = ..., encode_us: _Optional[int] = ..., total_us: _Optional[int] = ...) -> None: ...
+
+class SegmentImageResponse(_message.Message):
+    __slots__ = ("mask", "classes", "model", "image_width", "image_height", "overlay", "timing")
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    OVERLAY_FIELD_NUMBER: _ClassVar[int]
+    TIMING_FIELD_NUMBER: _ClassVar[int]
+    mask: Mask
+    classes: _containers.RepeatedCompositeFieldContainer[ClassStat]
+    model: ModelRef
+    image_width: int
+    image_height: int
+    overlay: bytes
+    timing: Timing
+    def __init__(self, mask: _Optional[_Union[Mask, _Mapping]] = ..., classes: _Optional[_Iterable[_Union[ClassStat, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., overlay: _Optional[bytes] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ...) -> None: ...
+
+class SegmentImageStreamRequest(_message.Message):
+    __slots__ = ("request", "id")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    request: SegmentImageRequest
+    id: str
+    def __init__(self, request: _Optional[_Union[SegmentImageRequest, _Mapping]] = ..., id: _Optional[str] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SegmentImageStreamResponse(_message.Message):
+    __slots__ = ("index", "id", "result", "error")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    id: str
+    result: SegmentImageResponse
+    error: ItemError
+    def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., result: _Optional[_Union[SegmentImageResponse, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelVersion(_message.Message):
+    __slots__ = ("version", "state", "status_message")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    state: ModelVersionState
+    status_message: str
+    def __init__(self, version: _Optional[int] = ..., state: _Optional[_Union[ModelVersionState, str]] = ..., status_message: _Optional[str] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "is_default", "signature_name", "labels", "input_size", "versions", "backend_error")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_NAME_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_ERROR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    is_default: bool
+    signature_name: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    input_size: int
+    versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    backend_error: str
+    def __init__(self, name: _Optional[str] = ..., is_default: _Optional[bool] = ..., signature_name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., input_size: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., backend_error: _Optional[str] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
