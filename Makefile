@@ -51,7 +51,8 @@ $(MODEL_BASE)/1/saved_model.pb:
 	$(PY) -m exporter --frozen-graph $(FROZEN_GRAPH) --export-dir $(MODEL_BASE) --version 1
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest tests/gateway
+	$(PY) -m pytest tests/model
 
 run: export
 	@echo

@@ -19,9 +19,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Export a DeepLab frozen graph (ImageTensor:0 -> SemanticPredictions:0) or a DeepLab "
         "model-zoo .tar.gz as a TF Serving servable: EXPORT_DIR/<version>/saved_model.pb.",
     )
-    parser.add_argument(
-        "--frozen-graph", required=True, type=pathlib.Path, help="a .pb frozen graph or a .tar.gz"
-    )
+    parser.add_argument("--frozen-graph", required=True, type=pathlib.Path, help="a .pb frozen graph or a .tar.gz")
     parser.add_argument(
         "--export-dir", required=True, type=pathlib.Path, help="the model's base path, e.g. models/deeplab"
     )

@@ -55,9 +55,7 @@ def _shape(spec: tf.TensorSpec) -> str:
     return f"{spec.dtype.name} {dims}"
 
 
-def verify_saved_model(
-    directory: pathlib.Path, probe_height: int = 97, probe_width: int = 131
-) -> SignatureSummary:
+def verify_saved_model(directory: pathlib.Path, probe_height: int = 97, probe_width: int = 131) -> SignatureSummary:
     """Loads the servable the way a server would and segments a generated image with it."""
     loaded = tf.saved_model.load(str(directory), tags=[SERVE_TAG])
     if SIGNATURE_NAME not in loaded.signatures:

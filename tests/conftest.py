@@ -1,4 +1,10 @@
-"""Session-wide fixtures and the rule that keeps TensorFlow out of the pytest process."""
+"""Fixtures shared by both test suites.
+
+The tests are two suites run as two pytest processes (see the Makefile's `test` target):
+- tests/gateway: the gateway side. It imports the wire-compatible TF Serving stubs and never TensorFlow.
+- tests/model: the TensorFlow side: exporter and modelserver, driven by the official tensorflow-serving-api.
+Both sides register the same protobuf names, so they cannot share a process.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,15 @@ import os
 import pathlib
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
-from tests.paths import FROZEN_GRAPH, SHARED
+from tests.paths import FROZEN_GRAPH, ROOT, SHARED
 
 # TensorFlow's C++ start-up chatter would drown the output of failing subprocesses.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SUITES = ("gateway", "model")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -21,12 +28,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"the shared data folder is missing: expected {SHARED} beside the checkout")
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _no_tensorflow_in_pytest() -> Iterator[None]:
-    # The gateway-side stubs and TensorFlow register the same protobuf names; TensorFlow work runs in
-    # subprocesses (tests/tf_side, modelserver, exporter), and this proves nothing slipped in.
-    yield
-    assert "tensorflow" not in sys.modules, "a test imported TensorFlow into the pytest process"
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    suites = {pathlib.Path(item.path).relative_to(ROOT / "tests").parts[0] for item in items}
+    if set(SUITES) <= suites:
+        raise pytest.UsageError(
+            "tests/gateway and tests/model cannot run in one process (they register the same protobuf names); "
+            "run `make test`, or pytest on one of them"
+        )
 
 
 def run_exporter(*args: str | os.PathLike[str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -36,6 +44,7 @@ def run_exporter(*args: str | os.PathLike[str], timeout: float = 180) -> subproc
         text=True,
         timeout=timeout,
         check=False,
+        cwd=ROOT,
     )
 
 

@@ -162,9 +162,7 @@ def describe(names: list[str]) -> dict[str, object]:
                 f.number,
                 f.type,
                 f.is_repeated,
-                f.message_type.full_name
-                if f.message_type
-                else (f.enum_type.full_name if f.enum_type else ""),
+                f.message_type.full_name if f.message_type else (f.enum_type.full_name if f.enum_type else ""),
                 f.json_name,
             ]
             for f in desc.fields

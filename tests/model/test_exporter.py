@@ -58,9 +58,7 @@ def test_export_prints_the_signature_and_numbers_versions_upwards(tmp_path: path
     assert _leftovers(base) == ["1", "2"]
 
 
-def test_model_zoo_tarball_exports_the_same_model(
-    tmp_path: pathlib.Path, servable_base: pathlib.Path
-) -> None:
+def test_model_zoo_tarball_exports_the_same_model(tmp_path: pathlib.Path, servable_base: pathlib.Path) -> None:
     tarball = tmp_path / "deeplabv3_mnv2_pascal_train_aug_2018_01_29.tar.gz"
     with tarfile.open(tarball, "w:gz") as archive:
         archive.add(FROZEN_GRAPH, arcname="deeplabv3_mnv2_pascal_train_aug/frozen_inference_graph.pb")
@@ -113,9 +111,7 @@ def _text_file(tmp_path: pathlib.Path) -> pathlib.Path:
     ],
     ids=["random-bytes", "text", "other-graph", "tarball-without-graph", "missing-file"],
 )
-def test_bad_input_fails_with_one_clear_line_and_writes_nothing(
-    tmp_path: pathlib.Path, make_input, expected
-) -> None:
+def test_bad_input_fails_with_one_clear_line_and_writes_nothing(tmp_path: pathlib.Path, make_input, expected) -> None:
     base = tmp_path / "out"
     result = run_exporter("--frozen-graph", make_input(tmp_path), "--export-dir", base)
     assert result.returncode == 1

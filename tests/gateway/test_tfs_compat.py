@@ -96,9 +96,7 @@ def _build_subset(image: np.ndarray, mask: np.ndarray) -> dict[str, object]:
     )
     signature = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
     signature.inputs["ImageTensor"].CopyFrom(
-        meta_graph_pb2.TensorInfo(
-            name="ImageTensor:0", dtype=types_pb2.DT_UINT8, tensor_shape=_shape(1, -1, -1, 3)
-        )
+        meta_graph_pb2.TensorInfo(name="ImageTensor:0", dtype=types_pb2.DT_UINT8, tensor_shape=_shape(1, -1, -1, 3))
     )
     signature.outputs["SemanticPredictions"].CopyFrom(
         meta_graph_pb2.TensorInfo(
@@ -170,9 +168,7 @@ def test_official_bytes_parse_and_reserialise_unchanged_with_the_subset(arrays, 
         raw = base64.b64decode(item["bytes"])
         message = database.GetSymbol(item["type"]).FromString(raw)
         assert message.SerializeToString(deterministic=True) == raw, name
-    request = predict_pb2.PredictRequest.FromString(
-        base64.b64decode(official_messages["predict_request"]["bytes"])
-    )
+    request = predict_pb2.PredictRequest.FromString(base64.b64decode(official_messages["predict_request"]["bytes"]))
     tensor = request.inputs["ImageTensor"]
     assert tensor.dtype == types_pb2.DT_UINT8
     assert [d.size for d in tensor.tensor_shape.dim] == list(image.shape)
@@ -230,9 +226,7 @@ def test_every_subset_field_and_method_matches_the_official_descriptor() -> None
                 f.number,
                 f.type,
                 f.is_repeated,
-                f.message_type.full_name
-                if f.message_type
-                else (f.enum_type.full_name if f.enum_type else ""),
+                f.message_type.full_name if f.message_type else (f.enum_type.full_name if f.enum_type else ""),
                 f.json_name,
             ]
             for f in desc.fields

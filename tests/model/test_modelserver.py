@@ -1,0 +1,355 @@
+"""modelserver as a real process on loopback, driven by the official tensorflow-serving-api client."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from tests.paths import CAT, IMAGES, PERSON, ROOT
+from tests.servers import ServerProcess, copy_version, start_modelserver
+
+AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+END = get_model_status_pb2.ModelVersionStatus.END
+MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def _rgb(name: str) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(IMAGES / name), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+class Client:
+    """The official stubs over one channel."""
+
+    def __init__(self, target: str) -> None:
+        self.channel = grpc.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+            ],
+        )
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+
+    def predict(
+        self,
+        image: np.ndarray,
+        model: str = "deeplab",
+        version: int | None = None,
+        label: str | None = None,
+        key: str = "ImageTensor",
+        **spec: str,
+    ) -> predict_pb2.PredictResponse:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model
+        for field, value in spec.items():
+            setattr(request.model_spec, field, value)
+        if version is not None:
+            request.model_spec.version.value = version
+        if label is not None:
+            request.model_spec.version_label = label
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(image[np.newaxis] if image.ndim == 3 else image))
+        return self.predictions.Predict(request, timeout=60)
+
+    def status(self, model: str = "deeplab") -> dict[int, get_model_status_pb2.ModelVersionStatus]:
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model
+        response = self.models.GetModelStatus(request, timeout=10)
+        return {s.version: s for s in response.model_version_status}
+
+
+def _dominant(response: predict_pb2.PredictResponse) -> int:
+    """The most frequent class other than background (0)."""
+    mask = tf.make_ndarray(response.outputs["SemanticPredictions"])
+    counts = np.bincount(mask.ravel(), minlength=21)
+    counts[0] = 0
+    return int(np.argmax(counts))
+
+
+@pytest.fixture(scope="module")
+def multi(servable_base: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server from a config file: 'deeplab' with versions 1, 2 and a broken 3, labels; and 'other'."""
+    root = tmp_path_factory.mktemp("multi")
+    deeplab = root / "deeplab"
+    for version in (1, 2):
+        copy_version(servable_base / "1", deeplab / str(version))
+    (deeplab / "3").mkdir()
+    (deeplab / "3" / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+    copy_version(servable_base / "1", root / "other" / "5")
+    config = root / "models.config"
+    config.write_text(
+        f"""
+        model_config_list {{
+          config {{
+            name: "deeplab"
+            base_path: "{deeplab}"
+            model_platform: "tensorflow"
+            model_version_policy {{ all {{}} }}
+            version_labels {{ key: "stable" value: 1 }}
+            version_labels {{ key: "canary" value: 2 }}
+          }}
+          config {{
+            name: "other"
+            base_path: "{root / "other"}"
+            model_platform: "tensorflow"
+          }}
+        }}
+        """
+    )
+    server = start_modelserver(f"--model_config_file={config}", "--max_num_load_retries=0")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(multi: ServerProcess) -> Client:
+    return Client(multi.target)
+
+
+def test_predict_finds_the_person_and_the_cat(client: Client) -> None:
+    person = client.predict(_rgb("astronaut.png"))
+    assert _dominant(person) == PERSON
+    assert _fraction(person, PERSON) > 0.4
+    cat = client.predict(_rgb("chelsea.png"))
+    assert _dominant(cat) == CAT
+    assert _fraction(cat, CAT) > 0.7
+    assert cat.model_spec.name == "deeplab"
+    assert cat.model_spec.version.value == 2  # the highest version that loaded; 3 is broken
+    assert cat.model_spec.signature_name == "serving_default"
+    assert tf.make_ndarray(cat.outputs["SemanticPredictions"]).shape == (1, 300, 451)
+
+
+def _fraction(response: predict_pb2.PredictResponse, class_id: int) -> float:
+    mask = tf.make_ndarray(response.outputs["SemanticPredictions"])
+    return float((mask == class_id).mean())
+
+
+def test_metadata_shows_the_signature(client: Client) -> None:
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = "deeplab"
+    response = client.predictions.GetModelMetadata(request, timeout=10)
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    assert response.metadata["signature_def"].Unpack(signatures)
+    signature = signatures.signature_def["serving_default"]
+    image = signature.inputs["ImageTensor"]
+    assert image.dtype == tf.uint8.as_datatype_enum
+    assert [d.size for d in image.tensor_shape.dim] == [1, -1, -1, 3]
+    assert signature.outputs["SemanticPredictions"].dtype == tf.int64.as_datatype_enum
+    assert signature.method_name == "tensorflow/serving/predict"
+    assert response.model_spec.version.value == 2
+
+
+def test_status_reports_available_versions_and_the_broken_one(client: Client) -> None:
+    status = client.status()
+    assert status[1].state == AVAILABLE
+    assert status[2].state == AVAILABLE
+    assert status[3].state == END
+    assert status[3].status.error_code != 0 and status[3].status.error_message
+    assert client.status("other")[5].state == AVAILABLE
+
+
+def test_version_labels_and_versions_route_to_their_version(client: Client) -> None:
+    image = _rgb("chelsea.png")
+    assert client.predict(image, label="stable").model_spec.version.value == 1
+    assert client.predict(image, label="canary").model_spec.version.value == 2
+    assert client.predict(image, version=1).model_spec.version.value == 1
+    assert client.predict(image, model="other").model_spec.version.value == 5
+
+
+def _error(call) -> grpc.RpcError:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("call", "code", "message"),
+    [
+        (
+            lambda c, img: c.predict(img, model="nope"),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (
+            lambda c, img: c.predict(img, version=9),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Specific(deeplab, 9)",
+        ),
+        (
+            lambda c, img: c.predict(img, version=3),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Specific(deeplab, 3)",
+        ),
+        (
+            lambda c, img: c.predict(img, label="nightly"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Unrecognized servable version label: nightly",
+        ),
+        (
+            lambda c, img: c.predict(img, key="image"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "input tensor alias not found in signature: image. Inputs expected to be in the set {ImageTensor}.",
+        ),
+        (
+            lambda c, img: c.predict(img.astype(np.float32)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Expects arg[0] to be uint8 but float is provided",
+        ),
+        (
+            lambda c, img: c.predict(img[:, :, 0]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "but the signature expects [1,?,?,3]",
+        ),
+        (
+            lambda c, img: c.predict(img, signature_name="detect"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            'Serving signature key "detect" not found.',
+        ),
+        (
+            lambda c, img: c.models.GetModelStatus(
+                get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "nope"}), timeout=10
+            ),
+            grpc.StatusCode.NOT_FOUND,
+            "Could not find any versions of model nope",
+        ),
+        (
+            lambda c, img: c.predictions.GetModelMetadata(
+                get_model_metadata_pb2.GetModelMetadataRequest(model_spec={"name": "deeplab"}), timeout=10
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "must specify at least one metadata_field",
+        ),
+        (
+            lambda c, img: c.predictions.Classify(classification_pb2.ClassificationRequest(), timeout=10),
+            grpc.StatusCode.UNIMPLEMENTED,
+            "Classify",
+        ),
+    ],
+    ids=[
+        "unknown-model",
+        "unknown-version",
+        "broken-version",
+        "unknown-label",
+        "wrong-input-key",
+        "wrong-dtype",
+        "wrong-rank",
+        "unknown-signature",
+        "status-unknown-model",
+        "metadata-without-fields",
+        "classify",
+    ],
+)
+def test_errors_are_answered_as_tf_serving_answers_them(client: Client, call, code, message) -> None:
+    error = _error(lambda: call(client, _rgb("chelsea.png")))
+    assert error.code() == code
+    assert message in error.details()
+    # Nothing crashes the server.
+    assert client.status()[2].state == AVAILABLE
+
+
+def test_output_filter_with_an_unknown_alias_is_invalid(client: Client) -> None:
+    request = predict_pb2.PredictRequest(output_filter=["Scores"])
+    request.model_spec.name = "deeplab"
+    request.inputs["ImageTensor"].CopyFrom(tf.make_tensor_proto(_rgb("chelsea.png")[np.newaxis]))
+    error = _error(lambda: client.predictions.Predict(request, timeout=30))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "output tensor alias not found in signature: Scores" in error.details()
+
+
+def test_sixteen_concurrent_predicts_all_succeed(client: Client) -> None:
+    images = [_rgb(name) for name in ("astronaut.png", "chelsea.png", "coffee.png", "chelsea.png")] * 4
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(client.predict, images))
+    assert len(responses) == 16
+    for image, response in zip(images, responses, strict=True):
+        assert tf.make_ndarray(response.outputs["SemanticPredictions"]).shape == (1, *image.shape[:2])
+
+
+def test_reflection_lists_the_tf_serving_services(multi: ServerProcess) -> None:
+    listed = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "grpcurl"), "-plaintext", multi.target, "list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.split()
+    assert "tensorflow.serving.PredictionService" in listed
+    assert "tensorflow.serving.ModelService" in listed
+
+
+def _wait_for(condition, timeout: float) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def test_new_version_is_served_and_old_one_unloaded_while_serving(
+    servable_base: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    base = tmp_path / "deeplab"
+    copy_version(servable_base / "1", base / "1")
+    poll = 0.5
+    server = start_modelserver(
+        "--model_name=deeplab", f"--model_base_path={base}", f"--file_system_poll_wait_seconds={poll}"
+    )
+    try:
+        client = Client(server.target)
+        image = _rgb("chelsea.png")
+        assert client.predict(image).model_spec.version.value == 1
+        copy_version(servable_base / "1", base / "2")
+        # Within the poll interval plus the model's load time (under a second here).
+        waited = _wait_for(lambda: client.predict(image).model_spec.version.value == 2, timeout=poll + 10)
+        assert waited < poll + 10
+        _wait_for(lambda: client.status()[1].state == END, timeout=5)
+        assert client.status()[2].state == AVAILABLE
+        shutil.rmtree(base / "2")
+        # With version 2 gone from disk, it is unloaded; version 1 is back as the latest on disk.
+        _wait_for(lambda: client.predict(image).model_spec.version.value == 1, timeout=poll + 10)
+    finally:
+        assert server.stop() == 0, server.output()
+
+
+def test_sigterm_stops_the_server_cleanly(servable_base: pathlib.Path) -> None:
+    server = start_modelserver("--model_name=deeplab", f"--model_base_path={servable_base}")
+    start = time.monotonic()
+    assert server.stop() == 0, server.output()
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ([], "either --model_config_file or --model_base_path must be given"),
+        (["--model_config_file=/nonexistent/models.config"], "cannot read --model_config_file"),
+    ],
+    ids=["no-model", "missing-config"],
+)
+def test_bad_flags_fail_with_one_line(flags: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "modelserver", *flags], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("modelserver: error: ") and message in last

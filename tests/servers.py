@@ -1,0 +1,105 @@
+"""Real server processes on loopback for tests: start, wait until they say they are ready, stop."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tests.paths import ROOT
+
+
+@dataclass
+class ServerProcess:
+    """A server started as a subprocess; its output is collected for failure messages."""
+
+    name: str
+    process: subprocess.Popen[str]
+    port: int
+    lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return "".join(self.lines[-200:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.reader is not None:
+            self.reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+def start_process(
+    name: str, args: Sequence[str], ready: re.Pattern[str], timeout: float = 180, env: dict[str, str] | None = None
+) -> ServerProcess:
+    """Starts `python -m <args>` and waits for a stdout line matching `ready`, whose group 1 is the port."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    lines: list[str] = []
+    found: list[int] = []
+    event = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            match = ready.search(line)
+            if match and not found:
+                found.append(int(match.group(1)))
+                event.set()
+        event.set()
+
+    reader = threading.Thread(target=pump, daemon=True, name=f"{name}-output")
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while not event.wait(0.1):
+        if time.monotonic() > deadline:
+            process.kill()
+            raise TimeoutError(f"{name} did not become ready in {timeout}s:\n{''.join(lines[-100:])}")
+    if not found:
+        process.wait()
+        raise RuntimeError(f"{name} exited with {process.returncode} before it was ready:\n{''.join(lines[-100:])}")
+    return ServerProcess(name, process, found[0], lines, reader)
+
+
+MODELSERVER_READY = re.compile(r"Running gRPC ModelServer at [\d.]+:(\d+)")
+
+
+def start_modelserver(*flags: str, port: int = 0) -> ServerProcess:
+    return start_process(
+        "modelserver",
+        ["modelserver", f"--port={port}", "--bind_address=127.0.0.1", *flags],
+        MODELSERVER_READY,
+    )
+
+
+def copy_version(source: pathlib.Path, destination: pathlib.Path) -> None:
+    """Copies a servable version directory file by file, as a user's `cp -r` would (not atomically)."""
+    import shutil  # noqa: PLC0415
+
+    shutil.copytree(source, destination)
