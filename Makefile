@@ -54,10 +54,9 @@ test: setup
 	$(PY) -m pytest tests/gateway
 	$(PY) -m pytest tests/model
 
+# modelserver on :8500 and the gateway on :50051 until Ctrl-C.
 run: export
-	@echo
-	@echo "The servable is ready in $(MODEL_BASE)/1."
-	@echo "The gateway and the local model server are not built yet; see the README's roadmap."
+	@bash deploy/run-local.sh
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .ruff_cache

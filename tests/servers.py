@@ -103,3 +103,43 @@ def copy_version(source: pathlib.Path, destination: pathlib.Path) -> None:
     import shutil  # noqa: PLC0415
 
     shutil.copytree(source, destination)
+
+
+GATEWAY_READY = re.compile(r"SegmentationService listening on [\d.]+:(\d+)")
+
+
+def start_gateway(backend: str, *flags: str, env: dict[str, str] | None = None) -> ServerProcess:
+    from tests.paths import LABELS  # noqa: PLC0415
+
+    return start_process(
+        "gateway",
+        ["service", "--listen=127.0.0.1:0", f"--backend={backend}", f"--labels={LABELS}", "--health-poll=0.2", *flags],
+        GATEWAY_READY,
+        timeout=60,
+        env=env,
+    )
+
+
+def free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def mapped_files(pid: int) -> set[str]:
+    """Every file mapped into a process: its shared libraries and memory-mapped modules."""
+    paths = set()
+    for line in pathlib.Path(f"/proc/{pid}/maps").read_text().splitlines():
+        parts = line.split(maxsplit=5)
+        if len(parts) == 6 and parts[5].startswith("/"):
+            paths.add(parts[5])
+    return paths

@@ -1,0 +1,61 @@
+"""The real grpcurl binary against the gateway, with no proto files: reflection, JSON, health."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+from tests import images
+from tests.paths import CAT, ROOT
+from tests.servers import ServerProcess
+
+GRPCURL = ROOT / ".venv" / "bin" / "grpcurl"
+
+
+def grpcurl(*args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [str(GRPCURL), "-plaintext", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_list_shows_the_service_health_and_reflection(gateway: ServerProcess) -> None:
+    services = grpcurl(gateway.target, "list").split()
+    assert "segmentation.v1.SegmentationService" in services
+    assert "grpc.health.v1.Health" in services
+    assert any(s.startswith("grpc.reflection.") for s in services)
+
+
+def test_describe_shows_the_documented_api(gateway: ServerProcess) -> None:
+    service = grpcurl(gateway.target, "describe", "segmentation.v1.SegmentationService")
+    assert (
+        "rpc SegmentImage ( .segmentation.v1.SegmentImageRequest ) returns ( .segmentation.v1.SegmentImageResponse )"
+        in service
+    )
+    request = grpcurl(gateway.target, "describe", "segmentation.v1.SegmentImageRequest")
+    assert "bytes image = 1;" in request
+    assert ".segmentation.v1.MaskFormat mask_format = 3;" in request
+
+
+def test_segment_image_from_json_with_a_base64_image(gateway: ServerProcess) -> None:
+    body = json.dumps({"image": base64.b64encode(images.jpeg("chelsea.png")).decode(), "maskFormat": "MASK_FORMAT_RLE"})
+    out = json.loads(grpcurl("-d", "@", gateway.target, "segmentation.v1.SegmentationService/SegmentImage", stdin=body))
+    assert out["mask"]["width"] == 451 and out["mask"]["height"] == 300
+    assert out["mask"]["format"] == "MASK_FORMAT_RLE"
+    assert sum(out["mask"]["rle"]["counts"]) == 451 * 300
+    cat = next(c for c in out["classes"] if c.get("classId") == CAT)
+    assert cat["label"] == "cat" and cat["fraction"] > 0.6
+    assert out["model"]["name"] == "deeplab"
+
+
+def test_health_check(gateway: ServerProcess) -> None:
+    out = json.loads(grpcurl(gateway.target, "grpc.health.v1.Health/Check"))
+    assert out == {"status": "SERVING"}
+    out = json.loads(
+        grpcurl(
+            "-d", '{"service": "segmentation.v1.SegmentationService"}', gateway.target, "grpc.health.v1.Health/Check"
+        )
+    )
+    assert out == {"status": "SERVING"}

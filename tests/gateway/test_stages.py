@@ -1,0 +1,254 @@
+"""Each pipeline stage as plain functions on real images, without gRPC."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from service.config import ConfigError, Limits, ModelConfig, load_config
+from service.decode import decode, reduction_for
+from service.encode import encode_png, encode_raw, run_lengths
+from service.errors import BackendFailed, InvalidImage, LimitExceeded
+from service.pack import predict_request
+from service.probe import probe
+from service.resize import model_size, resize_for_model
+from service.resize_back import expand, grid_for, repeats
+from service.statistics import class_statistics
+from service.unpack import mask_from_tensor
+from tests import images
+from tests.paths import LABELS
+from tfs_subset.tensorflow.core.framework import tensor_pb2, types_pb2
+
+LIMITS = Limits()
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "size"),
+    [
+        (images.jpeg("astronaut.png"), "JPEG", (512, 512)),
+        (images.png("chelsea.png"), "PNG", (451, 300)),
+        (images.webp("coffee.png"), "WebP", (600, 400)),
+        (images.encode(images.bgr("chelsea.png"), ".bmp"), "BMP", (451, 300)),
+        (images.encode(images.bgr("chelsea.png"), ".tiff"), "TIFF", (451, 300)),
+        (images.encode(images.bgr("chelsea.png"), ".webp", cv2.IMWRITE_WEBP_QUALITY, 101), "WebP", (451, 300)),
+        (images.cmyk_jpeg("chelsea.png"), "JPEG", (451, 300)),
+    ],
+    ids=["jpeg", "png", "webp-lossy", "bmp", "tiff", "webp-lossless", "cmyk-jpeg"],
+)
+def test_probe_reads_format_and_size_from_the_header(data: bytes, fmt: str, size: tuple[int, int]) -> None:
+    info = probe(data, LIMITS)
+    assert (info.format, info.width, info.height) == (fmt, *size)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_probe_reads_the_exif_orientation(orientation: int) -> None:
+    info = probe(images.with_orientation(images.jpeg("chelsea.png"), orientation), LIMITS)
+    assert info.orientation == orientation
+    assert info.oriented_size == ((300, 451) if orientation >= 5 else (451, 300))
+
+
+def test_probe_refuses_a_huge_header_in_microseconds() -> None:
+    data = images.png_header_claiming(30000, 30000)
+    start = time.perf_counter()
+    with pytest.raises(LimitExceeded, match=r"30000x30000 = 900000000 pixels.*max_image_pixels=50000000"):
+        probe(data, LIMITS)
+    assert time.perf_counter() - start < 0.01
+
+
+def test_probe_refuses_bytes_over_the_limit() -> None:
+    with pytest.raises(LimitExceeded, match="max_image_bytes=100"):
+        probe(images.png("chelsea.png"), Limits(max_image_bytes=100))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "the image is empty"),
+        (b"hello, this is text", "not an image"),
+        (images.gif(), "unsupported image format GIF"),
+        (images.png("chelsea.png")[:20], "PNG header is truncated"),
+        (images.jpeg("chelsea.png")[:40], "JPEG header is truncated"),
+    ],
+    ids=["empty", "text", "gif", "short-png", "short-jpeg"],
+)
+def test_probe_names_what_is_wrong(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidImage, match=message):
+        probe(data, LIMITS)
+
+
+def _decode(data: bytes, input_size: int = 513):  # type: ignore[no-untyped-def]
+    return decode(data, probe(data, LIMITS), input_size)
+
+
+def test_decode_gives_rgb_in_the_right_order() -> None:
+    decoded = _decode(images.png("chelsea.png"))
+    assert decoded.rgb.shape == (300, 451, 3)
+    assert np.array_equal(decoded.rgb, cv2.cvtColor(images.bgr("chelsea.png"), cv2.COLOR_BGR2RGB))
+
+
+@pytest.mark.parametrize(
+    ("orientation", "transform"),
+    [
+        (1, lambda a: a),
+        (3, lambda a: cv2.rotate(a, cv2.ROTATE_180)),
+        (6, lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE)),
+        (8, lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE)),
+    ],
+)
+def test_decode_applies_the_orientation(orientation: int, transform) -> None:
+    plain = images.jpeg("chelsea.png")
+    decoded = _decode(images.with_orientation(plain, orientation))
+    expected = transform(_decode(plain).rgb)
+    assert decoded.rgb.shape == expected.shape
+    assert (decoded.width, decoded.height) == (expected.shape[1], expected.shape[0])
+    assert np.abs(decoded.rgb.astype(int) - expected.astype(int)).mean() < 2
+
+
+def test_large_jpeg_decodes_at_reduced_scale_and_keeps_its_full_size() -> None:
+    data = images.large_jpeg("coffee.png", 4000, 3000)
+    assert reduction_for(probe(data, LIMITS), 513) == 4
+    decoded = _decode(data)
+    assert decoded.rgb.shape == (750, 1000, 3)
+    assert (decoded.width, decoded.height, decoded.scale) == (4000, 3000, 4)
+    rotated = _decode(images.with_orientation(data, 6))
+    assert rotated.rgb.shape == (1000, 750, 3)
+    assert (rotated.width, rotated.height) == (3000, 4000)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [images.grayscale_png, images.rgba_png, images.png16, images.cmyk_jpeg, images.palette_png],
+    ids=["gray", "rgba", "16-bit", "cmyk", "palette"],
+)
+def test_every_layout_becomes_8_bit_rgb_close_to_the_original(make) -> None:
+    decoded = _decode(make("chelsea.png"))
+    assert decoded.rgb.dtype == np.uint8 and decoded.rgb.shape == (300, 451, 3)
+    reference = cv2.cvtColor(images.bgr("chelsea.png"), cv2.COLOR_BGR2RGB).astype(int)
+    gray = cv2.cvtColor(images.bgr("chelsea.png"), cv2.COLOR_BGR2GRAY).astype(int)
+    error = min(np.abs(decoded.rgb - reference).mean(), np.abs(decoded.rgb - gray[:, :, None]).mean())
+    assert error < 12
+
+
+def test_truncated_data_is_invalid() -> None:
+    data = images.jpeg("astronaut.png")
+    with pytest.raises(InvalidImage, match="could not be decoded"):
+        _decode(data[: len(data) // 2])
+
+
+def test_resize_keeps_the_aspect_ratio_and_never_upscales() -> None:
+    assert model_size(1920, 1080, 513) == (513, 289)
+    assert model_size(1080, 1920, 513) == (289, 513)
+    assert model_size(300, 200, 513) == (300, 200)
+    rgb = cv2.cvtColor(images.bgr("coffee.png"), cv2.COLOR_BGR2RGB)
+    out = resize_for_model(rgb, 257)
+    assert out.shape == (171, 257, 3) and out.flags.c_contiguous
+    assert resize_for_model(rgb, 1000) is not None and resize_for_model(rgb, 1000).shape == rgb.shape
+
+
+def test_pack_puts_the_pixels_in_tensor_content() -> None:
+    rgb = cv2.cvtColor(images.bgr("chelsea.png"), cv2.COLOR_BGR2RGB)
+    request = predict_request(rgb, ModelConfig(), version=3)
+    tensor = request.inputs["ImageTensor"]
+    assert tensor.dtype == types_pb2.DT_UINT8
+    assert [d.size for d in tensor.tensor_shape.dim] == [1, 300, 451, 3]
+    assert tensor.tensor_content == rgb.tobytes()
+    assert not tensor.int_val
+    assert list(request.output_filter) == ["SemanticPredictions"]
+    assert request.model_spec.version.value == 3 and request.model_spec.signature_name == "serving_default"
+
+
+def _tensor(mask: np.ndarray, dtype: int, typed: bool) -> tensor_pb2.TensorProto:
+    tensor = tensor_pb2.TensorProto(dtype=dtype)
+    for size in (1, *mask.shape):
+        tensor.tensor_shape.dim.add(size=size)
+    if typed:
+        (tensor.int64_val if dtype == types_pb2.DT_INT64 else tensor.int_val).extend(mask.ravel().tolist())
+    else:
+        tensor.tensor_content = mask.astype("<i8" if dtype == types_pb2.DT_INT64 else "<i4").tobytes()
+    return tensor
+
+
+@pytest.mark.parametrize("dtype", [types_pb2.DT_INT64, types_pb2.DT_INT32], ids=["int64", "int32"])
+@pytest.mark.parametrize("typed", [False, True], ids=["tensor_content", "typed-values"])
+def test_unpack_accepts_int64_and_int32_in_either_encoding(dtype: int, typed: bool) -> None:
+    mask = np.random.default_rng(0).integers(0, 21, size=(7, 9))
+    out = mask_from_tensor(_tensor(mask, dtype, typed), (7, 9))
+    assert out.dtype == np.uint8 and np.array_equal(out, mask)
+
+
+def test_unpack_refuses_the_wrong_shape_and_out_of_range_ids() -> None:
+    mask = np.zeros((4, 4), dtype=np.int64)
+    with pytest.raises(BackendFailed, match="shape"):
+        mask_from_tensor(_tensor(mask, types_pb2.DT_INT64, False), (4, 5))
+    mask[0, 0] = 300
+    with pytest.raises(BackendFailed, match=r"outside 0\.\.255"):
+        mask_from_tensor(_tensor(mask, types_pb2.DT_INT64, False), (4, 4))
+
+
+def test_repeats_spread_target_pixels_evenly() -> None:
+    counts = repeats(289, 1080)
+    assert counts.sum() == 1080 and set(counts.tolist()) <= {3, 4}
+    assert repeats(5, 5).tolist() == [1] * 5
+
+
+MASK_CASES = [(5, 7, 13, 20), (289, 513, 1080, 1920), (171, 257, 400, 600), (1, 1, 1, 1), (1, 1, 3, 2), (6, 4, 6, 4)]
+
+
+def _random_mask(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((h, w), dtype=np.uint8)
+    for _ in range(4):  # blobs, as a segmentation has, plus noise
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        mask[y : y + 1 + h // 3, x : x + 1 + w // 3] = rng.choice([8, 15, 11])
+    noise = rng.random((h, w)) < 0.02
+    mask[noise] = rng.integers(0, 21, size=int(noise.sum()))
+    return mask
+
+
+@pytest.mark.parametrize(("h", "w", "height", "width"), MASK_CASES)
+def test_statistics_runs_and_encodings_equal_those_of_the_expanded_mask(h, w, height, width) -> None:
+    small = _random_mask(h, w, seed=h * w)
+    grid = grid_for(small, width, height)
+    full = expand(grid)
+    assert full.shape == (height, width)
+    # Nearest neighbour: every full-size pixel takes the value of the small pixel under its centre.
+    ys = ((2 * np.arange(height) + 1) * h) // (2 * height)
+    xs = ((2 * np.arange(width) + 1) * w) // (2 * width)
+    assert np.array_equal(full, small[ys][:, xs])
+
+    stats = class_statistics(grid)
+    assert sum(s.pixel_count for s in stats) == height * width
+    assert [s.pixel_count for s in stats] == sorted((s.pixel_count for s in stats), reverse=True)
+    for s in stats:
+        rows, cols = np.nonzero(full == s.class_id)
+        assert s.pixel_count == rows.size
+        assert s.fraction == pytest.approx(rows.size / full.size)
+        assert (s.x, s.y, s.width, s.height) == (
+            cols.min(),
+            rows.min(),
+            cols.max() - cols.min() + 1,
+            rows.max() - rows.min() + 1,
+        )
+    assert {s.class_id for s in stats} == set(np.unique(full).tolist())
+
+    values, counts = run_lengths(grid)
+    assert np.array_equal(np.repeat(values, counts).reshape(height, width), full)
+    assert (counts > 0).all() and (values[1:] != values[:-1]).all()
+    assert np.array_equal(images.decode_png_indices(encode_png(grid)), full)
+    assert encode_raw(grid) == full.tobytes()
+
+
+def test_config_flags_win_over_environment_which_wins_over_defaults() -> None:
+    env = {"SEGMENTATION_BACKEND": "tfs:8500", "SEGMENTATION_INPUT_SIZE": "257", "SEGMENTATION_LABELS": str(LABELS)}
+    config = load_config(["--input-size", "321"], env)
+    assert config.backend == "tfs:8500"
+    assert config.model.input_size == 321
+    assert config.model.labels[15] == "person" and config.model.label(99) == "class_99"
+    assert load_config([], {}).listen == "0.0.0.0:50051"
+    with pytest.raises(ConfigError, match="SEGMENTATION_STREAM_WINDOW='0'"):
+        load_config([], {"SEGMENTATION_STREAM_WINDOW": "0"})
+    with pytest.raises(ConfigError, match="cannot read the labels file"):
+        load_config(["--labels", "/nonexistent/labels.txt"], {})

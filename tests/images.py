@@ -1,0 +1,121 @@
+"""Images derived at test time from the shared photos: formats, layouts, orientations, sizes, bad inputs."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from functools import cache
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from tests.paths import IMAGES
+
+
+@cache
+def bgr(name: str) -> np.ndarray:
+    image = cv2.imread(str(IMAGES / name), cv2.IMREAD_COLOR)
+    assert image is not None, name
+    return image
+
+
+def encode(image: np.ndarray, ext: str, *params: int) -> bytes:
+    ok, data = cv2.imencode(ext, image, list(params))
+    assert ok, ext
+    return data.tobytes()
+
+
+def jpeg(name: str, quality: int = 90) -> bytes:
+    return encode(bgr(name), ".jpg", cv2.IMWRITE_JPEG_QUALITY, quality)
+
+
+def png(name: str) -> bytes:
+    return (IMAGES / name).read_bytes()
+
+
+def webp(name: str) -> bytes:
+    return encode(bgr(name), ".webp", cv2.IMWRITE_WEBP_QUALITY, 90)
+
+
+def exif_segment(orientation: int) -> bytes:
+    """A JPEG APP1 segment with a big-endian EXIF block holding only the orientation tag."""
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 1)
+    tiff += struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    payload = b"Exif\x00\x00" + tiff
+    return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+
+
+def with_orientation(jpeg_bytes: bytes, orientation: int) -> bytes:
+    return jpeg_bytes[:2] + exif_segment(orientation) + jpeg_bytes[2:]
+
+
+def grayscale_png(name: str) -> bytes:
+    return encode(cv2.cvtColor(bgr(name), cv2.COLOR_BGR2GRAY), ".png")
+
+
+def rgba_png(name: str) -> bytes:
+    image = cv2.cvtColor(bgr(name), cv2.COLOR_BGR2BGRA)
+    image[:, :, 3] = 200
+    return encode(image, ".png")
+
+
+def png16(name: str) -> bytes:
+    return encode(bgr(name).astype(np.uint16) * 257, ".png")
+
+
+def cmyk_jpeg(name: str) -> bytes:
+    rgb = cv2.cvtColor(bgr(name), cv2.COLOR_BGR2RGB)
+    out = io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def palette_png(name: str) -> bytes:
+    rgb = cv2.cvtColor(bgr(name), cv2.COLOR_BGR2RGB)
+    out = io.BytesIO()
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE).save(out, format="PNG")
+    return out.getvalue()
+
+
+def large_jpeg(name: str, width: int, height: int) -> bytes:
+    return encode(cv2.resize(bgr(name), (width, height), interpolation=cv2.INTER_LINEAR), ".jpg")
+
+
+def tiny_png() -> bytes:
+    return encode(bgr("chelsea.png")[:1, :1], ".png")
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    """A well-formed PNG start that claims a huge size, with a tiny IDAT."""
+    ihdr = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b"")
+
+
+def jpeg_header_claiming(width: int, height: int) -> bytes:
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00"
+    return b"\xff\xd8" + sof + b"\xff\xda\x00\x0c\x03\x01\x00\x02\x11\x03\x11\x00\x3f\x00" + b"\x00" * 32 + b"\xff\xd9"
+
+
+def webp_header_claiming(width: int, height: int) -> bytes:
+    body = b"WEBPVP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00"
+    body += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def gif() -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(cv2.cvtColor(bgr("chelsea.png"), cv2.COLOR_BGR2RGB)).save(out, format="GIF")
+    return out.getvalue()
+
+
+def decode_png_indices(data: bytes) -> np.ndarray:
+    """Class ids of a palette PNG, read without palette expansion (Pillow, independent of the service)."""
+    image = Image.open(io.BytesIO(data))
+    assert image.mode == "P", image.mode
+    return np.array(image)
