@@ -10,7 +10,7 @@ SHARED ?= ../shared
 FROZEN_GRAPH ?= $(SHARED)/models/deeplabv3_mnv2_pascal/frozen_inference_graph.pb
 MODEL_BASE ?= models/deeplab
 
-.PHONY: setup gen check-gen lint format export test run clean
+.PHONY: setup gen check-gen lint format export test run bench bench-quick clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,13 @@ test: setup
 # modelserver on :8500 and the gateway on :50051 until Ctrl-C.
 run: export
 	@bash deploy/run-local.sh
+
+# Side-by-side benchmarks; writes bench/BENCHMARKS.md and bench/benchmarks.png (about 6 minutes; quick: 1).
+bench: export
+	$(PY) -m bench --plan=full --model-base=$(MODEL_BASE)
+
+bench-quick: export
+	$(PY) -m bench --plan=quick --model-base=$(MODEL_BASE)
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .ruff_cache
