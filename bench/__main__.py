@@ -37,14 +37,15 @@ SOURCE_PHOTO = "chelsea.png"
 class Plan:
     sizes: tuple[str, ...]
     concurrencies: tuple[int, ...]
-    seconds: float
+    seconds: float  # per scenario and concurrency, split over `rounds` interleaved phases
+    rounds: int
     out: pathlib.Path
 
 
 PLANS = {
-    "full": (tuple(SIZES), (1, 4, 8), 5.0),
-    "quick": (("1080p", "4k"), (1, 4), 1.5),
-    "smoke": (("640x480",), (1,), 0.2),
+    "full": (tuple(SIZES), (1, 4, 8), 6.0, 6),
+    "quick": (("1080p", "4k"), (1, 4), 2.0, 2),
+    "smoke": (("640x480",), (1,), 0.2, 1),
 }
 
 
@@ -67,15 +68,17 @@ def make_jpeg(size: str, directory: pathlib.Path) -> pathlib.Path:
     return path
 
 
-def load(scenario: str, target: str, image: pathlib.Path, plan: Plan, watch_pid: int | None) -> list[dict]:
-    args = [sys.executable, "-m", "bench.load", scenario, target, str(image)]
-    args += [",".join(map(str, plan.concurrencies)), str(plan.seconds), "513"]
-    if watch_pid:
-        args.append(str(watch_pid))
+def load(
+    scenarios: tuple[str, ...], image: pathlib.Path, plan: Plan, *, gateway: str, model: str, pid: int
+) -> list[dict]:
+    args = [sys.executable, "-m", "bench.load", f"--scenarios={','.join(scenarios)}", f"--image={image}"]
+    args += [f"--gateway={gateway}", f"--model={model}", f"--watch-pid={pid}", "--input-size=513"]
+    args += [f"--concurrency={','.join(map(str, plan.concurrencies))}", f"--seconds={plan.seconds}"]
+    args += [f"--rounds={plan.rounds}"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run(args, capture_output=True, text=True, timeout=900, check=False, cwd=ROOT, env=env)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=1800, check=False, cwd=ROOT, env=env)
     if result.returncode != 0:
-        raise RuntimeError(f"load generator {scenario} failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"load generator {scenarios} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -170,20 +173,18 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
             results: dict[str, dict[str, dict[int, dict]]] = {}
             for size in plan.sizes:
                 image = make_jpeg(size, work)
-                results[size] = {}
-                for scenario in SCENARIOS:
-                    target = gateway.target if scenario.startswith("gateway") else modelserver.target
-                    watch = gateway.process.pid if scenario.startswith("gateway") else None
-                    runs = load(scenario, target, image, plan, watch)
-                    results[size][scenario] = {r["concurrency"]: summarise(r) for r in runs}
-                    print(
-                        f"  {size:>8} {scenario:<12} "
-                        + "  ".join(
-                            f"c{c}: p50 {s['p50']:7.1f} ms {s['throughput']:5.1f}/s"
-                            for c, s in results[size][scenario].items()
-                        ),
-                        flush=True,
+                results[size] = {scenario: {} for scenario in SCENARIOS}
+                # The seed chain needs TensorFlow in its client, so it runs in a process of its own.
+                for group in (("floor", "gateway-png", "gateway-rle"), ("seed",)):
+                    runs = load(
+                        group, image, plan, gateway=gateway.target, model=modelserver.target, pid=gateway.process.pid
                     )
+                    for r in runs:
+                        results[size][r["scenario"]][r["concurrency"]] = summarise(r)
+                for scenario in SCENARIOS:
+                    cells = results[size][scenario]
+                    line = "  ".join(f"c{c}: p50 {s['p50']:7.1f} ms {s['throughput']:5.1f}/s" for c, s in cells.items())
+                    print(f"  {size:>8} {scenario:<12} {line}", flush=True)
             with open(f"/proc/{gateway.process.pid}/status") as status:
                 peak = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM"))
             rss_now = rss_mb(gateway.process.pid)
@@ -288,8 +289,9 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
         "Everything runs on this one machine, on loopback: modelserver (TensorFlow, the model), the gateway, and the",
         "load generators, each in its own process, so the model server and the gateway share the same cores.",
         f"Images: `{SOURCE_PHOTO}` cropped to the aspect ratio and resized, JPEG quality 90. Each cell runs for",
-        f"{plan.seconds} s after a warm-up call. Gateway input size 513 (longest side);",
-        "the floor sends the same tensor.",
+        f"{plan.seconds} s after a warm-up call, in {plan.rounds} phases that take turns with the other scenarios",
+        "(floor, gateway-png and gateway-rle alternate, so a noisy machine's drift falls on all three alike).",
+        "Gateway input size 513 (longest side); the floor sends the same tensor.",
         "",
         "- **floor**: Predict to modelserver with a tensor the client resized beforehand (the model plus transport).",
         "- **gateway-png / gateway-rle**: `SegmentImage` with the JPEG bytes, mask at the original size.",
@@ -368,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "bench")
     parser.add_argument("--model-base", type=pathlib.Path, default=None, help="an exported servable to use")
     args = parser.parse_args(argv)
-    sizes, concurrencies, seconds = PLANS[args.plan]
-    plan = Plan(sizes, concurrencies, seconds, args.out)
+    sizes, concurrencies, seconds, rounds = PLANS[args.plan]
+    plan = Plan(sizes, concurrencies, seconds, rounds, args.out)
     started = time.monotonic()
     print(f"bench ({args.plan}): sizes {', '.join(sizes)}; concurrency {concurrencies}; {seconds} s a cell", flush=True)
     result = run(plan, args.model_base)

@@ -1,9 +1,11 @@
-"""One load generator process: one scenario and one image, at each concurrency in turn, for a fixed time.
+"""A load generator process: scenarios, one image, each concurrency in turn, interleaved in short rounds.
 
-    python -m bench.load SCENARIO TARGET IMAGE CONCURRENCIES SECONDS INPUT_SIZE [WATCH_PID]
+    python -m bench.load --scenarios floor,gateway-png,gateway-rle --gateway HOST:PORT --model HOST:PORT \
+        --image PATH --concurrency 1,4,8 --seconds 5 [--rounds 5] [--input-size 513] [--watch-pid PID]
 
-prints one JSON line: a result per concurrency in CONCURRENCIES ("1,4,8"). When WATCH_PID is given, that
-process's CPU time (the gateway's) is read from /proc around each run.
+prints one JSON line: a result per scenario and concurrency. The scenarios take turns in --rounds short phases,
+so that the drift of a noisy machine falls on all of them alike. With --watch-pid, that process's CPU time
+(the gateway's) is read from /proc around each phase.
 
 Scenarios:
   gateway-png, gateway-rle  SegmentImage with the JPEG bytes; mask at the original size.
@@ -11,15 +13,15 @@ Scenarios:
                             (untimed), at the gateway's input size: the model's own cost plus transport.
   seed                      What the seed article's users do: decode the full-resolution image, build the tensor
                             with tf.make_tensor_proto, Predict at full resolution, tf.make_ndarray on the int64
-                            mask. Needs TensorFlow, so it runs in this process of its own.
+                            mask. Needs TensorFlow, so it runs in a process of its own.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -98,69 +100,108 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(call: Call, request_bytes: int, concurrency: int, seconds: float, watch_pid: int | None) -> dict:
-    response_bytes = call().ByteSize()  # also the warm-up: connection, first inference at this size
-    latencies: list[float] = []
-    stages: list[dict[str, int]] = []
-    errors: list[str] = []
+class Cell:
+    """What one scenario measured at one concurrency, over all its phases."""
+
+    def __init__(self, scenario: str, concurrency: int, request_bytes: int, response_bytes: int) -> None:
+        self.scenario = scenario
+        self.concurrency = concurrency
+        self.request_bytes = request_bytes
+        self.response_bytes = response_bytes
+        self.latencies: list[float] = []
+        self.stages: list[dict[str, int]] = []
+        self.errors: list[str] = []
+        self.wall = 0.0
+        self.client_cpu = 0.0
+        self.server_cpu: float | None = None
+
+    def result(self) -> dict:
+        stages = self.stages
+        return {
+            "scenario": self.scenario,
+            "concurrency": self.concurrency,
+            "requests": len(self.latencies),
+            "errors": self.errors,
+            "wall_s": self.wall,
+            "latencies_ms": self.latencies,
+            "request_bytes": self.request_bytes,
+            "response_bytes": self.response_bytes,
+            "client_cpu_s": self.client_cpu,
+            "server_cpu_s": self.server_cpu,
+            "stages_us": {k: float(np.mean([s[k] for s in stages])) for k in stages[0]} if stages else {},
+        }
+
+
+def _cpu_now() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def phase(call: Call, cell: Cell, seconds: float, watch_pid: int | None) -> None:
+    """`cell.concurrency` callers call back to back for `seconds`; each makes at least one call."""
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
-    min_calls = 2  # per caller, so that short runs still measure every concurrency level
 
     def caller() -> None:
         done = 0
-        while done < min_calls or time.perf_counter() < stop_at:
+        while done < 1 or time.perf_counter() < stop_at:
             start = time.perf_counter()
             try:
                 response = call()
             except grpc.RpcError as exc:
                 with lock:
-                    errors.append(f"{exc.code().name}: {exc.details()}")
+                    cell.errors.append(f"{exc.code().name}: {exc.details()}")
                 return
             elapsed_ms = (time.perf_counter() - start) * 1000
             with lock:
-                latencies.append(elapsed_ms)
+                cell.latencies.append(elapsed_ms)
                 if hasattr(response, "timing"):
                     timing = response.timing
-                    stages.append({f.name: getattr(timing, f.name) for f in timing.DESCRIPTOR.fields})
+                    cell.stages.append({f.name: getattr(timing, f.name) for f in timing.DESCRIPTOR.fields})
             done += 1
 
-    threads = [threading.Thread(target=caller) for _ in range(concurrency)]
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    threads = [threading.Thread(target=caller) for _ in range(cell.concurrency)]
+    cpu_before = _cpu_now()
     watched_before = process_cpu_s(watch_pid) if watch_pid else 0.0
     wall_start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - wall_start
-    watched = process_cpu_s(watch_pid) - watched_before if watch_pid else None
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    client_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    return {
-        "concurrency": concurrency,
-        "requests": len(latencies),
-        "errors": errors,
-        "wall_s": wall,
-        "latencies_ms": latencies,
-        "request_bytes": request_bytes,
-        "response_bytes": response_bytes,
-        "client_cpu_s": client_cpu,
-        "server_cpu_s": watched,
-        "stages_us": {k: float(np.mean([s[k] for s in stages])) for k in stages[0]} if stages else {},
-    }
+    cell.wall += time.perf_counter() - wall_start
+    if watch_pid:
+        cell.server_cpu = (cell.server_cpu or 0.0) + process_cpu_s(watch_pid) - watched_before
+    cell.client_cpu += _cpu_now() - cpu_before
 
 
 def main() -> None:
-    scenario, target, image, concurrencies, seconds, input_size = sys.argv[1:7]
-    watch_pid = int(sys.argv[7]) if len(sys.argv) > 7 else None
-    with open(image, "rb") as file:
+    parser = argparse.ArgumentParser(prog="python -m bench.load")
+    parser.add_argument("--scenarios", required=True)
+    parser.add_argument("--gateway", default="")
+    parser.add_argument("--model", default="")
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--concurrency", default="1")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--input-size", type=int, default=513)
+    parser.add_argument("--watch-pid", type=int, default=None)
+    args = parser.parse_args()
+    with open(args.image, "rb") as file:
         data = file.read()
-    call, request_bytes = make_call(scenario, target, data, int(input_size))
-    results = [
-        {"scenario": scenario, **run(call, request_bytes, int(c), float(seconds), watch_pid)}
-        for c in concurrencies.split(",")
-    ]
+    calls = {}
+    for scenario in args.scenarios.split(","):
+        target = args.gateway if scenario.startswith("gateway-") else args.model
+        call, request_bytes = make_call(scenario, target, data, args.input_size)
+        response_bytes = call().ByteSize()  # also the warm-up: connection, first inference at this size
+        calls[scenario] = (call, request_bytes, response_bytes)
+    results = []
+    for concurrency in (int(c) for c in args.concurrency.split(",")):
+        cells = {name: Cell(name, concurrency, req, resp) for name, (_, req, resp) in calls.items()}
+        for _ in range(args.rounds):
+            for name, (call, _, _) in calls.items():
+                watch = args.watch_pid if name.startswith("gateway-") else None
+                phase(call, cells[name], args.seconds / args.rounds, watch)
+        results += [cell.result() for cell in cells.values()]
     print(json.dumps(results), flush=True)
 
 

@@ -53,34 +53,22 @@ def encode_raw(grid: MaskGrid) -> bytes:
 
 
 def run_lengths(grid: MaskGrid) -> tuple[np.ndarray, np.ndarray]:
-    """(values, counts) of the row-major runs of the full-size mask, computed on the model-size mask."""
-    small, row_rep, col_rep = grid.small, grid.row_repeats, grid.col_repeats
-    h, w = small.shape
-    change = np.empty((h, w), dtype=bool)
-    change[:, 0] = True
-    np.not_equal(small[:, 1:], small[:, :-1], out=change[:, 1:])
-    run_row, run_col = np.nonzero(change)
-    values = small[run_row, run_col]
-    # A run ends where the next one starts, or at the end of its row.
-    run_end = np.empty_like(run_col)
-    run_end[:-1] = run_col[1:]
-    run_end[-1] = w
-    run_end[np.flatnonzero(np.diff(run_row)) if len(run_row) > 1 else []] = w
-    col_edges = np.concatenate(([0], np.cumsum(col_rep)))
-    lengths = col_edges[run_end] - col_edges[run_col]
-    # Row y's runs appear row_rep[y] times in a row.
-    per_row = np.bincount(run_row, minlength=h)
+    """(values, counts) of the row-major runs of the full-size mask, computed from the model-size mask's runs."""
+    runs = grid.runs
+    lengths = grid.col_edges[runs.end] - grid.col_edges[runs.start]
+    # Small row y's runs appear row_repeats[y] times in a row in the full-size mask.
+    h = grid.small.shape[0]
+    per_row = np.bincount(runs.row, minlength=h)
     first = np.cumsum(per_row) - per_row
-    block = per_row * row_rep
-    total = int(block.sum())
+    block = per_row * grid.row_repeats
     entry_row = np.repeat(np.arange(h), block)
-    offset = np.arange(total) - np.repeat(np.cumsum(block) - block, block)
+    offset = np.arange(int(block.sum())) - np.repeat(np.cumsum(block) - block, block)
     index = first[entry_row] + offset % per_row[entry_row]
-    values, lengths = values[index], lengths[index]
+    values, lengths = runs.value[index], lengths[index]
     keep = lengths > 0
     values, lengths = values[keep], lengths[keep]
     if values.size == 0:
         return values.astype(np.uint32), lengths.astype(np.uint32)
-    # Merge runs that continue from one row into the next.
+    # Merge runs that continue from the end of one row into the next.
     starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
     return values[starts].astype(np.uint32), np.add.reduceat(lengths, starts).astype(np.uint32)

@@ -9,15 +9,17 @@ from service.colormap import PASCAL
 from service.resize_back import MaskGrid, expand
 
 
-def overlay_png(rgb: np.ndarray, grid: MaskGrid, alpha: float = 0.5) -> bytes:
-    """The image scaled to the mask's size with every non-background pixel tinted by its class colour."""
-    mask = expand(grid)
+def blend(rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The image, scaled to the mask's size, with every non-background pixel tinted by its class colour."""
     height, width = mask.shape
     if rgb.shape[:2] != (height, width):
         rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
-    colours = PASCAL[mask]
-    blended = cv2.addWeighted(rgb, 1.0 - alpha, colours, alpha, 0.0)
-    out = np.where((mask > 0)[:, :, None], blended, rgb)
+    tinted = cv2.addWeighted(rgb, 1.0 - alpha, PASCAL[mask], alpha, 0.0)
+    return np.where((mask > 0)[:, :, None], tinted, rgb)
+
+
+def overlay_png(rgb: np.ndarray, grid: MaskGrid, alpha: float = 0.5) -> bytes:
+    out = blend(rgb, expand(grid), alpha)
     ok, png = cv2.imencode(".png", cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("OpenCV could not encode the overlay")

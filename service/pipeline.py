@@ -135,7 +135,7 @@ class Pipeline:
         timings.probe_us = clock.lap()
         decoded = decode(data, info, model.input_size)
         timings.decode_us = clock.lap()
-        resized = resize_for_model(decoded.rgb, model.input_size)
+        resized = resize_for_model(decoded.rgb, model.input_size, (decoded.width, decoded.height))
         timings.resize_us = clock.lap()
         request = predict_request(
             resized,

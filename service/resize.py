@@ -15,10 +15,14 @@ def model_size(width: int, height: int, input_size: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def resize_for_model(rgb: np.ndarray, input_size: int) -> np.ndarray:
-    """A C-contiguous (h, w, 3) uint8 array at the model's size."""
+def resize_for_model(rgb: np.ndarray, input_size: int, full_size: tuple[int, int] | None = None) -> np.ndarray:
+    """A C-contiguous (h, w, 3) uint8 array at the model's size.
+
+    `full_size` is the image's (width, height) when `rgb` was decoded at reduced scale: the model's size follows
+    from the full image, so a reduced decode slightly under the input size is scaled up to it.
+    """
     height, width = rgb.shape[:2]
-    target = model_size(width, height, input_size)
+    target = model_size(*(full_size or (width, height)), input_size)
     if target == (width, height):
         return np.ascontiguousarray(rgb)
     # INTER_AREA averages every source pixel (no aliasing) but costs ~7x INTER_LINEAR; below a 2x reduction

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import cv2
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -44,6 +45,8 @@ class Gateway:
 
 def create_gateway(config: Config) -> Gateway:
     """A bound, not yet started gateway; `port` is the one bound (useful with port 0)."""
+    # Each image is small work; OpenCV's worker threads would only spin on cores the model server needs.
+    cv2.setNumThreads(0)
     receive_limit = 2 * config.limits.max_image_bytes + _MESSAGE_SLACK
     server = grpc.aio.server(
         options=[

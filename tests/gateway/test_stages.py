@@ -109,13 +109,21 @@ def test_decode_applies_the_orientation(orientation: int, transform) -> None:
 
 def test_large_jpeg_decodes_at_reduced_scale_and_keeps_its_full_size() -> None:
     data = images.large_jpeg("coffee.png", 4000, 3000)
-    assert reduction_for(probe(data, LIMITS), 513) == 4
+    assert reduction_for(probe(data, LIMITS), 513) == 8
     decoded = _decode(data)
-    assert decoded.rgb.shape == (750, 1000, 3)
-    assert (decoded.width, decoded.height, decoded.scale) == (4000, 3000, 4)
+    assert decoded.rgb.shape == (375, 500, 3)
+    assert (decoded.width, decoded.height, decoded.scale) == (4000, 3000, 8)
     rotated = _decode(images.with_orientation(data, 6))
-    assert rotated.rgb.shape == (1000, 750, 3)
+    assert rotated.rgb.shape == (500, 375, 3)
     assert (rotated.width, rotated.height) == (3000, 4000)
+    # 1080p decodes at 1/4 (480 px, within 10% of 513) and is then scaled to exactly the model's size.
+    hd = images.large_jpeg("coffee.png", 1920, 1080)
+    assert reduction_for(probe(hd, LIMITS), 513) == 4
+    small = _decode(hd)
+    assert small.rgb.shape == (270, 480, 3)
+    assert resize_for_model(small.rgb, 513, (small.width, small.height)).shape == (289, 513, 3)
+    # Small images are never upscaled.
+    assert reduction_for(probe(images.jpeg("chelsea.png"), LIMITS), 513) == 1
 
 
 @pytest.mark.parametrize(
@@ -252,3 +260,14 @@ def test_config_flags_win_over_environment_which_wins_over_defaults() -> None:
         load_config([], {"SEGMENTATION_STREAM_WINDOW": "0"})
     with pytest.raises(ConfigError, match="cannot read the labels file"):
         load_config(["--labels", "/nonexistent/labels.txt"], {})
+
+
+@pytest.mark.parametrize(("h", "w", "height", "width"), MASK_CASES)
+def test_run_based_and_pixel_based_statistics_agree(h, w, height, width) -> None:
+    from service.statistics import _from_pixels, _from_runs  # noqa: PLC0415
+
+    for seed in range(3):
+        grid = grid_for(_random_mask(h, w, seed), width, height)
+        assert sorted(_from_runs(grid), key=lambda s: s.class_id) == sorted(
+            _from_pixels(grid), key=lambda s: s.class_id
+        )

@@ -1,0 +1,148 @@
+"""`segment`: segment photos from the command line; writes masks, overlays and JSON summaries.
+
+segment IMAGE_OR_DIR... [--server HOST:PORT] [--out DIR] [--json] [--mask-size original|model]
+segment models [--server HOST:PORT]
+segment health [--server HOST:PORT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from collections.abc import Iterator
+
+from segmentation_client.client import Model, SegmentationClient
+from segmentation_client.errors import SegmentationError, UnavailableError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+DEFAULT_SERVER = "localhost:50051"
+
+
+def _images(paths: list[str]) -> list[pathlib.Path]:
+    found: list[pathlib.Path] = []
+    for raw in paths:
+        path = pathlib.Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or directory")
+    return found
+
+
+def _progress(total: int, enabled: bool) -> object:
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, unit="image", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def _segment(args: argparse.Namespace) -> int:
+    images = _images(args.images)
+    if not images:
+        print("segment: error: no images found (accepted: " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")", file=sys.stderr)
+        return 2
+    out: pathlib.Path | None = None if args.json and not args.out else pathlib.Path(args.out or "segment-out")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    model = Model(name=args.model) if args.model else None
+    summaries: list[dict[str, object]] = []
+    failures = 0
+    bar = _progress(len(images), enabled=not args.quiet and len(images) > 1)
+    with SegmentationClient(args.server, timeout=args.timeout) as client:
+        items: Iterator = client.segment_many(
+            images, model=model, mask_format="png", mask_size=args.mask_size, overlay=out is not None
+        )
+        for item in items:
+            bar.update(1)  # type: ignore[attr-defined]
+            if item.error is not None:
+                failures += 1
+                print(f"segment: error: {item.source}: {item.error}", file=sys.stderr)
+                summaries.append(
+                    {"source": item.source, "error": {"code": item.error.code.name, "message": item.error.message}}
+                )
+                continue
+            result = item.result
+            assert result is not None
+            summary = result.summary()
+            if out is not None:
+                stem = pathlib.Path(item.source).stem
+                (out / f"{stem}.mask.png").write_bytes(result.mask_png)
+                (out / f"{stem}.overlay.png").write_bytes(result.overlay_png)
+                summary["files"] = {"mask": f"{stem}.mask.png", "overlay": f"{stem}.overlay.png"}
+                (out / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
+            summaries.append(summary)
+    bar.close()  # type: ignore[attr-defined]
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+    else:
+        for summary in summaries:
+            if "error" in summary:
+                continue
+            top = ", ".join(f"{c['label']} {c['fraction']:.1%}" for c in summary["classes"][:4])  # type: ignore[index]
+            print(f"{summary['source']}: {top}")
+        if out is not None:
+            print(f"wrote masks, overlays and summaries to {out}/")
+    return 1 if failures else 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    with SegmentationClient(args.server, timeout=args.timeout) as client:
+        models = client.models()
+    if args.json:
+        print(json.dumps([m.__dict__ | {"versions": [v.__dict__ for v in m.versions]} for m in models], indent=2))
+        return 0
+    for m in models:
+        versions = ", ".join(f"{v.version} {v.state}" for v in m.versions) or f"unknown ({m.backend_error})"
+        default = " (default)" if m.is_default else ""
+        print(f"{m.name}{default}: input {m.input_size} px, {len(m.labels)} labels, versions: {versions}")
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    with SegmentationClient(args.server, timeout=args.timeout) as client:
+        status = client.health()
+    print(status)
+    return 0 if status == "SERVING" else 1
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segment" if command == "segment" else f"segment {command}",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if command == "segment":
+        parser.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
+        parser.add_argument("--out", default=None, help="output folder (default segment-out; none with --json alone)")
+        parser.add_argument("--model", default="", help="model name (default: the service's default)")
+        parser.add_argument("--mask-size", choices=["original", "model"], default="original")
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--server", default=DEFAULT_SERVER, help=f"host:port of the service (default {DEFAULT_SERVER})")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
+    parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in ("models", "health") and not pathlib.Path(argv[0]).exists() else "segment"
+    args = _parser(command).parse_args(argv[1:] if command != "segment" else argv)
+    handlers = {"segment": _segment, "models": _models, "health": _health}
+    try:
+        return handlers[command](args)
+    except UnavailableError as exc:
+        print(f"segment: error: cannot reach the service at {args.server}: {exc.message}", file=sys.stderr)
+        return 2
+    except SegmentationError as exc:
+        print(f"segment: error: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"segment: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""SegmentationClient: the deeplab-gateway API over one gRPC channel, with numpy masks and typed errors."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from segmentation.v1 import segmentation_service_pb2 as pb
+from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from segmentation_client.errors import SegmentationError, code_from_number, error_for, from_rpc_error
+from segmentation_client.masks import decode_mask
+
+ImageInput = bytes | str | os.PathLike[str]
+MaskFormat = Literal["png", "raw", "rle"]
+MaskSize = Literal["original", "model"]
+
+_FORMATS = {"png": pb.MASK_FORMAT_PNG, "raw": pb.MASK_FORMAT_RAW, "rle": pb.MASK_FORMAT_RLE}
+_SIZES = {"original": pb.MASK_SIZE_ORIGINAL, "model": pb.MASK_SIZE_MODEL}
+# Room for a 20 MiB image and for full-size RAW masks of large photos.
+_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Model:
+    """Which model to ask for; every field optional (the service's default model, latest version)."""
+
+    name: str = ""
+    version: int | None = None
+    version_label: str = ""
+    signature: str = ""
+
+    def to_proto(self) -> pb.ModelSelector:
+        selector = pb.ModelSelector(name=self.name, signature_name=self.signature)
+        if self.version is not None:
+            selector.version = self.version
+        elif self.version_label:
+            selector.version_label = self.version_label
+        return selector
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    class_id: int
+    label: str
+    pixel_count: int
+    fraction: float
+    box: tuple[int, int, int, int]  # x, y, width, height in mask pixels
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """One segmented image."""
+
+    mask: np.ndarray  # (height, width) uint8 class ids
+    classes: list[ClassInfo]  # present classes, largest first
+    model_name: str
+    model_version: int
+    image_size: tuple[int, int]  # width, height after EXIF orientation
+    timings_us: dict[str, int]
+    overlay_png: bytes = b""
+    mask_png: bytes = b""  # the PNG as the service sent it, when the format was PNG
+    source: str = ""
+
+    def summary(self) -> dict[str, object]:
+        """A JSON-ready description without the mask pixels."""
+        return {
+            "source": self.source,
+            "model": {"name": self.model_name, "version": self.model_version},
+            "image": {"width": self.image_size[0], "height": self.image_size[1]},
+            "mask": {"width": int(self.mask.shape[1]), "height": int(self.mask.shape[0])},
+            "classes": [
+                {
+                    "class_id": c.class_id,
+                    "label": c.label,
+                    "pixel_count": c.pixel_count,
+                    "fraction": round(c.fraction, 6),
+                    "box": dict(zip(("x", "y", "width", "height"), c.box, strict=True)),
+                }
+                for c in self.classes
+            ],
+            "timings_us": self.timings_us,
+        }
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    """One answer of segment_many: exactly one of result and error is set."""
+
+    index: int
+    source: str
+    result: Segmentation | None = None
+    error: SegmentationError | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    version: int
+    state: str  # "AVAILABLE", "LOADING", ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    is_default: bool
+    signature: str
+    labels: list[str]
+    input_size: int
+    versions: list[ModelVersionInfo]
+    backend_error: str
+
+
+def _read(image: ImageInput) -> tuple[bytes, str]:
+    if isinstance(image, bytes | bytearray):
+        return bytes(image), ""
+    path = pathlib.Path(image)
+    return path.read_bytes(), str(path)
+
+
+def _segmentation(response: pb.SegmentImageResponse, source: str) -> Segmentation:
+    return Segmentation(
+        mask=decode_mask(response.mask),
+        classes=[
+            ClassInfo(
+                c.class_id,
+                c.label,
+                c.pixel_count,
+                c.fraction,
+                (c.bounding_box.x, c.bounding_box.y, c.bounding_box.width, c.bounding_box.height),
+            )
+            for c in response.classes
+        ],
+        model_name=response.model.name,
+        model_version=response.model.version,
+        image_size=(response.image_width, response.image_height),
+        timings_us={f.name: getattr(response.timing, f.name) for f in response.timing.DESCRIPTOR.fields},
+        overlay_png=response.overlay,
+        mask_png=response.mask.data if response.mask.format == pb.MASK_FORMAT_PNG else b"",
+        source=source,
+    )
+
+
+class SegmentationClient:
+    """A client over one channel. Use as a context manager, or call close()."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        options = [
+            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        ]
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        self._stub = pb_grpc.SegmentationServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self.timeout = timeout
+
+    def __enter__(self) -> SegmentationClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _request(
+        self, data: bytes, model: Model | str | None, mask_format: MaskFormat, mask_size: MaskSize, overlay: bool
+    ) -> pb.SegmentImageRequest:
+        if isinstance(model, str):
+            model = Model(name=model)
+        if mask_format not in _FORMATS:
+            raise ValueError(f"mask_format must be one of {sorted(_FORMATS)}, got {mask_format!r}")
+        if mask_size not in _SIZES:
+            raise ValueError(f"mask_size must be one of {sorted(_SIZES)}, got {mask_size!r}")
+        return pb.SegmentImageRequest(
+            image=data,
+            model=model.to_proto() if model else None,
+            mask_format=_FORMATS[mask_format],
+            mask_size=_SIZES[mask_size],
+            include_overlay=overlay,
+        )
+
+    def segment(
+        self,
+        image: ImageInput,
+        *,
+        model: Model | str | None = None,
+        mask_format: MaskFormat = "png",
+        mask_size: MaskSize = "original",
+        overlay: bool = False,
+        timeout: float | None = None,
+    ) -> Segmentation:
+        """Segments one image (bytes or a path)."""
+        data, source = _read(image)
+        request = self._request(data, model, mask_format, mask_size, overlay)
+        try:
+            response = self._stub.SegmentImage(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        return _segmentation(response, source)
+
+    def segment_many(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        model: Model | str | None = None,
+        mask_format: MaskFormat = "png",
+        mask_size: MaskSize = "original",
+        overlay: bool = False,
+        timeout: float | None = None,
+    ) -> Iterator[StreamItem]:
+        """Segments many images over one streaming call, yielding answers in order; a bad image is an item
+        with an error, not an exception. `timeout` bounds the whole stream (default: none)."""
+        sources: list[str] = []
+
+        def requests() -> Iterator[pb.SegmentImageStreamRequest]:
+            for image in images:
+                data, source = _read(image)
+                sources.append(source)
+                request = self._request(data, model, mask_format, mask_size, overlay)
+                yield pb.SegmentImageStreamRequest(request=request, id=source[-256:])
+
+        try:
+            for response in self._stub.SegmentImageStream(requests(), timeout=timeout):
+                source = sources[response.index] if response.index < len(sources) else response.id
+                if response.WhichOneof("outcome") == "result":
+                    yield StreamItem(response.index, source, result=_segmentation(response.result, source))
+                else:
+                    error = error_for(code_from_number(response.error.code), response.error.message)
+                    yield StreamItem(response.index, source, error=error)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def models(self, timeout: float | None = None) -> list[ModelInfo]:
+        try:
+            response = self._stub.ListModels(pb.ListModelsRequest(), timeout=timeout or self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        return [
+            ModelInfo(
+                name=m.name,
+                is_default=m.is_default,
+                signature=m.signature_name,
+                labels=list(m.labels),
+                input_size=m.input_size,
+                versions=[
+                    ModelVersionInfo(v.version, pb.ModelVersionState.Name(v.state).removeprefix("MODEL_VERSION_STATE_"))
+                    for v in m.versions
+                ],
+                backend_error=m.backend_error,
+            )
+            for m in response.models
+        ]
+
+    def health(self, service: str = "segmentation.v1.SegmentationService", timeout: float | None = None) -> str:
+        """ "SERVING", "NOT_SERVING", ... as the service's grpc.health.v1 reports it."""
+        try:
+            response = self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout or 5.0)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

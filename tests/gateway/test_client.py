@@ -1,0 +1,174 @@
+"""The Python client library and the `segment` CLI against the live gateway."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from segmentation_client import (
+    InvalidImageError,
+    Model,
+    NotFoundError,
+    SegmentationClient,
+    UnavailableError,
+    blend,
+    colorize,
+)
+from tests import images
+from tests.paths import CAT, IMAGES, PERSON, ROOT
+from tests.servers import ServerProcess, free_port
+
+SEGMENT = [sys.executable, "-m", "segmentation_client.cli"]
+
+
+@pytest.fixture(scope="module")
+def client(gateway: ServerProcess):  # type: ignore[no-untyped-def]
+    with SegmentationClient(gateway.target, timeout=60) as c:
+        yield c
+
+
+def test_every_mask_format_round_trips_to_the_same_array(client: SegmentationClient) -> None:
+    results = {fmt: client.segment(IMAGES / "chelsea.png", mask_format=fmt) for fmt in ("png", "raw", "rle")}
+    masks = [r.mask for r in results.values()]
+    assert all(m.shape == (300, 451) and m.dtype == np.uint8 for m in masks)
+    assert np.array_equal(masks[0], masks[1]) and np.array_equal(masks[1], masks[2])
+    png = results["png"]
+    assert png.classes[0].label in ("background", "cat")
+    cat = next(c for c in png.classes if c.class_id == CAT)
+    assert cat.label == "cat" and cat.pixel_count == int((png.mask == CAT).sum())
+    assert png.model_name == "deeplab" and png.model_version == 1
+    assert png.image_size == (451, 300) and png.timings_us["total_us"] > 0
+    assert png.source.endswith("chelsea.png")
+
+
+def test_bytes_model_size_and_overlay(client: SegmentationClient) -> None:
+    data = images.large_jpeg("astronaut.png", 1600, 1600)
+    result = client.segment(data, mask_size="model", overlay=True, model=Model(name="deeplab", version=1))
+    assert result.mask.shape == (513, 513)
+    overlay = cv2.imdecode(np.frombuffer(result.overlay_png, np.uint8), cv2.IMREAD_COLOR)
+    assert overlay.shape == (513, 513, 3)
+    assert (result.mask == PERSON).mean() > 0.35
+
+
+def test_errors_become_typed_exceptions(client: SegmentationClient) -> None:
+    with pytest.raises(InvalidImageError) as bad:
+        client.segment(b"not an image")
+    assert "not an image" in bad.value.message and bad.value.code.name == "INVALID_ARGUMENT"
+    with pytest.raises(NotFoundError):
+        client.segment(IMAGES / "chelsea.png", model="resnet")
+    with SegmentationClient(f"127.0.0.1:{free_port()}", timeout=3) as nowhere, pytest.raises(UnavailableError):
+        nowhere.segment(IMAGES / "chelsea.png")
+    with pytest.raises(ValueError, match="mask_format"):
+        client.segment(IMAGES / "chelsea.png", mask_format="jpeg")  # type: ignore[arg-type]
+
+
+def test_segment_many_streams_in_order_with_per_item_errors(client: SegmentationClient, tmp_path: pathlib.Path) -> None:
+    inputs: list[bytes | pathlib.Path] = [IMAGES / "astronaut.png", b"garbage", images.webp("chelsea.png")]
+    items = list(client.segment_many(inputs, mask_format="rle"))
+    assert [i.index for i in items] == [0, 1, 2]
+    assert items[0].result is not None and items[0].result.classes
+    assert isinstance(items[1].error, InvalidImageError) and items[1].result is None
+    assert items[2].result is not None and (items[2].result.mask == CAT).mean() > 0.6
+
+
+def test_models_and_health(client: SegmentationClient) -> None:
+    (model,) = client.models()
+    assert model.name == "deeplab" and model.is_default and model.labels[CAT] == "cat"
+    assert [(v.version, v.state) for v in model.versions] == [(1, "AVAILABLE")]
+    assert client.health() == "SERVING"
+
+
+def test_helpers_colour_and_blend() -> None:
+    mask = np.zeros((4, 6), np.uint8)
+    mask[1:3, 2:5] = PERSON
+    colours = colorize(mask)
+    assert colours.shape == (4, 6, 3) and tuple(colours[1, 2]) == (192, 128, 128) and tuple(colours[0, 0]) == (0, 0, 0)
+    image = np.full((8, 12, 3), 200, np.uint8)
+    out = blend(image, mask)
+    assert out.shape == (4, 6, 3) and tuple(out[0, 0]) == (200, 200, 200) and tuple(out[1, 2]) != (200, 200, 200)
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "cat.jpg").write_bytes(images.jpeg("chelsea.png"))
+    (folder / "person.webp").write_bytes(images.webp("astronaut.png"))
+    (folder / "gray.png").write_bytes(images.grayscale_png("chelsea.png"))
+    (folder / "big.jpg").write_bytes(images.large_jpeg("coffee.png", 2400, 1600))
+    (folder / "notes.txt").write_text("ignored: not an image suffix")
+    return folder
+
+
+def test_cli_writes_mask_overlay_and_summary_with_a_progress_bar(
+    gateway: ServerProcess, photo_folder: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [*SEGMENT, str(photo_folder), "--server", gateway.target, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4/4" in result.stderr  # the progress bar reached the end
+    assert "cat.jpg: " in result.stdout and "cat" in result.stdout
+    sizes = {"cat": (300, 451), "person": (512, 512), "gray": (300, 451), "big": (1600, 2400)}
+    for stem, (height, width) in sizes.items():
+        overlay = cv2.imread(str(out / f"{stem}.overlay.png"), cv2.IMREAD_COLOR)
+        assert overlay is not None and overlay.shape == (height, width, 3)
+        mask = images.decode_png_indices((out / f"{stem}.mask.png").read_bytes())
+        assert mask.shape == (height, width)
+        summary = json.loads((out / f"{stem}.json").read_text())
+        assert summary["mask"] == {"width": width, "height": height}
+        assert sum(c["pixel_count"] for c in summary["classes"]) == width * height
+    assert json.loads((out / "cat.json").read_text())["classes"][0]["label"] in ("cat", "background")
+
+
+def test_cli_json_mode_and_errors(gateway: ServerProcess, tmp_path: pathlib.Path) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    result = subprocess.run(
+        [*SEGMENT, str(IMAGES / "chelsea.png"), str(bad), "--server", gateway.target, "--json", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 1
+    parsed = json.loads(result.stdout)
+    assert parsed[0]["classes"] and parsed[1]["error"]["code"] == "INVALID_ARGUMENT"
+    assert result.stderr.strip().splitlines()[-1].startswith(f"segment: error: {bad}: INVALID_ARGUMENT")
+
+    down = subprocess.run(
+        [*SEGMENT, str(IMAGES / "chelsea.png"), "--server", f"127.0.0.1:{free_port()}", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert down.returncode == 2
+    assert down.stderr.strip().splitlines()[-1].startswith("segment: error: cannot reach the service at 127.0.0.1:")
+
+    missing = subprocess.run([*SEGMENT, "/nonexistent.jpg"], capture_output=True, text=True, timeout=60, check=False)
+    assert missing.returncode == 2 and "no such file or directory" in missing.stderr
+
+
+def test_cli_models_and_health(gateway: ServerProcess) -> None:
+    models = subprocess.run(
+        [*SEGMENT, "models", "--server", gateway.target], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "deeplab (default): input 513 px, 21 labels, versions: 1 AVAILABLE" in models.stdout
+    health = subprocess.run(
+        [*SEGMENT, "health", "--server", gateway.target], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert health.stdout.strip() == "SERVING"
