@@ -50,6 +50,8 @@ class Config:
     stream_window: int = 4
     # SegmentImage calls in progress at once before new ones get RESOURCE_EXHAUSTED.
     max_concurrent_calls: int = 64
+    # Threads for the CPU stages (decode, resize, encode); by default one per core.
+    workers: int = field(default_factory=lambda: os.cpu_count() or 2)
     health_poll_s: float = 1.0
     shutdown_grace_s: float = 10.0
     log_level: str = "INFO"
@@ -113,6 +115,7 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("predict-timeout", _positive_float, "upper bound on one Predict in seconds (default 30)"),
     _Option("stream-window", _positive_int, "Predicts in flight per stream (default 4)"),
     _Option("max-concurrent-calls", _positive_int, "calls in progress before shedding load (default 64)"),
+    _Option("workers", _positive_int, "threads for decoding and encoding (default: one per core)"),
     _Option("health-poll", _positive_float, "seconds between backend model status checks (default 1)"),
     _Option("shutdown-grace", _positive_float, "seconds in-flight calls get on SIGTERM (default 10)"),
     _Option("log-level", str.upper, "DEBUG, INFO, WARNING or ERROR (default INFO)"),
@@ -169,6 +172,7 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         predict_timeout_s=values.get("predict_timeout", base.predict_timeout_s),
         stream_window=values.get("stream_window", base.stream_window),
         max_concurrent_calls=values.get("max_concurrent_calls", base.max_concurrent_calls),
+        workers=values.get("workers", base.workers),
         health_poll_s=values.get("health_poll", base.health_poll_s),
         shutdown_grace_s=values.get("shutdown_grace", base.shutdown_grace_s),
         log_level=values.get("log_level", base.log_level),

@@ -122,7 +122,7 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
 
     async def SegmentImage(self, request, context):  # noqa: N802 (gRPC method name)
         start = time.perf_counter()
-        code, size = grpc.StatusCode.OK, len(request.image)
+        size = len(request.image)
         try:
             if self._in_flight >= self._config.max_concurrent_calls:
                 raise Overloaded(
@@ -131,14 +131,20 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
                 )
             self._in_flight += 1
             try:
-                return await self._segment(request, _deadline(context))
+                response = await self._segment(request, _deadline(context))
             finally:
                 self._in_flight -= 1
         except Exception as exc:
             code, message = to_status(exc)
+        else:
+            code, message = grpc.StatusCode.OK, ""
+        log.info("SegmentImage %s bytes=%d %.1fms", code.name, size, (time.perf_counter() - start) * 1000)
+        if code != grpc.StatusCode.OK:
+            # abort() raises, and gRPC keeps that exception with its traceback, which holds this frame: drop the
+            # request first, or every refused 20 MB image stays in memory.
+            del request
             await context.abort(code, message)
-        finally:
-            log.info("SegmentImage %s bytes=%d %.1fms", code.name, size, (time.perf_counter() - start) * 1000)
+        return response
 
     async def _stream_item(
         self, index: int, item: pb.SegmentImageStreamRequest, deadline: float | None

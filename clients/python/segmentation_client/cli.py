@@ -128,7 +128,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in ("models", "health") and not pathlib.Path(argv[0]).exists() else "segment"
+    # Subcommands win over paths: to segment a folder named "models", write ./models.
+    command = argv[0] if argv and argv[0] in ("models", "health") else "segment"
     args = _parser(command).parse_args(argv[1:] if command != "segment" else argv)
     handlers = {"segment": _segment, "models": _models, "health": _health}
     try:
