@@ -10,9 +10,13 @@ SHARED ?= ../shared
 FROZEN_GRAPH ?= $(SHARED)/models/deeplabv3_mnv2_pascal/frozen_inference_graph.pb
 MODEL_BASE ?= models/deeplab
 
-.PHONY: setup gen check-gen lint format export test run bench bench-quick clean
+.PHONY: setup toolchains gen check-gen lint format export test run bench bench-quick clients demo clean
 
-setup: $(STAMP)
+setup: $(STAMP) toolchains
+
+# protoc, grpc-java, Scala, Go and npm packages for the other languages' stubs and examples (idempotent).
+toolchains:
+	@bash clients/install-toolchains.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +28,14 @@ $(STAMP): pyproject.toml
 gen: setup
 	$(BUF) generate
 
-# Fails when the committed stubs differ from what `make gen` would write.
+GENERATED := protos/gen/python clients/node/gen clients/java/gen clients/go/gen
+
+# Fails when the committed stubs (every language) differ from what `make gen` would write.
 check-gen: setup
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(BUF) generate --output "$$tmp" && \
-	  diff -r "$$tmp/protos/gen" protos/gen -x README.md -x __pycache__ && echo "generated stubs are fresh"
+	  for dir in $(GENERATED); do diff -r "$$tmp/$$dir" "$$dir" -x __pycache__ || exit 1; done && \
+	  echo "generated stubs are fresh"
 
 lint: setup check-gen
 	$(VENV)/bin/ruff check .
@@ -50,13 +57,24 @@ export: setup $(MODEL_BASE)/1/saved_model.pb
 $(MODEL_BASE)/1/saved_model.pb:
 	$(PY) -m exporter --frozen-graph $(FROZEN_GRAPH) --export-dir $(MODEL_BASE) --version 1
 
-test: setup
+# Compiles the Java, Scala and Go examples (the Node one runs from source).
+clients: setup
+	@bash clients/build.sh
+
+test: setup clients
 	$(PY) -m pytest tests/gateway
 	$(PY) -m pytest tests/model
 
 # modelserver on :8500 and the gateway on :50051 until Ctrl-C.
 run: export
 	@bash deploy/run-local.sh
+
+# The `segment` CLI on the shared photos, against the servers `make run` started (in another terminal).
+demo: setup
+	@.venv/bin/segment health --server localhost:50051 >/dev/null 2>&1 || \
+	  { echo "no SERVING gateway on localhost:50051: run 'make run' in another terminal first" >&2; exit 1; }
+	.venv/bin/segment $(SHARED)/images --server localhost:50051 --out demo-out
+	@echo "masks, overlays and JSON summaries are in demo-out/"
 
 # Side-by-side benchmarks; writes bench/BENCHMARKS.md and bench/benchmarks.png (about 6 minutes; quick: 1).
 bench: export

@@ -1,0 +1,50 @@
+// Segments an image file with deeplab-gateway and prints the classes found, through the Java stubs that
+// `make gen` generates (buf, protoc's java generator, grpc-java's plugin) and Debian's grpc-java jars.
+//   scala -cp CLASSPATH io.deeplabgateway.example.scala.SegmentImage [--server host:port] IMAGE
+package io.deeplabgateway.example.scala
+
+import java.nio.file.{Files, Paths}
+import java.util.concurrent.TimeUnit
+
+import scala.collection.JavaConverters._
+
+import com.google.protobuf.ByteString
+import io.deeplabgateway.segmentation.v1.{MaskFormat, SegmentImageRequest, SegmentationServiceGrpc}
+import io.grpc.StatusRuntimeException
+import io.grpc.netty.NettyChannelBuilder
+
+object SegmentImage {
+  def main(args: Array[String]): Unit = {
+    val server = args.sliding(2).collectFirst { case Array("--server", s) => s }.getOrElse("localhost:50051")
+    val images = args.zipWithIndex.collect {
+      case (a, i) if a != "--server" && (i == 0 || args(i - 1) != "--server") => a
+    }
+    if (images.length != 1) {
+      System.err.println("usage: SegmentImage [--server host:port] IMAGE")
+      sys.exit(2)
+    }
+    val image = images(0)
+    val channel = NettyChannelBuilder.forTarget(server).usePlaintext().maxInboundMessageSize(64 << 20).build()
+    try {
+      val request = SegmentImageRequest.newBuilder()
+        .setImage(ByteString.copyFrom(Files.readAllBytes(Paths.get(image))))
+        .setMaskFormat(MaskFormat.MASK_FORMAT_RLE)
+        .build()
+      val response = SegmentationServiceGrpc.newBlockingStub(channel)
+        .withDeadlineAfter(60, TimeUnit.SECONDS)
+        .segmentImage(request)
+      println(s"$image: ${response.getImageWidth}x${response.getImageHeight}, " +
+        s"model ${response.getModel.getName} v${response.getModel.getVersion}")
+      for (c <- response.getClassesList.asScala) {
+        val box = c.getBoundingBox
+        println(f"  ${c.getLabel}%-12s ${100 * c.getFraction}%5.1f%%  box ${box.getX},${box.getY} ${box.getWidth}x${box.getHeight}")
+      }
+    } catch {
+      case e: StatusRuntimeException =>
+        System.err.println(s"SegmentImage: error: ${e.getStatus.getCode}: ${e.getStatus.getDescription}")
+        sys.exit(1)
+    } finally {
+      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS)
+    }
+  }
+}

@@ -1,0 +1,51 @@
+"""The Node, Java, Scala and Go examples, built from the generated stubs, against the live gateway."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.paths import IMAGES, ROOT
+from tests.servers import ServerProcess
+
+LANGUAGES = ["node", "java", "scala", "go"]
+
+
+@pytest.fixture(scope="session")
+def built() -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "clients" / "build.sh")], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+
+
+def run(language: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(ROOT / "clients" / "run.sh"), language, *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_example_finds_the_person_in_astronaut(built, gateway: ServerProcess, language: str) -> None:
+    result = run(language, "--server", gateway.target, str(IMAGES / "astronaut.png"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("astronaut.png: 512x512, model deeplab v1"), lines
+    person = next(line for line in lines if line.split()[0] == "person")
+    assert float(person.split()[1].rstrip("%")) > 40
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_example_reports_a_refused_image(built, gateway: ServerProcess, language: str, tmp_path) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"no image here")
+    result = run(language, "--server", gateway.target, str(bad))
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "error" in last and "not an image" in last
+    assert any(code in last for code in ("INVALID_ARGUMENT", "InvalidArgument"))
