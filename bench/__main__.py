@@ -25,7 +25,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.paths import FROZEN_GRAPH, IMAGES, LABELS, ROOT
+from tests.paths import FROZEN_GRAPH, IMAGES, ROOT
 from tests.servers import rss_mb, start_gateway, start_modelserver
 
 SIZES = {"640x480": (640, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
@@ -168,7 +168,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         work = pathlib.Path(tmp)
         base = model_base or export_model(work)
         modelserver = start_modelserver("--model_name=deeplab", f"--model_base_path={base}")
-        gateway = start_gateway(modelserver.target, f"--labels={LABELS}")
+        gateway = start_gateway(modelserver.target)
         try:
             results: dict[str, dict[str, dict[int, dict]]] = {}
             for size in plan.sizes:

@@ -271,3 +271,30 @@ def test_run_based_and_pixel_based_statistics_agree(h, w, height, width) -> None
         assert sorted(_from_runs(grid), key=lambda s: s.class_id) == sorted(
             _from_pixels(grid), key=lambda s: s.class_id
         )
+
+
+def test_status_mapping_hides_unknown_errors_and_logs_them(caplog: pytest.LogCaptureFixture) -> None:
+    import grpc  # noqa: PLC0415
+
+    from service import errors  # noqa: PLC0415
+    from service.status import INTERNAL_MESSAGE, to_status  # noqa: PLC0415
+
+    expected = {
+        errors.InvalidImage("x"): grpc.StatusCode.INVALID_ARGUMENT,
+        errors.LimitExceeded("x"): grpc.StatusCode.INVALID_ARGUMENT,
+        errors.ModelNotFound("x"): grpc.StatusCode.NOT_FOUND,
+        errors.BackendUnavailable("x"): grpc.StatusCode.UNAVAILABLE,
+        errors.DeadlineExceeded("x"): grpc.StatusCode.DEADLINE_EXCEEDED,
+        errors.Overloaded("x"): grpc.StatusCode.RESOURCE_EXHAUSTED,
+        errors.BackendFailed("x"): grpc.StatusCode.INTERNAL,
+    }
+    for exc, code in expected.items():
+        assert to_status(exc) == (code, "x")
+    try:
+        {}["secret-key"]  # a real exception, with a real traceback
+    except KeyError as exc:
+        with caplog.at_level("ERROR", logger="service"):
+            code, message = to_status(exc)
+    assert code == grpc.StatusCode.INTERNAL and message == INTERNAL_MESSAGE
+    assert "secret-key" not in message
+    assert "Traceback" in caplog.text and "secret-key" in caplog.text
