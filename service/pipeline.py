@@ -25,7 +25,7 @@ from service.resize import resize_for_model
 from service.resize_back import MaskGrid, grid_for
 from service.statistics import ClassStats, class_statistics
 from service.unpack import mask_from_tensor
-from tfs_subset.tensorflow_serving.apis import predict_pb2
+from tfs_subset.tensorflow_serving.apis import model_pb2, predict_pb2
 
 
 class MaskFormat(enum.Enum):
@@ -109,6 +109,15 @@ class Segmentation:
     labels: tuple[str, ...]
     overlay: bytes
     timings: Timings
+
+
+def _describe(spec: model_pb2.ModelSpec) -> str:
+    """'model 'deeplab' version 3', for error messages."""
+    if spec.WhichOneof("version_choice") == "version":
+        return f"model {spec.name!r} version {spec.version.value}"
+    if spec.WhichOneof("version_choice") == "version_label":
+        return f"model {spec.name!r} label {spec.version_label!r}"
+    return f"model {spec.name!r}"
 
 
 class Pipeline:
@@ -199,14 +208,7 @@ class Pipeline:
             if remaining <= 0:
                 raise DeadlineExceeded("the deadline passed before the image reached the model")
             timeout = min(timeout, remaining)
-        spec = prepared.request.model_spec
-        what = f"model {spec.name!r}" + (
-            f" version {spec.version.value}"
-            if spec.HasField("version")
-            else f" label {spec.version_label!r}"
-            if spec.version_label
-            else ""
-        )
+        what = _describe(prepared.request.model_spec)
         before = time.perf_counter_ns()
         response = await self.backend.predict(prepared.request, timeout, what)
         timings.predict_us = (time.perf_counter_ns() - before) // 1000
