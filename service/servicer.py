@@ -175,13 +175,16 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
 
         async def read_requests() -> None:
             index = 0
-            async for item in request_iterator:
-                if len(item.id.encode()) > MAX_STREAM_ID_BYTES:
-                    item.id = item.id.encode()[:MAX_STREAM_ID_BYTES].decode("utf-8", "ignore")
-                await window.acquire()  # back-pressure: the client's writes wait while the window is full
-                await pending.put(asyncio.create_task(self._stream_item(index, item, deadline)))
-                index += 1
-            await pending.put(None)
+            try:
+                async for item in request_iterator:
+                    if len(item.id.encode()) > MAX_STREAM_ID_BYTES:
+                        item.id = item.id.encode()[:MAX_STREAM_ID_BYTES].decode("utf-8", "ignore")
+                    await window.acquire()  # back-pressure: the client's writes wait while the window is full
+                    await pending.put(asyncio.create_task(self._stream_item(index, item, deadline)))
+                    index += 1
+            finally:
+                # Whatever ends the reading, the writer must not wait forever; `await reader` re-raises.
+                await pending.put(None)
 
         reader = asyncio.create_task(read_requests())
         try:
