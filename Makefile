@@ -84,5 +84,6 @@ bench-quick: export
 	$(PY) -m bench --plan=quick --model-base=$(MODEL_BASE)
 
 clean:
-	rm -rf $(VENV) models .pytest_cache .ruff_cache
+	rm -rf $(VENV) models .pytest_cache .ruff_cache .run demo-out
+	rm -rf clients/java/build clients/scala/build clients/go/bin clients/node/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
