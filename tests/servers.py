@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tests.paths import ROOT
+from tests.paths import LABELS, ROOT
 
 
 @dataclass
@@ -100,8 +102,6 @@ def start_modelserver(*flags: str, port: int = 0) -> ServerProcess:
 
 def copy_version(source: pathlib.Path, destination: pathlib.Path) -> None:
     """Copies a servable version directory file by file, as a user's `cp -r` would (not atomically)."""
-    import shutil  # noqa: PLC0415
-
     shutil.copytree(source, destination)
 
 
@@ -109,8 +109,6 @@ GATEWAY_READY = re.compile(r"SegmentationService listening on [\d.]+:(\d+)")
 
 
 def start_gateway(backend: str, *flags: str, env: dict[str, str] | None = None) -> ServerProcess:
-    from tests.paths import LABELS  # noqa: PLC0415
-
     return start_process(
         "gateway",
         ["service", "--listen=127.0.0.1:0", f"--backend={backend}", f"--labels={LABELS}", "--health-poll=0.2", *flags],
@@ -121,8 +119,6 @@ def start_gateway(backend: str, *flags: str, env: dict[str, str] | None = None) 
 
 
 def free_port() -> int:
-    import socket  # noqa: PLC0415
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pathlib
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -121,9 +123,6 @@ def test_overload_is_resource_exhausted(modelserver: ServerProcess) -> None:
 
 
 def test_bad_configuration_fails_with_one_line() -> None:
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
     result = subprocess.run(
         [sys.executable, "-m", "service", "--stream-window=0"], capture_output=True, text=True, timeout=60, check=False
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import cv2
+import grpc
 import numpy as np
 import pytest
 
+from service import errors
 from service.config import ConfigError, Limits, ModelConfig, load_config
 from service.decode import decode, reduction_for
 from service.encode import encode_png, encode_raw, run_lengths
@@ -16,7 +18,8 @@ from service.pack import predict_request
 from service.probe import probe
 from service.resize import model_size, resize_for_model
 from service.resize_back import expand, grid_for, repeats
-from service.statistics import class_statistics
+from service.statistics import _from_pixels, _from_runs, class_statistics
+from service.status import INTERNAL_MESSAGE, to_status
 from service.unpack import mask_from_tensor
 from tests import images
 from tests.paths import LABELS
@@ -264,8 +267,6 @@ def test_config_flags_win_over_environment_which_wins_over_defaults() -> None:
 
 @pytest.mark.parametrize(("h", "w", "height", "width"), MASK_CASES)
 def test_run_based_and_pixel_based_statistics_agree(h, w, height, width) -> None:
-    from service.statistics import _from_pixels, _from_runs  # noqa: PLC0415
-
     for seed in range(3):
         grid = grid_for(_random_mask(h, w, seed), width, height)
         assert sorted(_from_runs(grid), key=lambda s: s.class_id) == sorted(
@@ -274,11 +275,6 @@ def test_run_based_and_pixel_based_statistics_agree(h, w, height, width) -> None
 
 
 def test_status_mapping_hides_unknown_errors_and_logs_them(caplog: pytest.LogCaptureFixture) -> None:
-    import grpc  # noqa: PLC0415
-
-    from service import errors  # noqa: PLC0415
-    from service.status import INTERNAL_MESSAGE, to_status  # noqa: PLC0415
-
     expected = {
         errors.InvalidImage("x"): grpc.StatusCode.INVALID_ARGUMENT,
         errors.LimitExceeded("x"): grpc.StatusCode.INVALID_ARGUMENT,
