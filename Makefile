@@ -21,16 +21,18 @@ toolchains:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[model,dev]"
+	$(PY) -m pip install --quiet -e ".[model,dev,client]"
 	touch $(STAMP)
 
-# Regenerates the committed stubs under protos/gen from protos/ (see buf.gen.yaml).
+# Regenerates the committed Python stubs under protos/gen/python from protos/ (see buf.gen.yaml). The other
+# languages' stubs are not committed: `make clients` generates them.
 gen: setup
 	$(BUF) generate
 
-GENERATED := protos/gen/python clients/node/gen clients/java/gen clients/go/gen
+GENERATED := protos/gen/python
+CLIENT_STUBS := clients/node/gen clients/java/gen clients/go/gen
 
-# Fails when the committed stubs (every language) differ from what `make gen` would write.
+# Fails when the committed Python stubs differ from what `make gen` would write.
 check-gen: setup
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(BUF) generate --output "$$tmp" && \
@@ -57,9 +59,10 @@ export: setup $(MODEL_BASE)/1/saved_model.pb
 $(MODEL_BASE)/1/saved_model.pb:
 	$(PY) -m exporter --frozen-graph $(FROZEN_GRAPH) --export-dir $(MODEL_BASE) --version 1
 
-# Compiles the Java, Scala and Go examples (the Node one runs from source).
+# Generates the Node, Java and Go stubs (clients/buf.gen.yaml) and compiles the Java, Scala and Go examples (the
+# Node one runs from source).
 clients: setup
-	@bash clients/build.sh
+	@BUF=$(BUF) bash clients/build.sh
 
 test: setup clients
 	$(PY) -m pytest tests/gateway
@@ -85,5 +88,5 @@ bench-quick: export
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .ruff_cache .run demo-out
-	rm -rf clients/java/build clients/scala/build clients/go/bin clients/node/node_modules
+	rm -rf clients/java/build clients/scala/build clients/go/bin clients/node/node_modules $(CLIENT_STUBS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -25,8 +25,13 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.paths import FROZEN_GRAPH, IMAGES, ROOT
-from tests.servers import rss_mb, start_gateway, start_modelserver
+from deploy.local import ROOT, rss_mb, start_gateway, start_modelserver
+
+# The shared real data beside the checkout (see the README).
+SHARED = ROOT.parent / "shared"
+IMAGES = SHARED / "images"
+FROZEN_GRAPH = SHARED / "models" / "deeplabv3_mnv2_pascal" / "frozen_inference_graph.pb"
+LABELS = SHARED / "models" / "deeplabv3_mnv2_pascal" / "labels.txt"
 
 SIZES = {"640x480": (640, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 SCENARIOS = ("floor", "gateway-png", "gateway-rle", "seed")
@@ -87,7 +92,7 @@ def start_to_serving(backend: str, tries: int = 3) -> float:
     times = []
     for _ in range(tries):
         start = time.monotonic()
-        gateway = start_gateway(backend, "--health-poll=1")
+        gateway = start_gateway(f"--backend={backend}", f"--labels={LABELS}", "--health-poll=1")
         with grpc.insecure_channel(gateway.target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
@@ -168,7 +173,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         work = pathlib.Path(tmp)
         base = model_base or export_model(work)
         modelserver = start_modelserver("--model_name=deeplab", f"--model_base_path={base}")
-        gateway = start_gateway(modelserver.target)
+        gateway = start_gateway(f"--backend={modelserver.target}", f"--labels={LABELS}", "--health-poll=0.2")
         try:
             results: dict[str, dict[str, dict[int, dict]]] = {}
             for size in plan.sizes:

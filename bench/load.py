@@ -47,13 +47,15 @@ def _gateway(target: str, data: bytes, mask_format: str) -> tuple[Call, int]:
 
 
 def _floor(target: str, data: bytes, input_size: int) -> tuple[Call, int]:
-    from service.config import ModelConfig  # noqa: PLC0415
-    from service.pack import predict_request  # noqa: PLC0415
-    from service.resize import resize_for_model  # noqa: PLC0415
+    from service.backends import ModelSpec  # noqa: PLC0415
+    from service.backends.tfserving import predict_request  # noqa: PLC0415
+    from service.image.resize import longest_side_size, resize_to  # noqa: PLC0415
     from tfs_subset.tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: PLC0415
 
     rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    request = predict_request(resize_for_model(rgb, input_size), ModelConfig())
+    resized = resize_to(rgb, longest_side_size(rgb.shape[1], rgb.shape[0], input_size))
+    spec = ModelSpec("deeplab", "serving_default")
+    request = predict_request(spec, "ImageTensor", resized[np.newaxis], "SemanticPredictions")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target, options=CHANNEL_OPTIONS))
     return (lambda: stub.Predict(request, timeout=120)), request.ByteSize()
 

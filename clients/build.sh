@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Compiles the Java, Scala and Go examples against the generated stubs (run `make gen` first if protos changed).
+# Generates the Node, Java and Go stubs from protos/ (clients/buf.gen.yaml), then compiles the Java, Scala and Go
+# examples against them. The stubs are not committed, so every build makes them fresh from the protos.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./classpath.sh
+
+# From the repository root: the template's paths are relative to where buf runs.
+(cd .. && "${BUF:-.venv/bin/buf}" generate --template clients/buf.gen.yaml)
 
 rm -rf java/build scala/build go/bin
 mkdir -p java/build scala/build go/bin
@@ -17,4 +21,4 @@ ln -s "$(cd .. && pwd)" "$gopath/src/github.com/deeplab-gateway/deeplab-gateway"
 (cd "$gopath/src/github.com/deeplab-gateway/deeplab-gateway" &&
   GO111MODULE=off GOPATH="$gopath:/usr/share/gocode" GOCACHE="${GOCACHE:-$gopath/cache}" \
     go build -o "$OLDPWD/go/bin/segment" ./clients/go/cmd/segment)
-echo "built clients/java/build, clients/scala/build, clients/go/bin/segment"
+echo "generated clients/{node,java,go}/gen; built clients/java/build, clients/scala/build, clients/go/bin/segment"

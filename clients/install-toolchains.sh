@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the non-Python clients and `make gen` need, from Debian's packages and the npm registry:
+# Installs what the non-Python clients and `make clients` need, from Debian's packages and the npm registry:
 # protoc and grpc-java's plugin, Debian's grpc-java/protobuf/netty jars, Scala, Go with Debian's grpc-go
 # sources, protoc-gen-go(-grpc), and the Node example's packages (protoc-gen-es, connect-node).
 # Idempotent: apt is only asked when a package is missing.

@@ -5,13 +5,18 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/classpath.sh"
 language=$1
 shift
+# Stubs and builds are not committed: say how to make them rather than fail on a missing module or class.
+need() {
+  [ -e "$here/$1" ] || { echo "clients/run.sh: clients/$1 is missing: run 'make clients' first" >&2; exit 2; }
+}
 case "$language" in
-  node) exec node "$here/node/segment.mjs" "$@" ;;
-  java) exec java -cp "$here/java/build:$GRPC_JAVA_CLASSPATH" io.deeplabgateway.example.SegmentImage "$@" ;;
-  scala) exec scala -cp "$here/scala/build:$here/java/build:$GRPC_JAVA_CLASSPATH" \
+  node) need node/gen; exec node "$here/node/segment.mjs" "$@" ;;
+  java) need java/build; exec java -cp "$here/java/build:$GRPC_JAVA_CLASSPATH" \
+    io.deeplabgateway.example.SegmentImage "$@" ;;
+  scala) need scala/build; exec scala -cp "$here/scala/build:$here/java/build:$GRPC_JAVA_CLASSPATH" \
     io.deeplabgateway.example.scala.SegmentImage "$@" ;;
   go)
     # Go's flag package wants flags first; the other examples take them anywhere.
-    exec "$here/go/bin/segment" "$@" ;;
+    need go/bin/segment; exec "$here/go/bin/segment" "$@" ;;
   *) echo "usage: clients/run.sh node|java|scala|go [--server host:port] IMAGE" >&2; exit 2 ;;
 esac

@@ -10,10 +10,11 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from service.api.interceptors import RequestIdFilter
+from service.app import create_gateway
 from service.config import ConfigError, load_config
-from service.server import create_gateway
 
-log = logging.getLogger("service")
+log = logging.getLogger(__name__)
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
@@ -51,11 +52,9 @@ async def serve(argv: list[str] | None) -> int:
     gateway = create_gateway(config)
     await gateway.start()
     host = config.listen.rsplit(":", 1)[0]
-    print(
-        f"SegmentationService listening on {host}:{gateway.port}, backend {config.backend}, "
-        f"default model {config.model.name!r}",
-        flush=True,
-    )
+    backends = ", ".join(f"{b.name} ({','.join(b.targets)})" for b in config.backends)
+    models = ", ".join(m.name + (" (default)" if m is config.model else "") for m in config.models)
+    print(f"SegmentationService listening on {host}:{gateway.port}, backends {backends}, models {models}", flush=True)
     await stopping.wait()
     log.info("shutting down: NOT_SERVING, draining calls for up to %.1f s", config.shutdown_grace_s)
     await gateway.stop(config.shutdown_grace_s)
@@ -64,7 +63,9 @@ async def serve(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     tune_malloc()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
     try:
         return asyncio.run(serve(argv))
     except ConfigError as exc:

@@ -1,4 +1,9 @@
-"""grpc.health.v1: SERVING only while the backend reports the default model AVAILABLE."""
+"""grpc.health.v1, following the models at their backends.
+
+The service as a whole ("" and SegmentationService's full name) is SERVING while the default model has an
+AVAILABLE version at its backend; each model also has its own name, `SegmentationService/<model>`, following
+its own backend. Statuses come from GetModelStatus, polled.
+"""
 
 from __future__ import annotations
 
@@ -7,48 +12,71 @@ import logging
 
 from grpc_health.v1 import health, health_pb2
 
+from service.backends import VersionState, VersionStatus
+from service.config import ModelConfig
 from service.errors import GatewayError
-from service.predict import Backend
+from service.routing import Router
 
-log = logging.getLogger("service")
+log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-AVAILABLE = 30  # tensorflow.serving.ModelVersionStatus.State.AVAILABLE
+
+
+def model_health_name(service: str, model: str) -> str:
+    """The health service name of one model, e.g. segmentation.v1.SegmentationService/deeplab-lite."""
+    return f"{service}/{model}"
+
+
+def serves(model: ModelConfig, versions: list[VersionStatus]) -> bool:
+    """Whether the version the model is routed to by default is AVAILABLE."""
+    available = [v.version for v in versions if v.state == VersionState.AVAILABLE]
+    return model.version in available if model.version is not None else bool(available)
 
 
 class HealthPoller:
-    """Polls GetModelStatus for the default model and publishes the result for every service name."""
+    """Polls GetModelStatus for every model and publishes the results."""
 
-    def __init__(self, backend: Backend, model_name: str, services: tuple[str, ...], interval_s: float) -> None:
+    def __init__(self, router: Router, service: str, interval_s: float) -> None:
         self.servicer = health.aio.HealthServicer()
-        self._backend = backend
-        self._model_name = model_name
-        self._services = ("", *services)
+        self.router = router
+        self._service = service
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
-        self._serving: bool | None = None
+        self._serving: dict[str, bool] = {}
 
-    async def _publish(self, serving: bool, why: str) -> None:
-        if serving != self._serving:
-            log.info("health: %s (%s)", "SERVING" if serving else "NOT_SERVING", why)
-        self._serving = serving
-        for service in self._services:
-            await self.servicer.set(service, SERVING if serving else NOT_SERVING)
+    def _names(self, model: ModelConfig) -> tuple[str, ...]:
+        own = model_health_name(self._service, model.name)
+        return ("", self._service, own) if model is self.router.default else (own,)
+
+    async def _publish(self, model: ModelConfig, serving: bool, why: str) -> None:
+        for name in self._names(model):
+            if self._serving.get(name) != serving:
+                log.info("health of %r: %s (%s)", name, "SERVING" if serving else "NOT_SERVING", why)
+            self._serving[name] = serving
+            await self.servicer.set(name, SERVING if serving else NOT_SERVING)
+
+    async def _check(self, model: ModelConfig) -> bool:
+        backend = self.router.backend_of(model)
+        try:
+            versions = await backend.model_status(model.name_at_backend, timeout=max(self._interval_s, 1.0))
+        except GatewayError as exc:
+            await self._publish(model, False, exc.message)
+            return False
+        serving = serves(model, versions)
+        available = [v.version for v in versions if v.state == VersionState.AVAILABLE]
+        await self._publish(model, serving, f"{model.name_at_backend!r} at {backend.name}: AVAILABLE {available}")
+        return serving
 
     async def check_once(self) -> bool:
-        try:
-            status = await self._backend.model_status(self._model_name, timeout=max(self._interval_s, 1.0))
-        except GatewayError as exc:
-            await self._publish(False, exc.message)
-            return False
-        available = [s.version for s in status.model_version_status if s.state == AVAILABLE]
-        why = f"model {self._model_name!r} versions {available} AVAILABLE" if available else "no version AVAILABLE"
-        await self._publish(bool(available), why)
-        return bool(available)
+        """Checks every model; True when the default one serves."""
+        models = list(self.router.models.values())
+        results = await asyncio.gather(*(self._check(model) for model in models))
+        return results[models.index(self.router.default)]
 
     async def start(self) -> None:
-        await self._publish(False, "starting")
+        for model in self.router.models.values():
+            await self._publish(model, False, "starting")
         self._task = asyncio.create_task(self._run(), name="health-poller")
 
     async def _run(self) -> None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
+from tests.helpers import run_exporter
 from tests.paths import FROZEN_GRAPH, ROOT, SHARED
 
 # TensorFlow's C++ start-up chatter would drown the output of failing subprocesses.
@@ -35,17 +34,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "tests/gateway and tests/model cannot run in one process (they register the same protobuf names); "
             "run `make test`, or pytest on one of them"
         )
-
-
-def run_exporter(*args: str | os.PathLike[str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=ROOT,
-    )
 
 
 @pytest.fixture(scope="session")

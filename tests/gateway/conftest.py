@@ -1,11 +1,17 @@
-"""The gateway-side suite: everything here runs without TensorFlow in the process."""
+"""Fixtures of the gateway-side suite: everything here runs without TensorFlow in the process."""
 
 from __future__ import annotations
 
+import pathlib
 import sys
 from collections.abc import Iterator
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2
+
+from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from tests.helpers import ServerProcess, start_gateway, start_modelserver, wait_for_health
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -14,34 +20,6 @@ def _no_tensorflow_in_this_process() -> Iterator[None]:
     # TensorFlow runs in a subprocess, and this proves nothing slipped in.
     yield
     assert "tensorflow" not in sys.modules, "a gateway-side test imported TensorFlow"
-
-
-import pathlib  # noqa: E402
-import time  # noqa: E402
-
-import grpc  # noqa: E402
-from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
-
-from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc  # noqa: E402
-from tests.servers import ServerProcess, start_gateway, start_modelserver  # noqa: E402
-
-SERVICE = "segmentation.v1.SegmentationService"
-
-
-def wait_for_health(target: str, want: int, timeout: float = 60) -> float:
-    """Seconds until the gateway's health for the service is `want`."""
-    start = time.monotonic()
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() - start < timeout:
-            try:
-                status = stub.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=1).status
-                if status == want:
-                    return time.monotonic() - start
-            except grpc.RpcError:
-                pass
-            time.sleep(0.05)
-    raise AssertionError(f"health of {target} did not become {want} within {timeout}s")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -21,10 +22,12 @@ from segmentation_client import (
     colorize,
 )
 from tests import images
+from tests.helpers import ServerProcess, free_port
 from tests.paths import CAT, IMAGES, PERSON, ROOT
-from tests.servers import ServerProcess, free_port
 
 SEGMENT = [sys.executable, "-m", "segmentation_client.cli"]
+# Also catches imports inside functions, which a run only sees on the paths it takes.
+IMPORTS_GATEWAY = re.compile(r"\s*(from|import)\s+(service|cv2)\b")
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +88,55 @@ def test_models_and_health(client: SegmentationClient) -> None:
 
 
 def test_helpers_colour_and_blend() -> None:
+    # PASCAL VOC's own colours, so masks coloured by the client match the service's and every VOC viewer's.
+    ids = np.array([[0, 1, 8, 15, 20]], np.uint8)
+    assert colorize(ids)[0].tolist() == [[0, 0, 0], [128, 0, 0], [64, 0, 0], [192, 128, 128], [0, 64, 128]]
     mask = np.zeros((4, 6), np.uint8)
     mask[1:3, 2:5] = PERSON
+    mask[3, 0] = CAT
     colours = colorize(mask)
     assert colours.shape == (4, 6, 3) and tuple(colours[1, 2]) == (192, 128, 128) and tuple(colours[0, 0]) == (0, 0, 0)
+    # Twice the mask's size: scaled down first; a flat image stays flat, so the tints are exact.
     image = np.full((8, 12, 3), 200, np.uint8)
     out = blend(image, mask)
-    assert out.shape == (4, 6, 3) and tuple(out[0, 0]) == (200, 200, 200) and tuple(out[1, 2]) != (200, 200, 200)
+    assert out.shape == (4, 6, 3) and out.dtype == np.uint8
+    assert tuple(out[0, 0]) == (200, 200, 200)  # background untouched
+    assert tuple(out[1, 2]) == (196, 164, 164) and tuple(out[2, 4]) == (196, 164, 164)  # halfway to person's colour
+    assert tuple(out[3, 0]) == (132, 100, 100)  # halfway to cat's (64, 0, 0)
+    assert tuple(blend(image, mask, alpha=0.25)[1, 2]) == (198, 182, 182)
+    # At the mask's size the image is used as it is, pixel for pixel.
+    ramp = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3) * 2
+    same = blend(ramp, mask)
+    background = mask == 0
+    assert np.array_equal(same[background], ramp[background])
+    assert np.array_equal(same[1, 2], (ramp[1, 2].astype(int) + np.array([192, 128, 128])) // 2)
+
+
+def test_client_package_imports_neither_the_gateway_nor_opencv() -> None:
+    # It ships to callers who have neither: every helper runs, then the loaded modules are checked.
+    script = (
+        "import sys, numpy as np, segmentation_client\n"
+        "from segmentation.v1 import segmentation_service_pb2 as pb\n"
+        "mask = np.zeros((2, 3), np.uint8); mask[0, 1] = 15\n"
+        "segmentation_client.blend(np.zeros((4, 6, 3), np.uint8), mask)\n"
+        "segmentation_client.colorize(mask)\n"
+        "runs = pb.RunLengths(values=[0, 15, 0], counts=[1, 1, 4])\n"
+        "rle = pb.Mask(format=pb.MASK_FORMAT_RLE, width=3, height=2, rle=runs)\n"
+        "assert (segmentation_client.decode_mask(rle) == mask).all()\n"
+        "import io; from PIL import Image; png = io.BytesIO(); Image.fromarray(mask).save(png, 'PNG')\n"
+        "png_mask = pb.Mask(format=pb.MASK_FORMAT_PNG, width=3, height=2, data=png.getvalue())\n"
+        "assert (segmentation_client.decode_mask(png_mask) == mask).all()\n"
+        "import segmentation_client.cli\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('service', 'cv2'))\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    sources = sorted((ROOT / "clients" / "python").rglob("*.py"))
+    imports = [f"{p}: {line}" for p in sources for line in p.read_text().splitlines() if IMPORTS_GATEWAY.match(line)]
+    assert sources and not imports
 
 
 @pytest.fixture(scope="module")

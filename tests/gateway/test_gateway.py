@@ -16,9 +16,8 @@ from PIL import Image
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from tests import images
-from tests.gateway.conftest import SERVICE
+from tests.helpers import SERVICE, ServerProcess, mapped_files, rss_mb
 from tests.paths import CAT, PERSON
-from tests.servers import ServerProcess, mapped_files, rss_mb
 
 PNG, RAW, RLE = pb.MASK_FORMAT_PNG, pb.MASK_FORMAT_RAW, pb.MASK_FORMAT_RLE
 

@@ -7,8 +7,8 @@ import json
 import subprocess
 
 from tests import images
+from tests.helpers import ServerProcess
 from tests.paths import CAT, ROOT
-from tests.servers import ServerProcess
 
 GRPCURL = ROOT / ".venv" / "bin" / "grpcurl"
 

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
+from tests.helpers import ServerProcess
 from tests.paths import IMAGES, ROOT
-from tests.servers import ServerProcess
 
 LANGUAGES = ["node", "java", "scala", "go"]
 

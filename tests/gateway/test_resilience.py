@@ -17,8 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from tests import images
-from tests.gateway.conftest import SERVICE, wait_for_health
-from tests.servers import ServerProcess, free_port, start_gateway, start_modelserver
+from tests.helpers import SERVICE, ServerProcess, free_port, start_gateway, start_modelserver, wait_for_health
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -110,7 +109,7 @@ def test_overload_is_resource_exhausted(modelserver: ServerProcess) -> None:
                     stub.SegmentImage(pb.SegmentImageRequest(image=data), timeout=60)
                     return grpc.StatusCode.OK
                 except grpc.RpcError as error:
-                    assert "limit of 1 calls in progress" in error.details()
+                    assert "limit of 1 images in progress" in error.details()
                     return error.code()
 
             with ThreadPoolExecutor(max_workers=6) as pool:

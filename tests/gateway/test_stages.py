@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 
 from service import errors
-from service.config import ConfigError, Limits, ModelConfig, load_config
-from service.decode import decode, reduction_for
-from service.encode import encode_png, encode_raw, run_lengths
+from service.api.status import INTERNAL_MESSAGE, to_status
+from service.backends import ModelSpec
+from service.backends.tfserving import output_array, predict_request
+from service.config import DEEPLAB_ZOO, ConfigError, Limits, OutputKind, load_config
 from service.errors import BackendFailed, InvalidImage, LimitExceeded
-from service.pack import predict_request
-from service.probe import probe
-from service.resize import model_size, resize_for_model
-from service.resize_back import expand, grid_for, repeats
-from service.statistics import _from_pixels, _from_runs, class_statistics
-from service.status import INTERNAL_MESSAGE, to_status
-from service.unpack import mask_from_tensor
+from service.image.decode import decode, reduction_for
+from service.image.probe import probe
+from service.image.resize import longest_side_size, model_size, resize_to
+from service.mask.classes import class_mask
+from service.mask.encode import encode_png, encode_raw, run_lengths
+from service.mask.grid import expand, grid_for, repeats
+from service.mask.statistics import _from_pixels, _from_runs, class_statistics
 from tests import images
 from tests.paths import LABELS
 from tfs_subset.tensorflow.core.framework import tensor_pb2, types_pb2
@@ -83,7 +84,8 @@ def test_probe_names_what_is_wrong(data: bytes, message: str) -> None:
 
 
 def _decode(data: bytes, input_size: int = 513):  # type: ignore[no-untyped-def]
-    return decode(data, probe(data, LIMITS), input_size)
+    info = probe(data, LIMITS)
+    return decode(data, info, longest_side_size(*info.oriented_size, input_size))
 
 
 def test_decode_gives_rgb_in_the_right_order() -> None:
@@ -112,7 +114,7 @@ def test_decode_applies_the_orientation(orientation: int, transform) -> None:
 
 def test_large_jpeg_decodes_at_reduced_scale_and_keeps_its_full_size() -> None:
     data = images.large_jpeg("coffee.png", 4000, 3000)
-    assert reduction_for(probe(data, LIMITS), 513) == 8
+    assert reduction_for(probe(data, LIMITS), (513, 385)) == 8
     decoded = _decode(data)
     assert decoded.rgb.shape == (375, 500, 3)
     assert (decoded.width, decoded.height, decoded.scale) == (4000, 3000, 8)
@@ -121,12 +123,12 @@ def test_large_jpeg_decodes_at_reduced_scale_and_keeps_its_full_size() -> None:
     assert (rotated.width, rotated.height) == (3000, 4000)
     # 1080p decodes at 1/4 (480 px, within 10% of 513) and is then scaled to exactly the model's size.
     hd = images.large_jpeg("coffee.png", 1920, 1080)
-    assert reduction_for(probe(hd, LIMITS), 513) == 4
+    assert reduction_for(probe(hd, LIMITS), (513, 289)) == 4
     small = _decode(hd)
     assert small.rgb.shape == (270, 480, 3)
-    assert resize_for_model(small.rgb, 513, (small.width, small.height)).shape == (289, 513, 3)
+    assert resize_to(small.rgb, model_size(small.width, small.height, DEEPLAB_ZOO)).shape == (289, 513, 3)
     # Small images are never upscaled.
-    assert reduction_for(probe(images.jpeg("chelsea.png"), LIMITS), 513) == 1
+    assert reduction_for(probe(images.jpeg("chelsea.png"), LIMITS), (451, 300)) == 1
 
 
 @pytest.mark.parametrize(
@@ -150,18 +152,19 @@ def test_truncated_data_is_invalid() -> None:
 
 
 def test_resize_keeps_the_aspect_ratio_and_never_upscales() -> None:
-    assert model_size(1920, 1080, 513) == (513, 289)
-    assert model_size(1080, 1920, 513) == (289, 513)
-    assert model_size(300, 200, 513) == (300, 200)
+    assert model_size(1920, 1080, DEEPLAB_ZOO) == (513, 289)
+    assert model_size(1080, 1920, DEEPLAB_ZOO) == (289, 513)
+    assert model_size(300, 200, DEEPLAB_ZOO) == (300, 200)
     rgb = cv2.cvtColor(images.bgr("coffee.png"), cv2.COLOR_BGR2RGB)
-    out = resize_for_model(rgb, 257)
+    out = resize_to(rgb, longest_side_size(600, 400, 257))
     assert out.shape == (171, 257, 3) and out.flags.c_contiguous
-    assert resize_for_model(rgb, 1000) is not None and resize_for_model(rgb, 1000).shape == rgb.shape
+    assert resize_to(rgb, longest_side_size(600, 400, 1000)).shape == rgb.shape
 
 
 def test_pack_puts_the_pixels_in_tensor_content() -> None:
     rgb = cv2.cvtColor(images.bgr("chelsea.png"), cv2.COLOR_BGR2RGB)
-    request = predict_request(rgb, ModelConfig(), version=3)
+    spec = ModelSpec("deeplab", "serving_default", version=3)
+    request = predict_request(spec, "ImageTensor", rgb[np.newaxis], "SemanticPredictions")
     tensor = request.inputs["ImageTensor"]
     assert tensor.dtype == types_pb2.DT_UINT8
     assert [d.size for d in tensor.tensor_shape.dim] == [1, 300, 451, 3]
@@ -186,17 +189,17 @@ def _tensor(mask: np.ndarray, dtype: int, typed: bool) -> tensor_pb2.TensorProto
 @pytest.mark.parametrize("typed", [False, True], ids=["tensor_content", "typed-values"])
 def test_unpack_accepts_int64_and_int32_in_either_encoding(dtype: int, typed: bool) -> None:
     mask = np.random.default_rng(0).integers(0, 21, size=(7, 9))
-    out = mask_from_tensor(_tensor(mask, dtype, typed), (7, 9))
+    out = class_mask(output_array(_tensor(mask, dtype, typed)), OutputKind.CLASS_IDS, (7, 9))
     assert out.dtype == np.uint8 and np.array_equal(out, mask)
 
 
 def test_unpack_refuses_the_wrong_shape_and_out_of_range_ids() -> None:
     mask = np.zeros((4, 4), dtype=np.int64)
     with pytest.raises(BackendFailed, match="shape"):
-        mask_from_tensor(_tensor(mask, types_pb2.DT_INT64, False), (4, 5))
+        class_mask(output_array(_tensor(mask, types_pb2.DT_INT64, False)), OutputKind.CLASS_IDS, (4, 5))
     mask[0, 0] = 300
     with pytest.raises(BackendFailed, match=r"outside 0\.\.255"):
-        mask_from_tensor(_tensor(mask, types_pb2.DT_INT64, False), (4, 4))
+        class_mask(output_array(_tensor(mask, types_pb2.DT_INT64, False)), OutputKind.CLASS_IDS, (4, 4))
 
 
 def test_repeats_spread_target_pixels_evenly() -> None:
@@ -255,8 +258,8 @@ def test_statistics_runs_and_encodings_equal_those_of_the_expanded_mask(h, w, he
 def test_config_flags_win_over_environment_which_wins_over_defaults() -> None:
     env = {"SEGMENTATION_BACKEND": "tfs:8500", "SEGMENTATION_INPUT_SIZE": "257", "SEGMENTATION_LABELS": str(LABELS)}
     config = load_config(["--input-size", "321"], env)
-    assert config.backend == "tfs:8500"
-    assert config.model.input_size == 321
+    assert config.backends[0].targets == ("tfs:8500",)
+    assert config.model.profile.longest_side == 321
     assert config.model.labels[15] == "person" and config.model.label(99) == "class_99"
     assert load_config([], {}).listen == "0.0.0.0:50051"
     with pytest.raises(ConfigError, match="SEGMENTATION_STREAM_WINDOW='0'"):

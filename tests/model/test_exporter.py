@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import run_exporter
+from tests.helpers import run_exporter
 from tests.paths import CAT, FROZEN_GRAPH, IMAGES, PERSON, TF_SIDE
 
 

@@ -24,8 +24,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from tests.helpers import ServerProcess, copy_version, start_modelserver
 from tests.paths import CAT, IMAGES, PERSON, ROOT
-from tests.servers import ServerProcess, copy_version, start_modelserver
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 END = get_model_status_pb2.ModelVersionStatus.END

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from segmentation.v1 import segmentation_service_pb2 as pb
-from service.colormap import PASCAL
-from service.overlay import blend as _service_blend
+from segmentation_client.colormap import PASCAL
 
 
 def decode_mask(mask: pb.Mask) -> np.ndarray:
@@ -18,7 +17,7 @@ def decode_mask(mask: pb.Mask) -> np.ndarray:
         values = np.asarray(mask.rle.values, dtype=np.uint8)
         return np.repeat(values, np.asarray(mask.rle.counts, dtype=np.int64)).reshape(shape)
     if mask.format == pb.MASK_FORMAT_PNG:
-        # IMREAD_UNCHANGED would expand the palette to colours; the indices are the class ids.
+        # The palette indices are the class ids; converting to RGB would turn them into colours.
         return _png_palette_indices(mask.data, shape)
     raise ValueError(f"unknown mask format {mask.format}")
 
@@ -26,6 +25,7 @@ def decode_mask(mask: pb.Mask) -> np.ndarray:
 def _png_palette_indices(data: bytes, shape: tuple[int, int]) -> np.ndarray:
     import io  # noqa: PLC0415
 
+    # Imported on use: Pillow comes with the `client` extra, and RAW and RLE masks work without it.
     from PIL import Image  # noqa: PLC0415
 
     image = Image.open(io.BytesIO(data))
@@ -42,5 +42,16 @@ def colorize(mask: np.ndarray) -> np.ndarray:
     return PASCAL[mask]
 
 
-# The same blend the service uses for its overlays.
-blend = _service_blend
+def blend(image_rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The (h, w, 3) uint8 image, scaled to the mask's size, with every non-background pixel tinted by its class
+    colour at `alpha`; background pixels keep the image's colour. The service draws its overlays the same way."""
+    height, width = mask.shape
+    if image_rgb.shape[:2] != (height, width):
+        # Pillow, not OpenCV: the client's only imaging library (bilinear, like the service's overlay).
+        from PIL import Image  # noqa: PLC0415
+
+        image_rgb = np.asarray(Image.fromarray(image_rgb).resize((width, height), Image.Resampling.BILINEAR))
+    # Rounded, not truncated, like OpenCV's addWeighted in the service (pixels agree within 1).
+    tinted = image_rgb * (1.0 - alpha) + PASCAL[mask] * alpha
+    tinted = np.clip(np.rint(tinted), 0, 255).astype(np.uint8)
+    return np.where((mask > 0)[:, :, None], tinted, image_rgb)

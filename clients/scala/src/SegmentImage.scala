@@ -1,5 +1,5 @@
 // Segments an image file with deeplab-gateway and prints the classes found, through the Java stubs that
-// `make gen` generates (buf, protoc's java generator, grpc-java's plugin) and Debian's grpc-java jars.
+// `make clients` generates (buf, protoc's java generator, grpc-java's plugin) and Debian's grpc-java jars.
 //   scala -cp CLASSPATH io.deeplabgateway.example.scala.SegmentImage [--server host:port] IMAGE
 package io.deeplabgateway.example.scala
 

@@ -209,7 +209,7 @@ class ModelVersion(_message.Message):
     def __init__(self, version: _Optional[int] = ..., state: _Optional[_Union[ModelVersionState, str]] = ..., status_message: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "is_default", "signature_name", "labels", "input_size", "versions", "backend_error")
+    __slots__ = ("name", "is_default", "signature_name", "labels", "input_size", "versions", "backend_error", "backend", "served_name", "input_width", "input_height")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -217,6 +217,10 @@ class ModelInfo(_message.Message):
     INPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_ERROR_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    INPUT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     name: str
     is_default: bool
     signature_name: str
@@ -224,7 +228,11 @@ class ModelInfo(_message.Message):
     input_size: int
     versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
     backend_error: str
-    def __init__(self, name: _Optional[str] = ..., is_default: _Optional[bool] = ..., signature_name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., input_size: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., backend_error: _Optional[str] = ...) -> None: ...
+    backend: str
+    served_name: str
+    input_width: int
+    input_height: int
+    def __init__(self, name: _Optional[str] = ..., is_default: _Optional[bool] = ..., signature_name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., input_size: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., backend_error: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)

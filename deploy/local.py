@@ -1,0 +1,123 @@
+"""Local server processes (modelserver, the gateway): start one, wait until it says it is ready, stop it.
+
+Used by the tests and the benchmarks, which run the real servers on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class ServerProcess:
+    """A server started as a subprocess; its output is collected for failure messages."""
+
+    name: str
+    process: subprocess.Popen[str]
+    port: int
+    lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return "".join(self.lines[-200:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.reader is not None:
+            self.reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+def start_process(
+    name: str, args: Sequence[str], ready: re.Pattern[str], timeout: float = 180, env: dict[str, str] | None = None
+) -> ServerProcess:
+    """Starts `python -m <args>` and waits for a stdout line matching `ready`, whose group 1 is the port."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    lines: list[str] = []
+    found: list[int] = []
+    event = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            match = ready.search(line)
+            if match and not found:
+                found.append(int(match.group(1)))
+                event.set()
+        event.set()
+
+    reader = threading.Thread(target=pump, daemon=True, name=f"{name}-output")
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while not event.wait(0.1):
+        if time.monotonic() > deadline:
+            process.kill()
+            raise TimeoutError(f"{name} did not become ready in {timeout}s:\n{''.join(lines[-100:])}")
+    if not found:
+        process.wait()
+        raise RuntimeError(f"{name} exited with {process.returncode} before it was ready:\n{''.join(lines[-100:])}")
+    return ServerProcess(name, process, found[0], lines, reader)
+
+
+MODELSERVER_READY = re.compile(r"Running gRPC ModelServer at [\d.]+:(\d+)")
+
+
+def start_modelserver(*flags: str, port: int = 0) -> ServerProcess:
+    return start_process(
+        "modelserver",
+        ["modelserver", f"--port={port}", "--bind_address=127.0.0.1", *flags],
+        MODELSERVER_READY,
+    )
+
+
+GATEWAY_READY = re.compile(r"SegmentationService listening on [\d.]+:(\d+)")
+
+
+def start_gateway(*flags: str, env: dict[str, str] | None = None) -> ServerProcess:
+    """`python -m service` on a free loopback port (unless the flags say otherwise)."""
+    return start_process("gateway", ["service", "--listen=127.0.0.1:0", *flags], GATEWAY_READY, timeout=60, env=env)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")

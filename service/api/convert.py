@@ -1,0 +1,120 @@
+"""Proto messages to domain types and back: the only place that knows both."""
+
+from __future__ import annotations
+
+from segmentation.v1 import segmentation_service_pb2 as pb
+from service.backends import VersionState, VersionStatus
+from service.config import ModelConfig, ResizePolicy
+from service.errors import InvalidRequest
+from service.pipeline import MaskFormat, MaskSize, Options, Segmentation
+from service.routing import ModelChoice
+
+_FORMATS = {
+    pb.MASK_FORMAT_UNSPECIFIED: MaskFormat.PNG,
+    pb.MASK_FORMAT_PNG: MaskFormat.PNG,
+    pb.MASK_FORMAT_RAW: MaskFormat.RAW,
+    pb.MASK_FORMAT_RLE: MaskFormat.RLE,
+}
+_FORMAT_ENUMS = {
+    MaskFormat.PNG: pb.MASK_FORMAT_PNG,
+    MaskFormat.RAW: pb.MASK_FORMAT_RAW,
+    MaskFormat.RLE: pb.MASK_FORMAT_RLE,
+}
+_SIZES = {
+    pb.MASK_SIZE_UNSPECIFIED: MaskSize.ORIGINAL,
+    pb.MASK_SIZE_ORIGINAL: MaskSize.ORIGINAL,
+    pb.MASK_SIZE_MODEL: MaskSize.MODEL,
+}
+_STATES = {
+    VersionState.UNKNOWN: pb.MODEL_VERSION_STATE_UNSPECIFIED,
+    VersionState.START: pb.MODEL_VERSION_STATE_START,
+    VersionState.LOADING: pb.MODEL_VERSION_STATE_LOADING,
+    VersionState.AVAILABLE: pb.MODEL_VERSION_STATE_AVAILABLE,
+    VersionState.UNLOADING: pb.MODEL_VERSION_STATE_UNLOADING,
+    VersionState.END: pb.MODEL_VERSION_STATE_END,
+}
+
+
+def model_choice(selector: pb.ModelSelector) -> ModelChoice:
+    version_choice = selector.WhichOneof("version_choice")
+    return ModelChoice(
+        name=selector.name,
+        version=selector.version if version_choice == "version" else None,
+        version_label=selector.version_label if version_choice == "version_label" else "",
+        signature=selector.signature_name,
+    )
+
+
+def options(request: pb.SegmentImageRequest) -> Options:
+    if request.mask_format not in _FORMATS:
+        raise InvalidRequest(f"unknown mask_format {request.mask_format}; use MASK_FORMAT_PNG, _RAW or _RLE")
+    if request.mask_size not in _SIZES:
+        raise InvalidRequest(f"unknown mask_size {request.mask_size}; use MASK_SIZE_ORIGINAL or _MODEL")
+    return Options(
+        mask_format=_FORMATS[request.mask_format],
+        mask_size=_SIZES[request.mask_size],
+        include_overlay=request.include_overlay,
+    )
+
+
+def segment_response(result: Segmentation) -> pb.SegmentImageResponse:
+    encoded = result.mask
+    mask = pb.Mask(width=encoded.width, height=encoded.height, format=_FORMAT_ENUMS[encoded.format])
+    if encoded.format == MaskFormat.RLE:
+        assert encoded.rle_values is not None and encoded.rle_counts is not None
+        mask.rle.values.extend(encoded.rle_values.tolist())
+        mask.rle.counts.extend(encoded.rle_counts.tolist())
+    else:
+        mask.data = encoded.data
+    model = result.route.model
+    t = result.timings
+    return pb.SegmentImageResponse(
+        mask=mask,
+        classes=[
+            pb.ClassStat(
+                class_id=c.class_id,
+                label=model.label(c.class_id),
+                pixel_count=c.pixel_count,
+                fraction=c.fraction,
+                bounding_box=pb.BoundingBox(x=c.x, y=c.y, width=c.width, height=c.height),
+            )
+            for c in encoded.classes
+        ],
+        model=pb.ModelRef(name=model.name, version=result.model_version, signature_name=result.route.spec.signature),
+        image_width=result.image_width,
+        image_height=result.image_height,
+        overlay=encoded.overlay,
+        timing=pb.Timing(
+            probe_us=t.probe_us,
+            decode_us=t.decode_us,
+            resize_us=t.resize_us,
+            pack_us=t.pack_us,
+            predict_us=t.predict_us,
+            unpack_us=t.unpack_us,
+            postprocess_us=t.postprocess_us,
+            encode_us=t.encode_us,
+            total_us=t.total_us,
+        ),
+    )
+
+
+def model_info(
+    model: ModelConfig, is_default: bool, backend_name: str, versions: list[VersionStatus] | None, backend_error: str
+) -> pb.ModelInfo:
+    profile = model.profile
+    fixed = profile.resize == ResizePolicy.FIXED
+    return pb.ModelInfo(
+        name=model.name,
+        is_default=is_default,
+        signature_name=model.signature,
+        labels=list(model.labels),
+        input_size=profile.largest_side,
+        versions=[
+            pb.ModelVersion(version=v.version, state=_STATES[v.state], status_message=v.message) for v in versions or ()
+        ],
+        backend_error=backend_error,
+        backend=backend_name,
+        served_name=model.name_at_backend,
+        input_width=profile.width if fixed else 0,
+        input_height=profile.height if fixed else 0,
+    )

@@ -1,0 +1,265 @@
+"""What every SegmentationService call shares: a request id, one log line, load shedding, status mapping.
+
+Each interceptor wraps the method handler's behaviour, so that it runs inside the call's own task (and its
+context variables reach every task and thread the call starts). Health and reflection pass untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from service.api.status import to_status
+from service.errors import Overloaded
+
+log = logging.getLogger(__name__)
+
+SERVICE_PREFIX = "/segmentation.v1.SegmentationService/"
+REQUEST_ID_KEY = "x-request-id"
+MAX_REQUEST_ID_CHARS = 128
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Streaming = Callable[[AsyncIterator[Any], grpc.aio.ServicerContext], AsyncIterator[Any]]
+
+
+def _wrap(
+    handler: grpc.RpcMethodHandler, unary: Callable[[Unary], Unary], stream: Callable[[Streaming], Streaming]
+) -> grpc.RpcMethodHandler:
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(
+            stream(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+        )
+    return handler  # the API has no other kinds
+
+
+class _Interceptor(grpc.aio.ServerInterceptor):
+    def wrap_unary(self, call: Unary) -> Unary:
+        return call
+
+    def wrap_stream(self, call: Streaming) -> Streaming:
+        return call
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or not details.method.startswith(SERVICE_PREFIX):
+            return handler
+        return _wrap(handler, self.wrap_unary, self.wrap_stream)
+
+
+def _caller_request_id(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str) and value:
+            return value[:MAX_REQUEST_ID_CHARS]
+    return uuid.uuid4().hex
+
+
+class RequestIds(_Interceptor):
+    """The caller's x-request-id, or a new one: in every log line of the call and in the response metadata."""
+
+    def wrap_unary(self, call: Unary) -> Unary:
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            request_id.set(_caller_request_id(context))
+            await context.send_initial_metadata(((REQUEST_ID_KEY, request_id.get()),))
+            pending = call(request, context)
+            del request  # see ErrorStatus: no frame above it may hold the request while an abort unwinds
+            return await pending
+
+        return unary
+
+    def wrap_stream(self, call: Streaming) -> Streaming:
+        async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            request_id.set(_caller_request_id(context))
+            await context.send_initial_metadata(((REQUEST_ID_KEY, request_id.get()),))
+            async for response in call(requests, context):
+                yield response
+
+        return stream
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current call's request id on every log record, as `request_id`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
+def _image_bytes(message: Any) -> int:
+    """The image size of a SegmentImageRequest or a stream item; 0 for other messages."""
+    inner = getattr(message, "request", message)
+    image = getattr(inner, "image", b"")
+    return len(image) if isinstance(image, bytes) else 0
+
+
+class CallLog(_Interceptor):
+    """One line per call: method, status, image bytes (and items for a stream), milliseconds."""
+
+    def wrap_unary(self, call: Unary) -> Unary:
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start, size = time.perf_counter(), _image_bytes(request)
+            pending = call(request, context)
+            del request  # see ErrorStatus
+            try:
+                return await pending
+            finally:
+                code = context.code() or grpc.StatusCode.OK
+                log.info("%s %s bytes=%d %.1fms", _method(call), _name(code), size, _ms(start))
+
+        return unary
+
+    def wrap_stream(self, call: Streaming) -> Streaming:
+        async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            start, counted = time.perf_counter(), [0, 0]
+
+            async def counting() -> AsyncIterator[Any]:
+                async for item in requests:
+                    counted[0] += 1
+                    counted[1] += _image_bytes(item)
+                    yield item
+
+            try:
+                async for response in call(counting(), context):
+                    yield response
+            finally:
+                code = context.code() or grpc.StatusCode.OK
+                log.info(
+                    "%s %s items=%d bytes=%d %.1fms", _method(call), _name(code), counted[0], counted[1], _ms(start)
+                )
+
+        return stream
+
+
+def _method(call: Callable[..., Any]) -> str:
+    return getattr(call, "__name__", "call")
+
+
+def _name(code: Any) -> str:
+    return code.name if isinstance(code, grpc.StatusCode) else str(code)
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+class InFlight:
+    """Images in progress across all calls: a unary call is one, each stream item being worked on is one."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._places = asyncio.Semaphore(limit)
+
+    async def try_take(self) -> bool:
+        """A place now, or False; streams queued for a place come first."""
+        if self._places.locked():
+            return False
+        await self._places.acquire()  # free, so it does not wait
+        self.count += 1
+        return True
+
+    async def take(self) -> None:
+        await self._places.acquire()
+        self.count += 1
+
+    def give_back(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.count -= 1
+            self._places.release()
+
+
+class LoadShedding(_Interceptor):
+    """Past `limit` images in progress, unary calls get RESOURCE_EXHAUSTED and streams wait.
+
+    A stream item takes a place before the servicer sees it and gives it back when its answer is sent (answers
+    come one per item, in order). While it waits, the stream reads no further, and gRPC's flow control slows
+    the sender: a stream cannot queue more work than its window.
+    """
+
+    def __init__(self, in_flight: InFlight) -> None:
+        self.in_flight = in_flight
+
+    def wrap_unary(self, call: Unary) -> Unary:
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if not await self.in_flight.try_take():
+                raise Overloaded(
+                    f"the service is at its limit of {self.in_flight.limit} images in progress; retry with backoff"
+                )
+            try:
+                return await call(request, context)
+            finally:
+                self.in_flight.give_back()
+
+        return unary
+
+    def wrap_stream(self, call: Streaming) -> Streaming:
+        async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            held = 0
+
+            async def taking() -> AsyncIterator[Any]:
+                nonlocal held
+                async for item in requests:
+                    await self.in_flight.take()
+                    held += 1
+                    yield item
+
+            try:
+                async for response in call(taking(), context):
+                    if held:
+                        held -= 1
+                        self.in_flight.give_back()
+                    yield response
+            finally:
+                self.in_flight.give_back(held)
+
+        return stream
+
+
+class ErrorStatus(_Interceptor):
+    """Domain errors to status codes (api/status.py); anything unknown is logged and answered INTERNAL."""
+
+    def wrap_unary(self, call: Unary) -> Unary:
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await call(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                code, message = to_status(exc)
+            # abort() raises, and gRPC keeps that exception with its traceback, which holds every frame it
+            # passes through: drop the request here (and above, in the outer interceptors), or every refused
+            # 20 MB image stays in memory.
+            del request
+            await context.abort(code, message)
+
+        return unary
+
+    def wrap_stream(self, call: Streaming) -> Streaming:
+        async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            try:
+                async for response in call(requests, context):
+                    yield response
+                return
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                code, message = to_status(exc)
+            await context.abort(code, message)
+
+        return stream

@@ -1,0 +1,78 @@
+"""SegmentationService: each RPC hands off to the router and the pipeline, and translates their answers.
+
+Request ids, the call log, load shedding and status codes are the interceptors' (api/interceptors.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+
+from segmentation.v1 import segmentation_service_pb2 as pb
+from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from service.api import convert
+from service.api.status import to_status
+from service.api.streaming import answer_in_order
+from service.errors import GatewayError
+from service.pipeline import Pipeline
+from service.routing import Router
+
+MAX_STREAM_ID_BYTES = 256
+LIST_MODELS_TIMEOUT_S = 5.0
+
+
+def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
+    def __init__(self, router: Router, pipeline: Pipeline, stream_window: int) -> None:
+        self.router = router
+        self._pipeline = pipeline
+        self._stream_window = stream_window
+
+    async def _segment(self, request: pb.SegmentImageRequest, deadline: float | None) -> pb.SegmentImageResponse:
+        route = self.router.route(convert.model_choice(request.model))
+        result = await self._pipeline.segment(request.image, route, convert.options(request), deadline)
+        return convert.segment_response(result)
+
+    async def SegmentImage(self, request, context):  # noqa: N802 (gRPC method name)
+        return await self._segment(request, _deadline(context))
+
+    async def SegmentImageStream(  # noqa: N802
+        self, request_iterator: AsyncIterator[pb.SegmentImageStreamRequest], context
+    ) -> AsyncIterator[pb.SegmentImageStreamResponse]:
+        deadline = _deadline(context)
+
+        async def answer(index: int, item: pb.SegmentImageStreamRequest) -> pb.SegmentImageStreamResponse:
+            item_id = item.id.encode()[:MAX_STREAM_ID_BYTES].decode("utf-8", "ignore")
+            response = pb.SegmentImageStreamResponse(index=index, id=item_id)
+            try:
+                response.result.CopyFrom(await self._segment(item.request, deadline))
+            except Exception as exc:  # the item fails alone; to_status logs what is unexpected
+                code, message = to_status(exc)
+                response.error.CopyFrom(pb.ItemError(code=code.value[0], message=message))
+            return response
+
+        async for response in answer_in_order(request_iterator, answer, self._stream_window):
+            yield response
+
+    async def ListModels(self, request, context):  # noqa: N802
+        router = self.router
+
+        async def describe(name: str) -> pb.ModelInfo:
+            model = router.models[name]
+            backend = router.backend_of(model)
+            try:
+                versions, error = await backend.model_status(model.name_at_backend, LIST_MODELS_TIMEOUT_S), ""
+            except GatewayError as exc:
+                versions, error = None, exc.message
+            return convert.model_info(model, model is router.default, backend.name, versions, error)
+
+        # The default first, then the others in the configuration's order (sorted() is stable).
+        names = sorted(router.models, key=lambda name: router.models[name] is not router.default)
+        return pb.ListModelsResponse(models=await asyncio.gather(*(describe(name) for name in names)))

@@ -1,0 +1,73 @@
+"""What the pipeline needs from a model backend, in domain types: no TF Serving message crosses this line."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model, version and signature to run at a backend (names as the backend knows them)."""
+
+    name: str
+    signature: str
+    version: int | None = None
+    version_label: str = ""
+
+    def describe(self) -> str:
+        """ "model 'deeplab' version 3", for error messages."""
+        if self.version is not None:
+            return f"model {self.name!r} version {self.version}"
+        if self.version_label:
+            return f"model {self.name!r} label {self.version_label!r}"
+        return f"model {self.name!r}"
+
+
+class VersionState(enum.Enum):
+    UNKNOWN = "unknown"
+    START = "start"
+    LOADING = "loading"
+    AVAILABLE = "available"
+    UNLOADING = "unloading"
+    END = "end"
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: VersionState
+    message: str = ""  # the backend's error message for this version, if any
+
+
+class Prediction(Protocol):
+    """A backend's answer. Reading the output is CPU work, so the pipeline calls it off the event loop."""
+
+    @property
+    def version(self) -> int:
+        """The version that ran."""
+        ...
+
+    def output(self) -> np.ndarray:
+        """The requested output tensor, batch dimension included."""
+        ...
+
+
+class Backend(Protocol):
+    """A model server the gateway sends tensors to."""
+
+    name: str  # as configured, for ListModels and health
+    target: str  # where it is, for messages
+
+    async def predict(
+        self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_key: str, timeout: float
+    ) -> Prediction: ...
+
+    async def model_status(self, name: str, timeout: float) -> list[VersionStatus]:
+        """Every version the backend knows of the model, ascending."""
+        ...
+
+    async def close(self) -> None: ...

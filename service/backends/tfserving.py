@@ -1,0 +1,237 @@
+"""TensorFlow Serving over gRPC: one balanced channel per backend, TensorProto packing, model status, errors.
+
+Only TF Serving's public API is used (PredictionService.Predict, ModelService.GetModelStatus), so the same code
+talks to tensorflow/serving and to modelserver/.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+
+import grpc
+import numpy as np
+
+from service.backends import ModelSpec, VersionState, VersionStatus
+from service.config import BackendConfig
+from service.errors import (
+    BackendFailed,
+    BackendUnavailable,
+    DeadlineExceeded,
+    GatewayError,
+    ModelNotFound,
+    Overloaded,
+)
+from tfs_subset.tensorflow.core.framework import tensor_pb2, types_pb2
+from tfs_subset.tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+
+# Large enough for any mask TF Serving may return for an image within the gateway's pixel limit.
+MAX_BACKEND_MESSAGE_BYTES = 1 << 30
+
+# round_robin spreads calls over every address of the target and skips those that are down; UNAVAILABLE is
+# retried by gRPC itself, quickly, and only a couple of times: a backend that is down must turn into an
+# UNAVAILABLE answer within a second, not a hang.
+_SERVICE_CONFIG = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {
+                "name": [
+                    {"service": "tensorflow.serving.PredictionService"},
+                    {"service": "tensorflow.serving.ModelService"},
+                ],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.3s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ],
+    }
+)
+
+CHANNEL_OPTIONS = (
+    ("grpc.service_config", _SERVICE_CONFIG),
+    ("grpc.enable_retries", 1),
+    ("grpc.max_send_message_length", MAX_BACKEND_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_BACKEND_MESSAGE_BYTES),
+    # A restarted backend is found again within a second instead of gRPC's default backoff of up to 2 minutes.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+)
+
+_STATES = {
+    get_model_status_pb2.ModelVersionStatus.State.START: VersionState.START,
+    get_model_status_pb2.ModelVersionStatus.State.LOADING: VersionState.LOADING,
+    get_model_status_pb2.ModelVersionStatus.State.AVAILABLE: VersionState.AVAILABLE,
+    get_model_status_pb2.ModelVersionStatus.State.UNLOADING: VersionState.UNLOADING,
+    get_model_status_pb2.ModelVersionStatus.State.END: VersionState.END,
+}
+
+
+def channel_target(targets: tuple[str, ...]) -> str:
+    """One gRPC target for a backend's targets.
+
+    One target goes to gRPC as it is (its DNS resolver re-resolves names). Several host:port entries become one
+    static address list (`ipv4:a,b` or `ipv6:[a],[b]`), each name resolved once, now: gRPC's Python API has no
+    resolver for a list of names. For pods that come and go, use one `dns:///` name instead.
+    """
+    if len(targets) == 1:
+        return targets[0]
+    v4: list[str] = []
+    v6: list[str] = []
+    for target in targets:
+        host, _, port = target.rpartition(":")
+        host = host.strip("[]")
+        try:
+            infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise OSError(f"cannot resolve backend target {target}: {exc.strerror}") from exc
+        for family, _, _, _, address in infos:
+            ip = ipaddress.ip_address(address[0])
+            if family == socket.AF_INET and f"{ip}:{port}" not in v4:
+                v4.append(f"{ip}:{port}")
+            elif family == socket.AF_INET6 and f"[{ip}]:{port}" not in v6:
+                v6.append(f"[{ip}]:{port}")
+    # A target URI names one address family; IPv4 is what TF Serving listens on by default.
+    return "ipv4:" + ",".join(v4) if v4 else "ipv6:" + ",".join(v6)
+
+
+def input_tensor(array: np.ndarray) -> tensor_pb2.TensorProto:
+    """A TensorProto with the array's bytes in tensor_content (no per-element fields)."""
+    dtypes = {np.dtype(np.uint8): types_pb2.DT_UINT8, np.dtype(np.float32): types_pb2.DT_FLOAT}
+    if array.dtype not in dtypes:
+        raise ValueError(f"cannot send a tensor of dtype {array.dtype}; use uint8 or float32")
+    tensor = tensor_pb2.TensorProto(dtype=dtypes[array.dtype], tensor_content=np.ascontiguousarray(array).tobytes())
+    for size in array.shape:
+        tensor.tensor_shape.dim.add(size=size)
+    return tensor
+
+
+def predict_request(spec: ModelSpec, input_key: str, array: np.ndarray, output_key: str) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest(output_filter=[output_key])
+    request.model_spec.name = spec.name
+    request.model_spec.signature_name = spec.signature
+    if spec.version is not None:
+        request.model_spec.version.value = spec.version
+    elif spec.version_label:
+        request.model_spec.version_label = spec.version_label
+    request.inputs[input_key].CopyFrom(input_tensor(array))
+    return request
+
+
+# dtype -> (numpy dtype, the typed field TF Serving fills when it does not use tensor_content)
+_OUTPUT_DTYPES = {
+    types_pb2.DT_INT64: ("<i8", "int64_val"),
+    types_pb2.DT_INT32: ("<i4", "int_val"),
+    types_pb2.DT_UINT8: ("u1", "int_val"),
+    types_pb2.DT_FLOAT: ("<f4", "float_val"),
+}
+
+
+def output_array(tensor: tensor_pb2.TensorProto) -> np.ndarray:
+    """The array a TensorProto holds, from tensor_content or its typed values; BackendFailed if it is unusable."""
+    if tensor.dtype not in _OUTPUT_DTYPES:
+        name = types_pb2.DataType.Name(tensor.dtype) if tensor.dtype in types_pb2.DataType.values() else tensor.dtype
+        raise BackendFailed(f"the model returned a tensor of dtype {name}; expected int64, int32, uint8 or float")
+    numpy_dtype, typed_field = _OUTPUT_DTYPES[tensor.dtype]
+    shape = tuple(d.size for d in tensor.tensor_shape.dim)
+    if any(size < 0 for size in shape):
+        raise BackendFailed(f"the model returned a tensor of shape {shape}")
+    if tensor.tensor_content:
+        values = np.frombuffer(tensor.tensor_content, dtype=numpy_dtype)
+    else:
+        values = np.asarray(getattr(tensor, typed_field), dtype=numpy_dtype)
+    if values.size != int(np.prod(shape)):
+        raise BackendFailed(f"the model's output holds {values.size} values; its shape says {shape}")
+    return values.reshape(shape)
+
+
+def translate(error: grpc.aio.AioRpcError, target: str, what: str) -> GatewayError:
+    """The domain error for a failed backend call, worded for the gateway's caller."""
+    code, details = error.code(), error.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return BackendUnavailable(f"the model backend at {target} is unavailable ({details}); try again later")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded(f"the deadline passed while waiting for the model backend ({what})")
+    if code == grpc.StatusCode.NOT_FOUND:
+        return ModelNotFound(f"{what} is not served by the backend: {details}")
+    if code == grpc.StatusCode.INVALID_ARGUMENT and "version label" in details:
+        return ModelNotFound(f"{what}: {details}")
+    if code == grpc.StatusCode.FAILED_PRECONDITION and "signature" in details:
+        return ModelNotFound(f"{what}: {details}")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return Overloaded(f"the model backend is overloaded ({details}); try again later")
+    if code == grpc.StatusCode.CANCELLED:
+        return DeadlineExceeded(f"the call was cancelled while waiting for the model backend ({what})")
+    return BackendFailed(f"the model backend failed for {what}: {code.name}: {details}")
+
+
+class TensorPrediction:
+    """A PredictResponse whose output is read on demand (it is CPU work: the caller runs it off the loop)."""
+
+    def __init__(self, response: predict_pb2.PredictResponse, output_key: str) -> None:
+        self._response = response
+        self._output_key = output_key
+
+    @property
+    def version(self) -> int:
+        return self._response.model_spec.version.value
+
+    def output(self) -> np.ndarray:
+        if self._output_key not in self._response.outputs:
+            raise BackendFailed(f"the model's answer has no output {self._output_key!r}")
+        return output_array(self._response.outputs[self._output_key])
+
+
+class TFServingBackend:
+    """TF Serving's PredictionService and ModelService over one channel, kept for the process's life."""
+
+    def __init__(self, config: BackendConfig) -> None:
+        self.name = config.name
+        self.target = ",".join(config.targets)
+        self._channel = grpc.aio.insecure_channel(channel_target(config.targets), options=CHANNEL_OPTIONS)
+        self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    async def predict(
+        self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_key: str, timeout: float
+    ) -> TensorPrediction:
+        request = predict_request(spec, input_key, tensor, output_key)
+        try:
+            response = await self._predictions.Predict(request, timeout=timeout)
+        except grpc.aio.AioRpcError as error:
+            raise translate(error, self.target, spec.describe()) from error
+        return TensorPrediction(response, output_key)
+
+    async def model_status(self, name: str, timeout: float) -> list[VersionStatus]:
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = name
+        try:
+            response = await self._models.GetModelStatus(request, timeout=timeout)
+        except grpc.aio.AioRpcError as error:
+            raise translate(error, self.target, f"model {name!r}") from error
+        return sorted(
+            (
+                VersionStatus(s.version, _STATES.get(s.state, VersionState.UNKNOWN), s.status.error_message)
+                for s in response.model_version_status
+            ),
+            key=lambda s: s.version,
+        )
+
+    async def close(self) -> None:
+        await self._channel.close()

@@ -1,0 +1,74 @@
+"""Encoding the mask: palette PNG, raw bytes or run lengths, all from the model-size mask and repeat counts."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+from isal import isal_zlib
+
+from service.mask.colormap import PASCAL
+from service.mask.grid import MaskGrid, expand
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The palette never changes, so its chunk is built once.
+_PALETTE = PASCAL.tobytes()
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+_PLTE_CHUNK = _chunk(b"PLTE", _PALETTE)
+_IEND_CHUNK = _chunk(b"IEND", b"")
+
+
+def encode_png(grid: MaskGrid) -> bytes:
+    """An 8-bit palette PNG whose pixel values are the class ids and whose palette is the PASCAL colormap.
+
+    OpenCV's PNG encoder costs ~19 ms on a 1080p mask at any level; scanlines built from the repeat counts and
+    ISA-L's deflate (level 1: these masks are long runs, higher levels gain little) cost a fraction of that.
+    """
+    width, height = grid.width, grid.height
+    small_rows = np.empty((grid.small.shape[0], width + 1), dtype=np.uint8)
+    small_rows[:, 0] = 0  # filter type None for every scanline
+    small_rows[:, 1:] = np.repeat(grid.small, grid.col_repeats, axis=1) if not grid.is_identity else grid.small
+    scanlines = np.repeat(small_rows, grid.row_repeats, axis=0) if not grid.is_identity else small_rows
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
+    return b"".join(
+        (
+            _PNG_SIGNATURE,
+            _chunk(b"IHDR", header),
+            _PLTE_CHUNK,
+            _chunk(b"IDAT", isal_zlib.compress(scanlines, 1)),
+            _IEND_CHUNK,
+        )
+    )
+
+
+def encode_raw(grid: MaskGrid) -> bytes:
+    """Row-major uint8 class ids, width x height bytes."""
+    return expand(grid).tobytes()
+
+
+def run_lengths(grid: MaskGrid) -> tuple[np.ndarray, np.ndarray]:
+    """(values, counts) of the row-major runs of the full-size mask, computed from the model-size mask's runs."""
+    runs = grid.runs
+    lengths = grid.col_edges[runs.end] - grid.col_edges[runs.start]
+    # Small row y's runs appear row_repeats[y] times in a row in the full-size mask.
+    h = grid.small.shape[0]
+    per_row = np.bincount(runs.row, minlength=h)
+    first = np.cumsum(per_row) - per_row
+    block = per_row * grid.row_repeats
+    entry_row = np.repeat(np.arange(h), block)
+    offset = np.arange(int(block.sum())) - np.repeat(np.cumsum(block) - block, block)
+    index = first[entry_row] + offset % per_row[entry_row]
+    values, lengths = runs.value[index], lengths[index]
+    keep = lengths > 0
+    values, lengths = values[keep], lengths[keep]
+    if values.size == 0:
+        return values.astype(np.uint32), lengths.astype(np.uint32)
+    # Merge runs that continue from the end of one row into the next.
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    return values[starts].astype(np.uint32), np.add.reduceat(lengths, starts).astype(np.uint32)
