@@ -2,7 +2,8 @@
 
 Mirrors TF Serving's file-system source and version policies: every numeric directory under a model's
 base path is a version; the policy (latest N, all, specific) says which are served; new versions load before
-old ones unload, so the model stays available through an upgrade.
+old ones unload, so the model stays available through an upgrade. A version is a SavedModel, or with
+--prefer_tflite_model a `model.tflite` when the directory holds one (see tflite.py).
 """
 
 from __future__ import annotations
@@ -22,12 +23,17 @@ from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from modelserver.errors import ServingError, invalid, not_found_latest, not_found_specific
+from modelserver.tflite import TfLiteSession, has_tflite_model, load_tflite
 
 log = logging.getLogger("modelserver")
 # The TF1 loader API logs a deprecation per load; it is the API that keeps a frozen graph as it is.
 tf.get_logger().setLevel("ERROR")
 
 SERVE_TAG = "serve"
+SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
+
+# What Predict runs: both take output tensor names and a feed dict keyed by input tensor names.
+Session = tf.compat.v1.Session | TfLiteSession
 
 
 class State(enum.IntEnum):
@@ -42,10 +48,10 @@ class State(enum.IntEnum):
 
 @dataclass
 class LoadedVersion:
-    """A version loaded into its own graph and session, counted while requests use it."""
+    """A version loaded into its own session (a graph, or TFLite interpreters), counted while requests use it."""
 
     version: int
-    session: tf.compat.v1.Session
+    session: Session
     signature_defs: dict[str, meta_graph_pb2.SignatureDef]
     _in_use: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition)
@@ -75,8 +81,35 @@ class VersionStatus:
     failed_loads: int = 0
 
 
-def load_version(path: pathlib.Path, intra_op: int, inter_op: int) -> tuple[tf.compat.v1.Session, dict]:
+@dataclass(frozen=True)
+class LoadOptions:
+    """How versions are loaded; the same for every model of a server, as TF Serving's SessionBundleConfig."""
+
+    intra_op: int = 0
+    inter_op: int = 0
+    prefer_tflite_model: bool = False
+    num_tflite_interpreters: int = 1
+
+
+def load_version(path: pathlib.Path, options: LoadOptions) -> tuple[Session, dict[str, meta_graph_pb2.SignatureDef]]:
+    """Loads a version directory; returns the session that runs it and its SignatureDefs."""
+    # saved_model_bundle_factory.cc:132 (tensorflow/serving 9d981c5c): TFLite only with the flag and the file.
+    if options.prefer_tflite_model and has_tflite_model(path):
+        return load_tflite(path, options.num_tflite_interpreters, options.intra_op)
+    return load_saved_model(path, options.intra_op, options.inter_op)
+
+
+def load_saved_model(path: pathlib.Path, intra_op: int, inter_op: int) -> tuple[tf.compat.v1.Session, dict]:
     """Loads a SavedModel's serve graph into a new session; returns it and the graph's SignatureDefs."""
+    if not any((path / name).is_file() for name in SAVED_MODEL_FILENAMES):
+        # TF Serving's words and code (session_bundle/oss/session_bundle_util.cc:68-78), e.g. for a directory that
+        # holds only a model.tflite when --prefer_tflite_model is not set.
+        raise tf.errors.NotFoundError(
+            None,
+            None,
+            "Specified file path does not appear to contain a SavedModel bundle (should have a file called "
+            f"`saved_model.pb`)\nSpecified file path: {path}",
+        )
     config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra_op, inter_op_parallelism_threads=inter_op)
     graph = tf.Graph()
     session = tf.compat.v1.Session(graph=graph, config=config)
@@ -100,13 +133,12 @@ def _tf_error_code(exc: BaseException) -> tuple[int, str]:
 class Model:
     """One configured model: its versions on disk, their states, and the loaded ones."""
 
-    def __init__(self, config: model_server_config_pb2.ModelConfig, intra_op: int, inter_op: int, max_retries: int):
+    def __init__(self, config: model_server_config_pb2.ModelConfig, load_options: LoadOptions, max_retries: int):
         self.name = config.name
         self.base_path = pathlib.Path(config.base_path)
         self.policy = config.model_version_policy
         self.labels: dict[str, int] = dict(config.version_labels)
-        self._intra_op = intra_op
-        self._inter_op = inter_op
+        self._load_options = load_options
         self._max_retries = max_retries
         self._lock = threading.Lock()
         self._loaded: dict[int, LoadedVersion] = {}
@@ -155,7 +187,7 @@ class Model:
             self._status[version].state = State.LOADING
         log.info("loading servable %s version %d from %s", self.name, version, path)
         try:
-            session, signature_defs = load_version(path, self._intra_op, self._inter_op)
+            session, signature_defs = load_version(path, self._load_options)
         except Exception as exc:  # a broken version must not take the server or other versions down
             code, message = _tf_error_code(exc)
             with self._lock:

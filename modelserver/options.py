@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import pathlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf import text_format
@@ -27,10 +29,27 @@ class ServerOptions:
     max_concurrent_inferences: int
     max_num_load_retries: int
     shutdown_grace_seconds: float
+    prefer_tflite_model: bool = False
+    num_tflite_pools: int = 1
 
 
 class OptionsError(Exception):
     """A bad flag or config file; the message is one line for the user."""
+
+
+def _tf_bool(flag: str) -> Callable[[str], bool]:
+    """Parses a bool flag's value as TF Serving's flag parser does (TensorFlow's
+    third_party/xla/xla/tsl/util/command_line_flags.cc, ParseBoolFlag): true or false in any case, or 1 or 0;
+    a bare `--flag` is true."""
+
+    def parse(value: str) -> bool:
+        if value.lower() == "true" or value == "1":
+            return True
+        if value.lower() == "false" or value == "0":
+            return False
+        raise argparse.ArgumentTypeError(f"Couldn't interpret value {value} for flag {flag}.")
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +91,25 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=5,
         help="retries of a version that failed to load (default 5)",
+    )
+    # tensorflow/serving model_servers/main.cc:263-269 (at 9d981c5c): a bool flag, false by default; a version
+    # directory without model.tflite falls back to its SavedModel. Loading and running: modelserver/tflite.py.
+    parser.add_argument(
+        "--prefer_tflite_model",
+        type=_tf_bool("prefer_tflite_model"),
+        nargs="?",
+        const=True,
+        default=False,
+        help="serve <version>/model.tflite with TensorFlow Lite where a version directory holds one, else its "
+        "SavedModel (default false)",
+    )
+    parser.add_argument(
+        "--num_tflite_pools",
+        type=int,
+        # TF Serving's default (model_servers/server.h:99): the CPUs this process may run on.
+        default=len(os.sched_getaffinity(0)),
+        help="TFLite interpreters per loaded TFLite version (default: the schedulable CPUs; at most "
+        "--grpc_max_threads are ever used at once)",
     )
     parser.add_argument(
         "--bind_address",
@@ -137,4 +175,6 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         max_concurrent_inferences=args.grpc_max_threads,
         max_num_load_retries=args.max_num_load_retries,
         shutdown_grace_seconds=args.shutdown_grace_seconds,
+        prefer_tflite_model=args.prefer_tflite_model,
+        num_tflite_pools=args.num_tflite_pools,
     )

@@ -19,7 +19,7 @@ from tensorflow_serving.apis import (
 )
 
 from modelserver.errors import ServingError
-from modelserver.models import Model, ModelRegistry
+from modelserver.models import LoadOptions, Model, ModelRegistry
 from modelserver.options import MAX_MESSAGE_BYTES, ServerOptions
 from modelserver.predict import get_model_metadata, predict
 
@@ -96,9 +96,15 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def build_registry(options: ServerOptions) -> ModelRegistry:
+    load_options = LoadOptions(
+        intra_op=options.intra_op_threads,
+        inter_op=options.inter_op_threads,
+        prefer_tflite_model=options.prefer_tflite_model,
+        # No more calls than the inference threads run at once, so further interpreters would only take memory.
+        num_tflite_interpreters=min(options.num_tflite_pools, options.max_concurrent_inferences),
+    )
     models = [
-        Model(config, options.intra_op_threads, options.inter_op_threads, options.max_num_load_retries)
-        for config in options.config.model_config_list.config
+        Model(config, load_options, options.max_num_load_retries) for config in options.config.model_config_list.config
     ]
     return ModelRegistry(models, options.file_system_poll_wait_seconds)
 

@@ -14,7 +14,7 @@ import pathlib
 import pytest
 
 from tests.helpers import run_exporter
-from tests.paths import FROZEN_GRAPH, ROOT, SHARED
+from tests.paths import FROZEN_GRAPH, ROOT, SHARED, TFLITE
 
 # TensorFlow's C++ start-up chatter would drown the output of failing subprocesses.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -43,3 +43,13 @@ def servable_base(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     result = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base, "--version", "1")
     assert result.returncode == 0, result.stderr
     return base
+
+
+@pytest.fixture(scope="session")
+def lite_base(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A model base path holding the shared TFLite model as version 1 (`1/model.tflite`, a link to the shared file,
+    which is never copied into the project), as TF Serving serves it with --prefer_tflite_model."""
+    version = tmp_path_factory.mktemp("lite") / "deeplab-lite" / "1"
+    version.mkdir(parents=True)
+    (version / "model.tflite").symlink_to(TFLITE)
+    return version.parent
