@@ -9,6 +9,10 @@ STAMP := $(VENV)/.installed-stamp
 SHARED ?= ../shared
 FROZEN_GRAPH ?= $(SHARED)/models/deeplabv3_mnv2_pascal/frozen_inference_graph.pb
 MODEL_BASE ?= models/deeplab
+TFLITE_MODEL ?= $(SHARED)/models/deeplabv3_mnv2_pascal/deeplabv3_257_mv_gpu.tflite
+LITE_BASE ?= models/deeplab-lite
+# A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
+CONFIG ?=
 
 .PHONY: setup toolchains gen check-gen lint format export test run bench bench-quick clients demo clean
 
@@ -53,11 +57,19 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(BUF) format -w
 
-# Exports the shared DeepLab frozen graph as version 1 of the servable, unless it is already there.
-export: setup $(MODEL_BASE)/1/saved_model.pb
+# Exports the shared DeepLab frozen graph as version 1 of the servable, and lays out the shared TFLite model as
+# version 1 of another, unless they are already there.
+export: setup $(MODEL_BASE)/1/saved_model.pb $(LITE_BASE)/1/model.tflite
 
 $(MODEL_BASE)/1/saved_model.pb:
 	$(PY) -m exporter --frozen-graph $(FROZEN_GRAPH) --export-dir $(MODEL_BASE) --version 1
+
+# The shared TFLite model as version 1 of a servable, laid out as TF Serving serves it (--prefer_tflite_model);
+# written atomically, since model servers poll these folders.
+$(LITE_BASE)/1/model.tflite:
+	mkdir -p $(LITE_BASE)
+	rm -rf $(LITE_BASE)/.1.tmp && mkdir $(LITE_BASE)/.1.tmp && cp $(TFLITE_MODEL) $(LITE_BASE)/.1.tmp/model.tflite
+	mv $(LITE_BASE)/.1.tmp $(LITE_BASE)/1
 
 # Generates the Node, Java and Go stubs (clients/buf.gen.yaml) and compiles the Java, Scala and Go examples (the
 # Node one runs from source).
@@ -68,9 +80,9 @@ test: setup clients
 	$(PY) -m pytest tests/gateway
 	$(PY) -m pytest tests/model
 
-# modelserver on :8500 and the gateway on :50051 until Ctrl-C.
+# modelserver on :8500 and the gateway on :50051 until Ctrl-C; CONFIG=FILE runs the gateway with a config file.
 run: export
-	@bash deploy/run-local.sh
+	@CONFIG=$(CONFIG) bash deploy/run-local.sh
 
 # The `segment` CLI on the shared photos, against the servers `make run` started (in another terminal).
 demo: setup

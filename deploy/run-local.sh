@@ -1,30 +1,38 @@
 #!/usr/bin/env bash
-# `make run`: the whole chain on this machine. modelserver stands in for tensorflow/serving on port 8500,
-# the gateway listens on 50051. Waits until the gateway's health says SERVING, prints a command to try,
-# and stops both cleanly on Ctrl-C.
+# `make run`: the whole chain on this machine. modelserver stands in for tensorflow/serving on port 8500 and
+# serves every servable `make export` wrote (deploy/models.config); the gateway listens on 50051, configured by
+# flags for the one model `deeplab`, or by CONFIG=FILE (e.g. examples/multi-model.toml, whose backend is
+# localhost:8500). Waits until the gateway's health says SERVING, prints a command to try, and on Ctrl-C stops
+# the gateway first (it drains its calls), then the model server. The servers run in sessions of their own, so
+# that the terminal's Ctrl-C reaches only this script, which stops them in that order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=.venv/bin/python
 GRPCURL=.venv/bin/grpcurl
-MODEL_BASE=${MODEL_BASE:-models/deeplab}
+MODEL_CONFIG=${MODEL_CONFIG:-deploy/models.config}
 MODEL_PORT=${MODEL_PORT:-8500}
 GATEWAY_PORT=${GATEWAY_PORT:-50051}
 SHARED=${SHARED:-../shared}
 LABELS=${LABELS:-$SHARED/models/deeplabv3_mnv2_pascal/labels.txt}
+CONFIG=${CONFIG:-}
 LOGS=${LOGS:-.run}
 mkdir -p "$LOGS"
 
-pids=()
+gateway_pid=
+model_pid=
 stop() {
   trap - INT TERM EXIT
   echo
   echo "stopping..."
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for pid in $gateway_pid $model_pid; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   echo "stopped."
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 for port in "$MODEL_PORT" "$GATEWAY_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -33,18 +41,23 @@ for port in "$MODEL_PORT" "$GATEWAY_PORT"; do
   fi
 done
 
-echo "starting modelserver on :$MODEL_PORT (log: $LOGS/modelserver.log)"
-"$PY" -m modelserver --port="$MODEL_PORT" --model_name=deeplab --model_base_path="$MODEL_BASE" \
+echo "starting modelserver on :$MODEL_PORT with $MODEL_CONFIG (log: $LOGS/modelserver.log)"
+setsid "$PY" -m modelserver --port="$MODEL_PORT" --model_config_file="$MODEL_CONFIG" --prefer_tflite_model=true \
   >"$LOGS/modelserver.log" 2>&1 &
-pids+=($!)
+model_pid=$!
 
-echo "starting the gateway on :$GATEWAY_PORT (log: $LOGS/gateway.log)"
-"$PY" -m service --listen="0.0.0.0:$GATEWAY_PORT" --backend="127.0.0.1:$MODEL_PORT" --labels="$LABELS" \
-  >"$LOGS/gateway.log" 2>&1 &
-pids+=($!)
+if [ -n "$CONFIG" ]; then
+  echo "starting the gateway on :$GATEWAY_PORT with $CONFIG (log: $LOGS/gateway.log)"
+  gateway_flags=(--config="$CONFIG")
+else
+  echo "starting the gateway on :$GATEWAY_PORT (log: $LOGS/gateway.log)"
+  gateway_flags=(--backend="127.0.0.1:$MODEL_PORT" --labels="$LABELS")
+fi
+setsid "$PY" -m service --listen="0.0.0.0:$GATEWAY_PORT" "${gateway_flags[@]}" >"$LOGS/gateway.log" 2>&1 &
+gateway_pid=$!
 
 for _ in $(seq 1 240); do
-  for pid in "${pids[@]}"; do
+  for pid in $model_pid $gateway_pid; do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "a server exited during start-up; its log:" >&2
       tail -n 20 "$LOGS/modelserver.log" "$LOGS/gateway.log" >&2
@@ -63,11 +76,11 @@ Try it (the classes come back with labels, pixel counts and boxes; the mask as r
   printf '{"image":"%s","maskFormat":"MASK_FORMAT_RLE","maskSize":"MASK_SIZE_MODEL"}' "\$(base64 -w0 $image)" \\
     | $PWD/$GRPCURL -plaintext -d @ localhost:$GATEWAY_PORT segmentation.v1.SegmentationService/SegmentImage
 
-  $PWD/$GRPCURL -plaintext localhost:$GATEWAY_PORT describe segmentation.v1.SegmentationService
+  $PWD/$GRPCURL -plaintext localhost:$GATEWAY_PORT segmentation.v1.SegmentationService/ListModels
 
 Press Ctrl-C to stop both servers.
 TXT
-    wait -n "${pids[@]}" || true
+    wait -n $model_pid $gateway_pid || true
     echo "a server exited; see $LOGS/" >&2
     exit 1
   fi

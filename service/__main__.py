@@ -10,11 +10,11 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from service.api.interceptors import RequestIdFilter
 from service.app import create_gateway
-from service.config import ConfigError, load_config
+from service.config import ConfigError
+from service.flags import load_config
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("service.main")
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
@@ -64,8 +64,6 @@ async def serve(argv: list[str] | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     tune_malloc()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RequestIdFilter())
     try:
         return asyncio.run(serve(argv))
     except ConfigError as exc:

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
-from service.api.interceptors import CallLog, ErrorStatus, InFlight, LoadShedding, RequestIds
+from service.api.interceptors import CallLog, ErrorStatus, InFlight, LoadShedding, RequestIds, log_request_ids
 from service.api.servicer import SegmentationServicer
 from service.backends.tfserving import TFServingBackend
 from service.config import Config
@@ -50,6 +50,7 @@ def create_gateway(config: Config, router: Router | None = None) -> Gateway:
     """
     # Each image is small work; OpenCV's worker threads would only spin on cores the model server needs.
     cv2.setNumThreads(0)
+    log_request_ids()
     router = router or connect(config, TFServingBackend)
     receive_limit = 2 * config.limits.max_image_bytes + _MESSAGE_SLACK
     server = grpc.aio.server(

@@ -31,25 +31,13 @@ Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[AsyncIterator[Any], grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
-def _wrap(
-    handler: grpc.RpcMethodHandler, unary: Callable[[Unary], Unary], stream: Callable[[Streaming], Streaming]
-) -> grpc.RpcMethodHandler:
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(
-            unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
-        )
-    if handler.stream_stream is not None:
-        return grpc.stream_stream_rpc_method_handler(
-            stream(handler.stream_stream), handler.request_deserializer, handler.response_serializer
-        )
-    return handler  # the API has no other kinds
-
-
 class _Interceptor(grpc.aio.ServerInterceptor):
-    def wrap_unary(self, call: Unary) -> Unary:
+    """Wraps the behaviour of the service's unary and bidirectional methods; `method` is e.g. "SegmentImage"."""
+
+    def wrap_unary(self, call: Unary, method: str) -> Unary:
         return call
 
-    def wrap_stream(self, call: Streaming) -> Streaming:
+    def wrap_stream(self, call: Streaming, method: str) -> Streaming:
         return call
 
     async def intercept_service(
@@ -60,7 +48,18 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or not details.method.startswith(SERVICE_PREFIX):
             return handler
-        return _wrap(handler, self.wrap_unary, self.wrap_stream)
+        method = details.method.removeprefix(SERVICE_PREFIX)
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self.wrap_unary(handler.unary_unary, method), handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self.wrap_stream(handler.stream_stream, method),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        return handler  # the API has no other kinds
 
 
 def _caller_request_id(context: grpc.aio.ServicerContext) -> str:
@@ -73,7 +72,7 @@ def _caller_request_id(context: grpc.aio.ServicerContext) -> str:
 class RequestIds(_Interceptor):
     """The caller's x-request-id, or a new one: in every log line of the call and in the response metadata."""
 
-    def wrap_unary(self, call: Unary) -> Unary:
+    def wrap_unary(self, call: Unary, method: str) -> Unary:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             request_id.set(_caller_request_id(context))
             await context.send_initial_metadata(((REQUEST_ID_KEY, request_id.get()),))
@@ -83,7 +82,7 @@ class RequestIds(_Interceptor):
 
         return unary
 
-    def wrap_stream(self, call: Streaming) -> Streaming:
+    def wrap_stream(self, call: Streaming, method: str) -> Streaming:
         async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             request_id.set(_caller_request_id(context))
             await context.send_initial_metadata(((REQUEST_ID_KEY, request_id.get()),))
@@ -93,12 +92,22 @@ class RequestIds(_Interceptor):
         return stream
 
 
-class RequestIdFilter(logging.Filter):
-    """Puts the current call's request id on every log record, as `request_id`."""
+def log_request_ids() -> None:
+    """Puts the current call's request id on every log record of the process, as `request_id` ("-" outside calls).
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    A record factory rather than a handler filter: it also covers records that other handlers (or tests) see.
+    """
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "adds_request_id", False):
+        return
+
+    def with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
         record.request_id = request_id.get()
-        return True
+        return record
+
+    with_request_id.adds_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(with_request_id)
 
 
 def _image_bytes(message: Any) -> int:
@@ -111,7 +120,7 @@ def _image_bytes(message: Any) -> int:
 class CallLog(_Interceptor):
     """One line per call: method, status, image bytes (and items for a stream), milliseconds."""
 
-    def wrap_unary(self, call: Unary) -> Unary:
+    def wrap_unary(self, call: Unary, method: str) -> Unary:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start, size = time.perf_counter(), _image_bytes(request)
             pending = call(request, context)
@@ -120,11 +129,11 @@ class CallLog(_Interceptor):
                 return await pending
             finally:
                 code = context.code() or grpc.StatusCode.OK
-                log.info("%s %s bytes=%d %.1fms", _method(call), _name(code), size, _ms(start))
+                log.info("%s %s bytes=%d %.1fms", method, _name(code), size, _ms(start))
 
         return unary
 
-    def wrap_stream(self, call: Streaming) -> Streaming:
+    def wrap_stream(self, call: Streaming, method: str) -> Streaming:
         async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             start, counted = time.perf_counter(), [0, 0]
 
@@ -139,15 +148,9 @@ class CallLog(_Interceptor):
                     yield response
             finally:
                 code = context.code() or grpc.StatusCode.OK
-                log.info(
-                    "%s %s items=%d bytes=%d %.1fms", _method(call), _name(code), counted[0], counted[1], _ms(start)
-                )
+                log.info("%s %s items=%d bytes=%d %.1fms", method, _name(code), counted[0], counted[1], _ms(start))
 
         return stream
-
-
-def _method(call: Callable[..., Any]) -> str:
-    return getattr(call, "__name__", "call")
 
 
 def _name(code: Any) -> str:
@@ -195,7 +198,7 @@ class LoadShedding(_Interceptor):
     def __init__(self, in_flight: InFlight) -> None:
         self.in_flight = in_flight
 
-    def wrap_unary(self, call: Unary) -> Unary:
+    def wrap_unary(self, call: Unary, method: str) -> Unary:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if not await self.in_flight.try_take():
                 raise Overloaded(
@@ -208,7 +211,7 @@ class LoadShedding(_Interceptor):
 
         return unary
 
-    def wrap_stream(self, call: Streaming) -> Streaming:
+    def wrap_stream(self, call: Streaming, method: str) -> Streaming:
         async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             held = 0
 
@@ -234,7 +237,7 @@ class LoadShedding(_Interceptor):
 class ErrorStatus(_Interceptor):
     """Domain errors to status codes (api/status.py); anything unknown is logged and answered INTERNAL."""
 
-    def wrap_unary(self, call: Unary) -> Unary:
+    def wrap_unary(self, call: Unary, method: str) -> Unary:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
                 return await call(request, context)
@@ -250,7 +253,7 @@ class ErrorStatus(_Interceptor):
 
         return unary
 
-    def wrap_stream(self, call: Streaming) -> Streaming:
+    def wrap_stream(self, call: Streaming, method: str) -> Streaming:
         async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             try:
                 async for response in call(requests, context):

@@ -13,7 +13,7 @@ from service import errors
 from service.api.status import INTERNAL_MESSAGE, to_status
 from service.backends import ModelSpec
 from service.backends.tfserving import output_array, predict_request
-from service.config import DEEPLAB_ZOO, ConfigError, Limits, OutputKind, load_config
+from service.config import DEEPLAB_ZOO, Limits, OutputKind
 from service.errors import BackendFailed, InvalidImage, LimitExceeded
 from service.image.decode import decode, reduction_for
 from service.image.probe import probe
@@ -23,7 +23,6 @@ from service.mask.encode import encode_png, encode_raw, run_lengths
 from service.mask.grid import expand, grid_for, repeats
 from service.mask.statistics import _from_pixels, _from_runs, class_statistics
 from tests import images
-from tests.paths import LABELS
 from tfs_subset.tensorflow.core.framework import tensor_pb2, types_pb2
 
 LIMITS = Limits()
@@ -253,19 +252,6 @@ def test_statistics_runs_and_encodings_equal_those_of_the_expanded_mask(h, w, he
     assert (counts > 0).all() and (values[1:] != values[:-1]).all()
     assert np.array_equal(images.decode_png_indices(encode_png(grid)), full)
     assert encode_raw(grid) == full.tobytes()
-
-
-def test_config_flags_win_over_environment_which_wins_over_defaults() -> None:
-    env = {"SEGMENTATION_BACKEND": "tfs:8500", "SEGMENTATION_INPUT_SIZE": "257", "SEGMENTATION_LABELS": str(LABELS)}
-    config = load_config(["--input-size", "321"], env)
-    assert config.backends[0].targets == ("tfs:8500",)
-    assert config.model.profile.longest_side == 321
-    assert config.model.labels[15] == "person" and config.model.label(99) == "class_99"
-    assert load_config([], {}).listen == "0.0.0.0:50051"
-    with pytest.raises(ConfigError, match="SEGMENTATION_STREAM_WINDOW='0'"):
-        load_config([], {"SEGMENTATION_STREAM_WINDOW": "0"})
-    with pytest.raises(ConfigError, match="cannot read the labels file"):
-        load_config(["--labels", "/nonexistent/labels.txt"], {})
 
 
 @pytest.mark.parametrize(("h", "w", "height", "width"), MASK_CASES)

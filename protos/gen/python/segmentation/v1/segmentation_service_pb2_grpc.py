@@ -76,8 +76,9 @@ class SegmentationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListModels(self, request, context):
-        """Lists the models this service is configured to use, with their labels, input size, and the versions the
-        backend reports for them and their state.
+        """Lists the models this service is configured to use, with their backend, labels, input size, and the
+        versions their backend reports and their state. The health service (grpc.health.v1) also has one name per
+        model, "segmentation.v1.SegmentationService/<model name>", SERVING while that model's backend serves it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,120 @@
+"""Command-line flags and SEGMENTATION_* variables, and the one place the configuration is put together.
+
+Defaults, then the config file (if any), then variables, then flags: each wins over the ones before it. Without a
+file the flags describe one model at one backend; with one, those model flags are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from service.config import (
+    DEEPLAB_ZOO,
+    KIND_NAMES,
+    SERVER_SETTINGS,
+    BackendConfig,
+    Config,
+    ConfigError,
+    ModelConfig,
+    nonempty,
+    positive,
+    read_labels,
+    with_server_settings,
+)
+from service.config_file import read_config_file
+
+
+@dataclass(frozen=True)
+class _Flag:
+    name: str  # e.g. "max-image-bytes"
+    kind: type  # int, float or str
+    check: Callable[[Any], Any]
+    help: str
+    model: bool = False  # describes the one flag-configured model or backend: refused with a config file
+
+    @property
+    def env(self) -> str:
+        return "SEGMENTATION_" + self.name.upper().replace("-", "_")
+
+    @property
+    def key(self) -> str:
+        return self.name.replace("-", "_")
+
+    def parse(self, text: str) -> Any:
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise ValueError(f"must be {KIND_NAMES[self.kind]}") from None
+        return self.check(value)
+
+
+FLAGS: tuple[_Flag, ...] = (
+    *(_Flag(s.key.replace("_", "-"), s.kind, s.check, s.help) for s in SERVER_SETTINGS),
+    _Flag("backend", str, nonempty, "TF Serving gRPC target, host:port (default localhost:8500)", True),
+    _Flag("model-name", str, nonempty, "the model's name, for clients and at the backend (default deeplab)", True),
+    _Flag("signature", str, nonempty, "signature to run (default serving_default)", True),
+    _Flag("input-key", str, nonempty, "input tensor alias in the signature (default ImageTensor)", True),
+    _Flag("output-key", str, nonempty, "output tensor alias in the signature (default SemanticPredictions)", True),
+    _Flag("input-size", int, positive, "longest side of the model input in pixels (default 513)", True),
+    _Flag("labels", str, nonempty, "labels file, one class name a line, class 0 first (default: class_<id>)", True),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="The deeplab-gateway SegmentationService. Every flag can also be set by the environment "
+        "variable SEGMENTATION_<FLAG> (e.g. SEGMENTATION_BACKEND); a flag wins over its variable, and both win "
+        "over the config file's [server] settings.",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="TOML file with server settings, backends and models (also SEGMENTATION_CONFIG); "
+        "without it the flags describe one model at one backend",
+    )
+    for flag in FLAGS:
+        suffix = " (not with --config)" if flag.model else ""
+        parser.add_argument(f"--{flag.name}", dest=flag.key, default=None, help=flag.help + suffix)
+    return parser
+
+
+def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    environ = os.environ if environ is None else environ
+    args = vars(_parser().parse_args(argv))
+    config_path = args.pop("config") or environ.get("SEGMENTATION_CONFIG") or None
+    given: dict[str, Any] = {}
+    for flag in FLAGS:
+        raw, source = args[flag.key], f"--{flag.name}"
+        if raw is None and flag.env in environ:
+            raw, source = environ[flag.env], flag.env
+        if raw is None:
+            continue
+        if config_path and flag.model:
+            raise ConfigError(f"{source} cannot be combined with a config file ({config_path}): set it in the file")
+        try:
+            given[flag.key] = flag.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{source}={raw!r}: {exc}") from exc
+    base = read_config_file(pathlib.Path(config_path)) if config_path else _single_model(given)
+    return with_server_settings(base, given)
+
+
+def _single_model(values: Mapping[str, Any]) -> Config:
+    """The one model and backend the flags describe."""
+    defaults = ModelConfig()
+    model = ModelConfig(
+        name=values.get("model_name", defaults.name),
+        signature=values.get("signature", defaults.signature),
+        input_key=values.get("input_key", defaults.input_key),
+        output_key=values.get("output_key", defaults.output_key),
+        profile=replace(DEEPLAB_ZOO, longest_side=values.get("input_size", DEEPLAB_ZOO.longest_side)),
+        labels=read_labels(pathlib.Path(values["labels"])) if "labels" in values else (),
+    )
+    backend = BackendConfig(targets=(values.get("backend", BackendConfig().targets[0]),))
+    return Config(backends=(backend,), models=(model,), default_model=model.name)

@@ -1,0 +1,126 @@
+"""The gRPC face in-process over fake backends: interceptors (request ids, call log, shedding), ListModels, health."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+
+from segmentation.v1 import segmentation_service_pb2 as pb
+from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from service.app import Gateway, create_gateway
+from service.config import Config
+from service.routing import Router
+from tests import images
+from tests.fakes import FakeBackend, bright_is_person, scores_of
+from tests.gateway.test_pipeline import LITE_MODEL, ZOO_MODEL
+from tests.helpers import SERVICE, wait_for_health
+
+
+@contextmanager
+def running(config: Config, backends: dict[str, FakeBackend]) -> Iterator[pb_grpc.SegmentationServiceStub]:
+    """A gateway on a loopback port, its event loop in a thread of this process; yields a stub for it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True, name="gateway-loop")
+    thread.start()
+
+    async def start() -> Gateway:
+        gateway = create_gateway(config, Router(config, backends))
+        await gateway.start()
+        return gateway
+
+    gateway = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+            yield pb_grpc.SegmentationServiceStub(channel)
+    finally:
+        asyncio.run_coroutine_threadsafe(gateway.stop(0), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def two_model_config(**settings: object) -> tuple[Config, dict[str, FakeBackend]]:
+    config = Config(listen="127.0.0.1:0", models=(ZOO_MODEL, LITE_MODEL), default_model="deeplab", **settings)  # type: ignore[arg-type]
+    backends = {"a": FakeBackend(name="a"), "b": FakeBackend(name="b", answer=scores_of(bright_is_person))}
+    return config, backends
+
+
+def test_request_id_is_the_caller_s_or_a_new_one_and_comes_back_in_the_metadata(caplog) -> None:
+    config, backends = two_model_config()
+    request = pb.SegmentImageRequest(image=images.png("chelsea.png"))
+    with running(config, backends) as stub, caplog.at_level(logging.INFO, logger="service"):
+        _, call = stub.SegmentImage.with_call(request, metadata=(("x-request-id", "abc-123"),), timeout=10)
+        assert ("x-request-id", "abc-123") in call.initial_metadata()
+        _, call = stub.SegmentImage.with_call(request, timeout=10)
+        generated = dict(call.initial_metadata())["x-request-id"]
+        assert len(generated) == 32 and int(generated, 16) >= 0
+        with pytest.raises(grpc.RpcError) as error:
+            stub.SegmentImage(pb.SegmentImageRequest(image=b"nope"), metadata=(("x-request-id", "bad-1"),), timeout=10)
+        assert ("x-request-id", "bad-1") in error.value.initial_metadata()
+        # The status reaches the client as the server's handler unwinds, just before its log line.
+        deadline = time.monotonic() + 5
+        while len(call_lines := [r for r in caplog.records if r.name == "service.api.interceptors"]) < 3:
+            assert time.monotonic() < deadline, call_lines
+            time.sleep(0.01)
+    lines = [(r.request_id, r.getMessage()) for r in call_lines]
+    assert [line[0] for line in lines] == ["abc-123", generated, "bad-1"]
+    assert lines[0][1].startswith("SegmentImage OK bytes=") and lines[2][1].startswith("SegmentImage INVALID_ARGUMENT")
+
+
+def test_stream_items_count_against_the_limit_and_wait_instead_of_failing() -> None:
+    config, backends = two_model_config(max_concurrent_calls=2, stream_window=4)
+    backends["a"].delay_s = 0.5
+    image = images.png("chelsea.png")
+    items = [pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=image), id=str(i)) for i in range(4)]
+    with running(config, backends) as stub, ThreadPoolExecutor(1) as pool:
+        streamed = pool.submit(lambda: list(stub.SegmentImageStream(iter(items), timeout=30)))
+        time.sleep(0.25)  # two items are at the backend, the others wait for a place
+        with pytest.raises(grpc.RpcError) as error:
+            stub.SegmentImage(pb.SegmentImageRequest(image=image), timeout=10)
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "limit of 2 images in progress" in error.value.details()
+        answers = streamed.result(30)
+        assert [a.id for a in answers] == ["0", "1", "2", "3"] and all(a.HasField("result") for a in answers)
+        # Every place was given back.
+        backends["a"].delay_s = 0
+        stub.SegmentImage(pb.SegmentImageRequest(image=image), timeout=10)
+        stub.SegmentImage(pb.SegmentImageRequest(image=image), timeout=10)
+
+
+def test_list_models_shows_every_model_with_its_backend_and_input() -> None:
+    config, backends = two_model_config()
+    with running(config, backends) as stub:
+        models = stub.ListModels(pb.ListModelsRequest(), timeout=10).models
+    assert [(m.name, m.is_default, m.backend, m.served_name) for m in models] == [
+        ("deeplab", True, "a", "deeplab"),
+        ("deeplab-lite", False, "b", "lite"),
+    ]
+    assert (models[0].input_size, models[0].input_width, models[0].input_height) == (513, 0, 0)
+    assert (models[1].input_size, models[1].input_width, models[1].input_height) == (257, 257, 257)
+    assert [(v.version, v.state) for v in models[1].versions] == [(1, pb.MODEL_VERSION_STATE_AVAILABLE)]
+
+
+def test_each_model_has_its_own_health_and_the_service_follows_the_default() -> None:
+    config, backends = two_model_config(health_poll_s=0.1)
+    backends["b"].down = True
+    with running(config, backends) as stub:
+        target = stub.SegmentImage._channel.target().decode()  # type: ignore[attr-defined]
+        for name in ("", SERVICE, f"{SERVICE}/deeplab"):
+            wait_for_health(target, health_pb2.HealthCheckResponse.SERVING, timeout=10, service=name)
+        wait_for_health(
+            target, health_pb2.HealthCheckResponse.NOT_SERVING, timeout=10, service=f"{SERVICE}/deeplab-lite"
+        )
+        backends["b"].down = False
+        wait_for_health(target, health_pb2.HealthCheckResponse.SERVING, timeout=10, service=f"{SERVICE}/deeplab-lite")
+        backends["a"].down = True
+        wait_for_health(target, health_pb2.HealthCheckResponse.NOT_SERVING, timeout=10, service=SERVICE)
+        wait_for_health(target, health_pb2.HealthCheckResponse.NOT_SERVING, timeout=10, service="")

@@ -1,0 +1,171 @@
+"""The configuration: flags, SEGMENTATION_* variables, the TOML file, and one clear line for every mistake."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from service.config import ConfigError, InputDtype, OutputKind, ResizePolicy
+from service.flags import load_config
+from tests.paths import LABELS, ROOT
+
+GOOD = f"""
+[server]
+listen = "127.0.0.1:6000"
+max_concurrent_calls = 8
+
+[[backends]]
+name = "a"
+targets = ["10.0.0.1:8500", "10.0.0.2:8500"]
+
+[[backends]]
+name = "b"
+targets = "dns:///tfserving.models.svc.cluster.local:8500"
+
+[[models]]
+name = "deeplab"
+backend = "a"
+labels = "{LABELS}"
+
+[[models]]
+name = "lite"
+default = true
+backend = "b"
+served_name = "deeplab-lite"
+input_key = "sub_7"
+output_key = "ResizeBilinear_3"
+version_label = "stable"
+
+[models.profile]
+input_dtype = "float32"
+input_offset = 127.5
+input_scale = 127.5
+resize = "fixed"
+width = 257
+height = 257
+output = "scores"
+"""
+
+
+def write(tmp_path: pathlib.Path, text: str) -> str:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_shipped_example_reads_as_documented() -> None:
+    config = load_config(["--config", str(ROOT / "examples" / "multi-model.toml")], {})
+    assert config.listen == "0.0.0.0:50051"
+    assert [(b.name, b.targets) for b in config.backends] == [("local", ("localhost:8500",))]
+    assert [m.name for m in config.models] == ["deeplab", "deeplab-lite"] and config.model.name == "deeplab"
+    lite = config.models[1].profile
+    assert (lite.input_dtype, lite.input_offset, lite.input_scale) == (InputDtype.FLOAT32, 127.5, 127.5)
+    assert (lite.resize, lite.width, lite.height, lite.output) == (ResizePolicy.FIXED, 257, 257, OutputKind.SCORES)
+    assert config.models[0].labels[15] == "person" and config.models[1].labels[8] == "cat"
+
+
+def test_a_file_with_backends_models_and_a_profile_table(tmp_path: pathlib.Path) -> None:
+    config = load_config(["--config", write(tmp_path, GOOD)], {})
+    assert config.listen == "127.0.0.1:6000" and config.max_concurrent_calls == 8
+    assert config.backends[0].targets == ("10.0.0.1:8500", "10.0.0.2:8500")
+    assert config.model.name == "lite" and config.model.name_at_backend == "deeplab-lite"
+    assert config.model.version_label == "stable" and config.model.profile.output == OutputKind.SCORES
+    assert config.models[0].name_at_backend == "deeplab" and config.models[0].profile.longest_side == 513
+
+
+def test_flags_win_over_variables_which_win_over_the_file(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path, GOOD)
+    env = {"SEGMENTATION_CONFIG": path, "SEGMENTATION_MAX_CONCURRENT_CALLS": "16", "SEGMENTATION_WORKERS": "3"}
+    config = load_config(["--max-concurrent-calls", "32"], env)
+    assert (config.max_concurrent_calls, config.workers, config.listen) == (32, 3, "127.0.0.1:6000")
+
+
+def test_config_flags_win_over_environment_which_wins_over_defaults() -> None:
+    env = {"SEGMENTATION_BACKEND": "tfs:8500", "SEGMENTATION_INPUT_SIZE": "257", "SEGMENTATION_LABELS": str(LABELS)}
+    config = load_config(["--input-size", "321"], env)
+    assert config.backends[0].targets == ("tfs:8500",)
+    assert config.model.profile.longest_side == 321
+    assert config.model.labels[15] == "person" and config.model.label(99) == "class_99"
+    assert load_config([], {}).listen == "0.0.0.0:50051"
+    with pytest.raises(ConfigError, match="SEGMENTATION_STREAM_WINDOW='0'"):
+        load_config([], {"SEGMENTATION_STREAM_WINDOW": "0"})
+    with pytest.raises(ConfigError, match="cannot read the labels file"):
+        load_config(["--labels", "/nonexistent/labels.txt"], {})
+
+
+MISTAKES = [
+    ("[server]\nlisten = 5\n", r"server\.listen = 5: must be a string"),
+    ("[server]\nworkers = -2\n", r"server\.workers = -2: must be positive"),
+    ('[server]\npredict_timeout = "soon"\n', r"server\.predict_timeout = 'soon': must be a number"),
+    ('[server]\nlog_level = "LOUD"\n', r"server\.log_level = 'LOUD': use DEBUG, INFO, WARNING or ERROR"),
+    ('[server]\nlistn = "x"\n', r"server\.listn: unknown key; accepted: listen, max_image_bytes, "),
+    ("[sever]\n", r"sever: unknown key; accepted: server, backends, models, profiles"),
+    ('[[models]]\nname = "m"\nlables = "x"\n', r"models\[0\]\.lables: unknown key; accepted: name, default, "),
+    ('[[models]]\nname = "m"\n', r"backends: at least one \[\[backends\]\] table is needed"),
+    ('[[backends]]\nname = "a"\ntargets = ["h:1"]\n', r"models: at least one \[\[models\]\] table is needed"),
+    ('[[models]]\nname = "m"\nbackend = "nope"\n', r"models\[0\]\.backend = 'nope': no such backend; defined: a"),
+    ('[[models]]\nname = "m"\n[[models]]\nname = "m"\n', r"models\[1\]\.name = 'm': another model has this name"),
+    ('[[models]]\nname = "m"\nlabels = "missing.txt"\n', r"models\[0\]\.labels = 'missing.txt': cannot read"),
+    ('[[models]]\nname = "m"\nversion = 0\n', r"models\[0\]\.version = 0: must be positive"),
+    ('[[models]]\nname = "m"\nversion = "2"\n', r"models\[0\]\.version = '2': must be an integer"),
+    ('[[models]]\nname = "m"\nversion = 1\nversion_label = "x"\n', "version and version_label cannot both"),
+    ('[[models]]\nname = "m"\ndefault = true\n[[models]]\nname = "n"\ndefault = true\n', "more than one model"),
+    ('[[models]]\nname = "m"\nprofile = "nope"\n', r"profile = 'nope': no such profile; defined: deeplab-zoo"),
+    ('[[models]]\nname = "m"\nprofile = { resize = "fixed" }\n', r"profile: resize = \"fixed\" needs width"),
+    ('[[models]]\nname = "m"\nprofile = { output = "logits" }\n', r"output = 'logits': use \"class_ids\" or "),
+    ('[[models]]\nname = "m"\nprofile = { input_scale = 2.0 }\n', 'apply to input_dtype = "float32"'),
+    ('[[models]]\nname = "m"\nprofile = { width = 3 }\n', 'width and height apply to resize = "fixed"'),
+    ('[[models]]\nname = "m"\nthis is not toml\n', r"not valid TOML: Expected .* \(at line \d+, column \d+\)"),
+]
+BACKEND = '[[backends]]\nname = "a"\ntargets = ["localhost:8500"]\n'
+
+
+@pytest.mark.parametrize(("text", "message"), MISTAKES)
+def test_each_mistake_is_one_line_naming_the_file_the_key_and_what_is_accepted(
+    tmp_path: pathlib.Path, text: str, message: str
+) -> None:
+    needs_backend = "[[models]]" in text and "[[backends]]" not in text and "backends:" not in message
+    path = write(tmp_path, (BACKEND if needs_backend else "") + text)
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(["--config", path], {})
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        ('["nohost"]', r"targets\[0\] = 'nohost': use host:port"),
+        ('["h:99999"]', r"use host:port, or dns:///host:port"),
+        ('["h:1", "dns:///x:2"]', "a target URI must be the backend's only target"),
+        ("[]", "needs one or more targets"),
+    ],
+)
+def test_bad_backend_targets(tmp_path: pathlib.Path, targets: str, message: str) -> None:
+    path = write(tmp_path, f'[[backends]]\nname = "a"\ntargets = {targets}\n[[models]]\nname = "m"\n')
+    with pytest.raises(ConfigError, match=message):
+        load_config(["--config", path], {})
+
+
+def test_model_flags_cannot_be_mixed_with_a_file(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError, match=r"--model-name cannot be combined with a config file"):
+        load_config(["--config", path, "--model-name", "x"], {})
+    with pytest.raises(ConfigError, match=r"SEGMENTATION_BACKEND cannot be combined with a config file"):
+        load_config(["--config", path], {"SEGMENTATION_BACKEND": "h:1"})
+
+
+def test_the_service_exits_2_with_one_line_on_a_bad_file(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path, BACKEND + '[[models]]\nname = "m"\nbackend = "b"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--config", path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"service: error: {path}: models[0].backend = 'b': no such backend; defined: a\n"

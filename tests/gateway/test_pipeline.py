@@ -1,0 +1,173 @@
+"""The router and the pipeline in-process, against a fake backend: profiles, routes, mask sizes, bad answers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import cv2
+import numpy as np
+import pytest
+
+from service.backends import ModelSpec
+from service.config import (
+    Config,
+    InputDtype,
+    Limits,
+    ModelConfig,
+    OutputKind,
+    Profile,
+    ResizePolicy,
+)
+from service.errors import BackendFailed, BackendUnavailable, InvalidRequest, ModelNotFound
+from service.pipeline import MaskFormat, MaskSize, Options, Pipeline, Segmentation
+from service.routing import ModelChoice, Router
+from tests import images
+from tests.fakes import FakeBackend, bright_is_person, scores_of
+from tests.paths import PERSON
+
+LITE = Profile(
+    input_dtype=InputDtype.FLOAT32,
+    input_offset=127.5,
+    input_scale=127.5,
+    resize=ResizePolicy.FIXED,
+    width=257,
+    height=257,
+    output=OutputKind.SCORES,
+)
+ZOO_MODEL = ModelConfig(name="deeplab", backend="a")
+LITE_MODEL = ModelConfig(
+    name="deeplab-lite", backend="b", served_name="lite", input_key="sub_7", output_key="ResizeBilinear_3", profile=LITE
+)
+
+
+def two_models() -> tuple[Router, FakeBackend, FakeBackend]:
+    zoo, lite = FakeBackend(name="a"), FakeBackend(name="b", answer=scores_of(bright_is_person))
+    config = Config(models=(ZOO_MODEL, LITE_MODEL), default_model="deeplab")
+    return Router(config, {"a": zoo, "b": lite}), zoo, lite
+
+
+DEFAULT = ModelChoice()
+
+
+def segment(router: Router, data: bytes, choice: ModelChoice = DEFAULT, **options: object) -> Segmentation:
+    pipeline = Pipeline(Limits(), predict_timeout_s=5.0)
+    return asyncio.run(pipeline.segment(data, router.route(choice), Options(**options), deadline=None))  # type: ignore[arg-type]
+
+
+def full_size_mask(result: Segmentation) -> np.ndarray:
+    assert result.mask.format == MaskFormat.RAW
+    return np.frombuffer(result.mask.data, np.uint8).reshape(result.mask.height, result.mask.width)
+
+
+def test_zoo_profile_sends_uint8_at_513_on_the_longest_side_and_maps_the_mask_back() -> None:
+    router, zoo, lite = two_models()
+    data = images.large_jpeg("astronaut.png", 1920, 1080)
+    result = segment(router, data, mask_format=MaskFormat.RAW)
+    (call,) = zoo.calls
+    assert not lite.calls
+    assert call.spec == ModelSpec("deeplab", "serving_default")
+    assert (call.input_key, call.output_key) == ("ImageTensor", "SemanticPredictions")
+    assert call.tensor.dtype == np.uint8 and call.tensor.shape == (1, 289, 513, 3)
+    assert (result.mask.width, result.mask.height) == (1920, 1080)
+    # The mask at the original size is the fake's answer scaled by nearest neighbour.
+    small = bright_is_person(call.spec, call.tensor)[0].astype(np.uint8)
+    expected = cv2.resize(small, (1920, 1080), interpolation=cv2.INTER_NEAREST_EXACT)
+    assert np.array_equal(full_size_mask(result), expected)
+    person = next(c for c in result.mask.classes if c.class_id == PERSON)
+    assert person.pixel_count == int((expected == PERSON).sum())
+
+
+def test_fixed_float_profile_scales_the_input_and_takes_the_argmax_of_scores() -> None:
+    router, zoo, lite = two_models()
+    data = images.png("astronaut.png")
+    result = segment(router, data, ModelChoice(name="deeplab-lite"), mask_format=MaskFormat.RAW)
+    (call,) = lite.calls
+    assert not zoo.calls
+    assert call.spec == ModelSpec("lite", "serving_default")
+    assert (call.input_key, call.output_key) == ("sub_7", "ResizeBilinear_3")
+    assert call.tensor.dtype == np.float32 and call.tensor.shape == (1, 257, 257, 3)
+    rgb = cv2.cvtColor(images.bgr("astronaut.png"), cv2.COLOR_BGR2RGB)
+    resized = cv2.resize(rgb, (257, 257), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    assert np.allclose(call.tensor[0], (resized - 127.5) / 127.5, atol=1e-6)
+    assert call.tensor.min() >= -1.0 and call.tensor.max() <= 1.0
+    # The argmax of the scores is the class-id answer they were made from, mapped back to 512x512.
+    small = bright_is_person(call.spec, call.tensor)[0].astype(np.uint8)
+    assert (result.mask.width, result.mask.height) == (512, 512)
+    assert np.array_equal(full_size_mask(result), cv2.resize(small, (512, 512), interpolation=cv2.INTER_NEAREST_EXACT))
+    assert result.route.model.name == "deeplab-lite"
+
+
+def test_fixed_profile_mask_at_model_size_is_the_fixed_size_and_never_upscales_the_zoo_input() -> None:
+    router, zoo, _ = two_models()
+    lite_result = segment(router, images.png("chelsea.png"), ModelChoice(name="deeplab-lite"), mask_size=MaskSize.MODEL)
+    assert (lite_result.mask.width, lite_result.mask.height) == (257, 257)
+    zoo_result = segment(router, images.png("chelsea.png"), mask_size=MaskSize.MODEL, mask_format=MaskFormat.RLE)
+    assert zoo.calls[0].tensor.shape == (1, 300, 451, 3)
+    assert (zoo_result.mask.width, zoo_result.mask.height) == (451, 300)
+    assert int(zoo_result.mask.rle_counts.sum()) == 451 * 300  # type: ignore[union-attr]
+
+
+def test_stage_times_are_filled_in_and_add_up_within_the_total() -> None:
+    router, _, _ = two_models()
+    timings = segment(router, images.jpeg("chelsea.png"), include_overlay=True).timings
+    stages = [timings.probe_us, timings.decode_us, timings.resize_us, timings.pack_us, timings.predict_us]
+    stages += [timings.unpack_us, timings.postprocess_us, timings.encode_us]
+    assert all(t >= 0 for t in stages) and timings.decode_us > 0 and timings.encode_us > 0
+    assert sum(stages) <= timings.total_us
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (lambda spec, t: np.zeros((1, 5, 5), np.int64), r"shape \[1, 5, 5\]"),
+        (lambda spec, t: np.zeros((1, *t.shape[1:3]), np.float32), "dtype float32; expected integers"),
+        (lambda spec, t: np.full((1, *t.shape[1:3]), 256, np.int64), r"outside 0\.\.255"),
+        (lambda spec, t: np.full((1, *t.shape[1:3]), -1, np.int32), r"outside 0\.\.255"),
+    ],
+    ids=["wrong-shape", "float-ids", "id-256", "negative-id"],
+)
+def test_unusable_class_id_answers_are_backend_failures(answer, message: str) -> None:
+    router, zoo, _ = two_models()
+    zoo.answer = answer
+    with pytest.raises(BackendFailed, match=message):
+        segment(router, images.png("chelsea.png"))
+
+
+def test_unusable_score_answers_are_backend_failures() -> None:
+    router, _, lite = two_models()
+    lite.answer = lambda spec, t: np.zeros((1, 257, 257), np.float32)
+    with pytest.raises(BackendFailed, match="classes"):
+        segment(router, images.png("chelsea.png"), ModelChoice(name="deeplab-lite"))
+    lite.answer = lambda spec, t: np.zeros((1, 257, 257, 21), np.int64)
+    with pytest.raises(BackendFailed, match="scores of dtype int64"):
+        segment(router, images.png("chelsea.png"), ModelChoice(name="deeplab-lite"))
+
+
+def test_router_picks_the_default_a_named_model_and_refuses_unknown_ones() -> None:
+    router, zoo, lite = two_models()
+    assert router.route(ModelChoice()).model is ZOO_MODEL
+    assert router.route(ModelChoice()).backend is zoo
+    route = router.route(ModelChoice(name="deeplab-lite"))
+    assert route.backend is lite and route.spec.name == "lite"
+    with pytest.raises(
+        ModelNotFound, match="'nope' is not configured on this service; configured: deeplab, deeplab-lite"
+    ):
+        router.route(ModelChoice(name="nope"))
+    with pytest.raises(InvalidRequest, match="positive integer, got -2"):
+        router.route(ModelChoice(version=-2))
+
+
+def test_a_request_s_version_or_label_wins_over_the_pinned_one_and_signature_overrides() -> None:
+    pinned = ModelConfig(name="deeplab", backend="a", version_label="stable", signature="serving_default")
+    router = Router(Config(models=(pinned,), default_model="deeplab"), {"a": FakeBackend()})
+    assert router.route(ModelChoice()).spec == ModelSpec("deeplab", "serving_default", None, "stable")
+    assert router.route(ModelChoice(version=2)).spec == ModelSpec("deeplab", "serving_default", 2, "")
+    assert router.route(ModelChoice(version_label="canary")).spec.version_label == "canary"
+    assert router.route(ModelChoice(signature="other")).spec == ModelSpec("deeplab", "other", None, "stable")
+
+
+def test_backend_errors_pass_through_as_they_are() -> None:
+    router, zoo, _ = two_models()
+    zoo.down = True
+    with pytest.raises(BackendUnavailable, match="fake:0"):
+        segment(router, images.png("chelsea.png"))
