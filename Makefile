@@ -57,12 +57,17 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(BUF) format -w
 
-# Exports the shared DeepLab frozen graph as version 1 of the servable, and lays out the shared TFLite model as
-# version 1 of another, unless they are already there.
-export: setup $(MODEL_BASE)/1/saved_model.pb $(LITE_BASE)/1/model.tflite
+# Exports the shared DeepLab frozen graph as versions 1 and 2 of the servable, and lays out the shared TFLite model
+# as version 1 of another, unless they are already there.
+export: setup $(MODEL_BASE)/1/saved_model.pb $(MODEL_BASE)/2/saved_model.pb $(LITE_BASE)/1/model.tflite
 
 $(MODEL_BASE)/1/saved_model.pb:
 	$(PY) -m exporter --frozen-graph $(FROZEN_GRAPH) --export-dir $(MODEL_BASE) --version 1
+
+# Version 2 for the A/B and shadow examples (deploy/models.config labels it "canary"): here, a copy of version 1;
+# copied aside and renamed, since model servers poll these folders.
+$(MODEL_BASE)/2/saved_model.pb: $(MODEL_BASE)/1/saved_model.pb
+	rm -rf $(MODEL_BASE)/.2.tmp && cp -r $(MODEL_BASE)/1 $(MODEL_BASE)/.2.tmp && mv $(MODEL_BASE)/.2.tmp $(MODEL_BASE)/2
 
 # The shared TFLite model as version 1 of a servable, laid out as TF Serving serves it (--prefer_tflite_model);
 # written atomically, since model servers poll these folders.

@@ -84,6 +84,7 @@ def start_process(
     while not event.wait(0.1):
         if time.monotonic() > deadline:
             process.kill()
+            process.wait()
             raise TimeoutError(f"{name} did not become ready in {timeout}s:\n{''.join(lines[-100:])}")
     if not found:
         process.wait()
@@ -102,7 +103,7 @@ def start_modelserver(*flags: str, port: int = 0) -> ServerProcess:
     )
 
 
-GATEWAY_READY = re.compile(r"SegmentationService listening on [\d.]+:(\d+)")
+GATEWAY_READY = re.compile(r"SegmentationService listening on \S+:(\d+),")
 
 
 def start_gateway(*flags: str, env: dict[str, str] | None = None) -> ServerProcess:

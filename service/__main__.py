@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from service.app import create_gateway
 from service.config import ConfigError
 from service.flags import load_config
+from service.reload import ConfigReloader
 
 log = logging.getLogger("service.main")
 
@@ -50,6 +51,13 @@ async def serve(argv: list[str] | None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     gateway = create_gateway(config)
+    reloader = ConfigReloader(gateway, lambda: load_config(argv))
+    if config.source:
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reloader.reload("SIGHUP")))
+        if config.config_poll_s > 0:
+            reloader.start_polling(config.source, config.config_poll_s)
+    else:
+        loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP: no config file to reload"))
     await gateway.start()
     host = config.listen.rsplit(":", 1)[0]
     backends = ", ".join(f"{b.name} ({','.join(b.targets)})" for b in config.backends)
@@ -57,6 +65,7 @@ async def serve(argv: list[str] | None) -> int:
     print(f"SegmentationService listening on {host}:{gateway.port}, backends {backends}, models {models}", flush=True)
     await stopping.wait()
     log.info("shutting down: NOT_SERVING, draining calls for up to %.1f s", config.shutdown_grace_s)
+    reloader.stop()
     await gateway.stop(config.shutdown_grace_s)
     return 0
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 
 import cv2
 import grpc
@@ -14,11 +16,15 @@ from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service.api.interceptors import CallLog, ErrorStatus, InFlight, LoadShedding, RequestIds, log_request_ids
 from service.api.servicer import SegmentationServicer
+from service.backends import Backend
 from service.backends.tfserving import TFServingBackend
-from service.config import Config
+from service.config import BackendConfig, Config
 from service.health import HealthPoller
 from service.pipeline import Pipeline
 from service.routing import Router, connect
+from service.shadow import ShadowRunner
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
 # Room for an image at the byte limit plus the request's other fields; the limit itself is checked by the
@@ -30,28 +36,79 @@ _MESSAGE_SLACK = 1 << 20
 class Gateway:
     server: grpc.aio.Server
     port: int
-    router: Router
+    servicer: SegmentationServicer
     health: HealthPoller
+    shadows: ShadowRunner
+    config: Config
+    make_backend: Callable[[BackendConfig], Backend]
+    _retiring: dict[asyncio.Task[None], Backend] = field(default_factory=dict)
+
+    @property
+    def router(self) -> Router:
+        return self.servicer.router
 
     async def start(self) -> None:
+        await self.health.start()  # NOT_SERVING from the first call on, until the backend says otherwise
         await self.server.start()
-        await self.health.start()
+
+    async def apply(self, config: Config) -> None:
+        """Routes new calls by `config`'s backends and models; calls in flight finish on the routes they have.
+
+        A backend whose settings are unchanged keeps its channel; a new or changed one gets a new channel, and a
+        replaced channel is closed once the calls that may still use it have ended (the predict timeout).
+        Server settings apply at start only: a change to them is logged as needing a restart.
+        """
+        old = self.router
+        previous = {backend.name: backend for backend in self.config.backends}
+        backends = {
+            b.name: old.backends[b.name] if previous.get(b.name) == b else self.make_backend(b) for b in config.backends
+        }
+        router = Router(config, backends)
+        self.servicer.router = router
+        await self.health.use(router)
+        for name, backend in old.backends.items():
+            if backends.get(name) is not backend:
+                self._retire(backend, self.config.predict_timeout_s + 1)
+        fixed = [f.name for f in fields(Config) if f.name not in _RELOADED]
+        restart = [name for name in fixed if getattr(self.config, name) != getattr(config, name)]
+        if restart:
+            log.warning("config: %s changed; the change applies at the next restart", ", ".join(restart))
+        self.config = replace(self.config, **{name: getattr(config, name) for name in _RELOADED})
+
+    def _retire(self, backend: Backend, after_s: float) -> None:
+        async def close_later() -> None:
+            await asyncio.sleep(after_s)
+            await backend.close()
+
+        task = asyncio.create_task(close_later(), name=f"retire-{backend.name}")
+        self._retiring[task] = backend
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
 
     async def stop(self, grace_s: float) -> None:
         await self.health.shutdown()
         await self.server.stop(grace_s)
-        await asyncio.gather(*(backend.close() for backend in self.router.backends.values()))
+        await self.shadows.close()
+        # Once the server has stopped, no call is left on any channel, retiring ones included.
+        retiring = list(self._retiring.items())
+        for task, _ in retiring:
+            task.cancel()
+        backends = [*self.router.backends.values(), *(backend for _, backend in retiring)]
+        await asyncio.gather(*(backend.close() for backend in backends))
 
 
-def create_gateway(config: Config, router: Router | None = None) -> Gateway:
+# What a reload changes; the rest of a Config is fixed at start.
+_RELOADED = ("backends", "models", "default_model", "source")
+
+
+def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backend] = TFServingBackend) -> Gateway:
     """A bound, not yet started gateway; `port` is the one bound (useful with port 0).
 
-    `router` replaces the TF Serving backends the config names (tests pass one over fake backends).
+    `make_backend` makes a backend for each configured one (tests pass fakes).
     """
     # Each image is small work; OpenCV's worker threads would only spin on cores the model server needs.
     cv2.setNumThreads(0)
     log_request_ids()
-    router = router or connect(config, TFServingBackend)
+    router = connect(config, make_backend)
     receive_limit = 2 * config.limits.max_image_bytes + _MESSAGE_SLACK
     server = grpc.aio.server(
         # Outermost first: the request id is set before anything logs; the log line sees the final status.
@@ -61,7 +118,8 @@ def create_gateway(config: Config, router: Router | None = None) -> Gateway:
             ("grpc.max_send_message_length", 1 << 30),
         ],
     )
-    pipeline = Pipeline(config.limits, config.predict_timeout_s)
+    shadows = ShadowRunner(config.max_shadow_in_flight, config.predict_timeout_s)
+    pipeline = Pipeline(config.limits, config.predict_timeout_s, shadows)
     servicer = SegmentationServicer(router, pipeline, config.stream_window)
     pb_grpc.add_SegmentationServiceServicer_to_server(servicer, server)
     health = HealthPoller(router, SERVICE_NAME, config.health_poll_s)
@@ -69,7 +127,8 @@ def create_gateway(config: Config, router: Router | None = None) -> Gateway:
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(config.listen)
-    if port == 0:
-        raise OSError(f"cannot listen on {config.listen}")
-    return Gateway(server, port, router, health)
+    try:
+        port = server.add_insecure_port(config.listen)
+    except RuntimeError as exc:  # grpcio's word for a bad address or a port in use
+        raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
+    return Gateway(server, port, servicer, health, shadows, config, make_backend)

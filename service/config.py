@@ -8,6 +8,7 @@ is one line naming where it is and what is accepted.
 from __future__ import annotations
 
 import enum
+import math
 import os
 import pathlib
 from collections.abc import Callable, Mapping
@@ -88,13 +89,38 @@ class ModelConfig:
     # Pinned at the backend; a request's own version or label wins. Neither means the latest version.
     version: int | None = None
     version_label: str = ""
+    # A weighted split of the model's traffic (empty: all traffic as above), and a share of it mirrored.
+    variants: tuple[Variant, ...] = ()
+    shadow: Shadow | None = None
 
     @property
     def name_at_backend(self) -> str:
         return self.served_name or self.name
 
+    def variant(self, name: str) -> Variant:
+        return next(v for v in self.variants if v.name == name)
+
     def label(self, class_id: int) -> str:
         return self.labels[class_id] if 0 <= class_id < len(self.labels) else f"class_{class_id}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm of a model's traffic split: the model as this variant calls it, and its share of the traffic."""
+
+    name: str
+    weight: int  # relative to the other variants' weights; 0: never chosen by the split (e.g. a shadow only)
+    # The model's settings with the variant's own: a version or label, and optionally another served model,
+    # backend, signature, keys or profile.
+    model: ModelConfig
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """A share of a model's requests also sent, in the background, to one of its variants, for comparison."""
+
+    variant: str
+    percent: float  # 0 < percent <= 100
 
 
 @dataclass(frozen=True)
@@ -112,7 +138,7 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     # Upper bound on one Predict; the caller's own deadline applies when it is shorter.
     predict_timeout_s: float = 30.0
-    # Predicts in flight per SegmentImageStream call.
+    # Images worked on at once per SegmentImageStream call.
     stream_window: int = 4
     # Images in progress at once (unary calls and stream items) before new calls get RESOURCE_EXHAUSTED.
     max_concurrent_calls: int = 64
@@ -121,6 +147,10 @@ class Config:
     health_poll_s: float = 1.0
     shutdown_grace_s: float = 10.0
     log_level: str = "INFO"
+    # Shadow requests in flight at once, all models together; past it, shadow requests are dropped (and counted).
+    max_shadow_in_flight: int = 8
+    # Seconds between checks of the config file for changes (0: only on SIGHUP).
+    config_poll_s: float = 0.0
     source: str = ""  # the config file, if any, for messages
 
     @property
@@ -144,9 +174,62 @@ def read_labels(path: pathlib.Path) -> tuple[str, ...]:
 # is accepted.
 
 
+def finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
 def positive(value: int | float) -> int | float:
-    if value <= 0:
+    if not value > 0 or not math.isfinite(value):
         raise ValueError("must be positive")
+    return value
+
+
+def at_most(limit: int, unit: str = "") -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if not 0 < value <= limit:
+            raise ValueError(f"must be positive and at most {limit}{unit}")
+        return value
+
+    return check
+
+
+# A model input side: far above any segmentation model's, far below what would exhaust memory per call.
+pixels = at_most(8192, " pixels")
+# 2 x max_image_bytes + 1 MiB is gRPC's receive limit, a C int.
+MAX_IMAGE_BYTES_LIMIT = 1000 * MIB
+
+TARGET_SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
+
+
+def _check_address(target: str, lowest_port: int) -> str:
+    if target.startswith(TARGET_SCHEMES):
+        if not target.split(":", 1)[1].strip("/"):
+            raise ValueError("a target URI needs an address after its scheme, e.g. dns:///tfserving:8500")
+        return target
+    host, _, port = target.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if not host or (":" in host and not bracketed) or target != target.strip() or " " in target:
+        raise ValueError("use host:port ([v6 address]:port), or dns:///host:port for a name gRPC re-resolves")
+    if not port.isdigit() or not lowest_port <= int(port) < 65536:
+        raise ValueError(f"the port must be a number from {lowest_port} to 65535")
+    return target
+
+
+def check_target(target: str) -> str:
+    """A backend's host:port ([v6]:port for IPv6) or gRPC target URI; ValueError says what is accepted."""
+    return _check_address(target, lowest_port=1)
+
+
+def check_listen(address: str) -> str:
+    """An address to listen on; port 0 picks a free port."""
+    return _check_address(address, lowest_port=0)
+
+
+def not_negative(value: int | float) -> int | float:
+    if value < 0:
+        raise ValueError("must not be negative")
     return value
 
 
@@ -184,14 +267,14 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "listen",
         str,
-        nonempty,
+        check_listen,
         lambda c, v: replace(c, listen=v),
         "address to listen on, host:port (default 0.0.0.0:50051)",
     ),
     Setting(
         "max_image_bytes",
         int,
-        positive,
+        at_most(MAX_IMAGE_BYTES_LIMIT),
         lambda c, v: replace(c, limits=replace(c.limits, max_image_bytes=v)),
         "largest accepted image in bytes (default 20 MiB)",
     ),
@@ -214,7 +297,7 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         int,
         positive,
         lambda c, v: replace(c, stream_window=v),
-        "Predicts in flight per stream (default 4)",
+        "images worked on at once per stream (default 4)",
     ),
     Setting(
         "max_concurrent_calls",
@@ -250,6 +333,20 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         log_level,
         lambda c, v: replace(c, log_level=v),
         "DEBUG, INFO, WARNING or ERROR (default INFO)",
+    ),
+    Setting(
+        "max_shadow_in_flight",
+        int,
+        positive,
+        lambda c, v: replace(c, max_shadow_in_flight=v),
+        "shadow requests in flight at once before more are dropped (default 8)",
+    ),
+    Setting(
+        "config_poll",
+        float,
+        not_negative,
+        lambda c, v: replace(c, config_poll_s=v),
+        "seconds between checks of the config file for changes; 0: reload only on SIGHUP (default 0)",
     ),
 )
 SERVER_KEYS = {setting.key: setting for setting in SERVER_SETTINGS}

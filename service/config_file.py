@@ -18,6 +18,7 @@ from service.config import (
     DEEPLAB_ZOO,
     KIND_NAMES,
     SERVER_KEYS,
+    TARGET_SCHEMES,
     BackendConfig,
     Config,
     ConfigError,
@@ -26,14 +27,19 @@ from service.config import (
     OutputKind,
     Profile,
     ResizePolicy,
+    Shadow,
+    Variant,
+    check_target,
+    finite,
     nonempty,
+    not_negative,
+    pixels,
     positive,
     read_labels,
     same,
     with_server_settings,
 )
 
-_SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
 _TOP_KEYS = ("server", "backends", "models", "profiles")
 _BACKEND_KEYS = ("name", "targets")
 _MODEL_KEYS = (
@@ -48,19 +54,24 @@ _MODEL_KEYS = (
     "labels",
     "version",
     "version_label",
+    "variants",
+    "shadow",
+)
+# A variant may set how it is called; labels and the default stay the model's.
+_VARIANT_KEYS = (
+    "name",
+    "weight",
+    "backend",
+    "served_name",
+    "signature",
+    "input_key",
+    "output_key",
+    "profile",
+    "version",
+    "version_label",
 )
 _PROFILE_KEYS = ("input_dtype", "input_offset", "input_scale", "resize", "longest_side", "width", "height", "output")
 _MISSING = object()
-
-
-def check_target(target: str) -> str:
-    """A host:port entry (or, alone in its backend, any gRPC target URI); ValueError says what is accepted."""
-    if target.startswith(_SCHEMES):
-        return target
-    host, _, port = target.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("use host:port, or dns:///host:port for a name gRPC re-resolves")
-    return target
 
 
 class _FileReader:
@@ -127,6 +138,8 @@ class _FileReader:
         if not isinstance(declared, dict):
             self.fail("profiles", "must be a table of profiles, [profiles.NAME]")
         for name, table in declared.items():
+            if name in BUILTIN_PROFILES:
+                self.fail(f"profiles.{name}", "is built in; give your profile another name")
             profiles[name] = self.profile(table, f"profiles.{name}")
         backends = self.backends(document.get("backends", _MISSING))
         models = self.models(document.get("models", _MISSING), backends, profiles)
@@ -145,12 +158,12 @@ class _FileReader:
         table = self.table(value, where, _PROFILE_KEYS)
         fields: dict[str, Any] = {
             "input_dtype": self.choice(table, "input_dtype", where, InputDtype),
-            "input_offset": self.value(table, "input_offset", where, float),
+            "input_offset": self.value(table, "input_offset", where, float, finite),
             "input_scale": self.value(table, "input_scale", where, float, positive),
             "resize": self.choice(table, "resize", where, ResizePolicy),
-            "longest_side": self.value(table, "longest_side", where, int, positive),
-            "width": self.value(table, "width", where, int, positive),
-            "height": self.value(table, "height", where, int, positive),
+            "longest_side": self.value(table, "longest_side", where, int, pixels),
+            "width": self.value(table, "width", where, int, pixels),
+            "height": self.value(table, "height", where, int, pixels),
             "output": self.choice(table, "output", where, OutputKind),
         }
         profile = replace(DEEPLAB_ZOO, **{k: v for k, v in fields.items() if v is not _MISSING})
@@ -158,6 +171,8 @@ class _FileReader:
             self.fail(where, 'resize = "fixed" needs width and height')
         if profile.resize == ResizePolicy.LONGEST_SIDE and (profile.width or profile.height):
             self.fail(where, 'width and height apply to resize = "fixed"; use longest_side')
+        if profile.resize == ResizePolicy.FIXED and "longest_side" in table:
+            self.fail(where, 'longest_side applies to resize = "longest_side"; use width and height')
         if profile.input_dtype == InputDtype.UINT8 and (profile.input_offset, profile.input_scale) != (0.0, 1.0):
             self.fail(where, 'input_offset and input_scale apply to input_dtype = "float32"')
         return profile
@@ -185,7 +200,7 @@ class _FileReader:
                     check_target(target)
                 except ValueError as exc:
                     self.fail(f"{where}.targets[{j}] = {target!r}", str(exc))
-                if len(targets) > 1 and target.startswith(_SCHEMES):
+                if len(targets) > 1 and target.startswith(TARGET_SCHEMES):
                     self.fail(f"{where}.targets[{j}] = {target!r}", "a target URI must be the backend's only target")
             backends[name] = BackendConfig(name=name, targets=tuple(targets))
         return backends
@@ -213,14 +228,29 @@ class _FileReader:
         backend = self.value(table, "backend", where, str)
         if backend is _MISSING and len(backends) != 1:
             self.fail(where, f"needs a backend; defined: {', '.join(backends)}")
-        if backend is _MISSING:
-            backend = next(iter(backends))
-        elif backend not in backends:
-            self.fail(f"{where}.backend = {backend!r}", f"no such backend; defined: {', '.join(backends)}")
+        fields = self.calling(table, where, backends, profiles)
+        fields["backend"] = backend if backend is not _MISSING else next(iter(backends))
+        labels = self.value(table, "labels", where, str, nonempty)
+        if labels is not _MISSING:
+            try:
+                fields["labels"] = read_labels(self.path.parent / labels)
+            except ConfigError as exc:
+                self.fail(f"{where}.labels = {labels!r}", str(exc))
+        model = ModelConfig(name=name, **fields)
+        variants = self.variants(table.get("variants", _MISSING), f"{where}.variants", model, backends, profiles)
+        shadow = self.shadow(table.get("shadow", _MISSING), f"{where}.shadow", variants)
+        return replace(model, variants=variants, shadow=shadow)
+
+    def calling(
+        self, table: dict[str, Any], where: str, backends: Mapping[str, BackendConfig], profiles: Mapping[str, Profile]
+    ) -> dict[str, Any]:
+        """The keys that say how a model (or a variant of it) is called at its backend, those that are set."""
         fields: dict[str, Any] = {
             key: self.value(table, key, where, str, nonempty)
-            for key in ("served_name", "signature", "input_key", "output_key", "version_label")
+            for key in ("backend", "served_name", "signature", "input_key", "output_key", "version_label")
         }
+        if fields["backend"] is not _MISSING and fields["backend"] not in backends:
+            self.fail(f"{where}.backend = {fields['backend']!r}", f"no such backend; defined: {', '.join(backends)}")
         fields["version"] = self.value(table, "version", where, int, positive)
         if fields["version"] is not _MISSING and fields["version_label"] is not _MISSING:
             self.fail(where, "version and version_label cannot both be set")
@@ -231,13 +261,57 @@ class _FileReader:
             fields["profile"] = profiles[profile]
         elif profile is not _MISSING:
             fields["profile"] = self.profile(profile, f"{where}.profile")
-        labels = self.value(table, "labels", where, str, nonempty)
-        if labels is not _MISSING:
-            try:
-                fields["labels"] = read_labels(self.path.parent / labels)
-            except ConfigError as exc:
-                self.fail(f"{where}.labels = {labels!r}", str(exc))
-        return ModelConfig(name=name, backend=backend, **{k: v for k, v in fields.items() if v is not _MISSING})
+        return {key: value for key, value in fields.items() if value is not _MISSING}
+
+    def variants(
+        self,
+        value: Any,
+        where: str,
+        model: ModelConfig,
+        backends: Mapping[str, BackendConfig],
+        profiles: Mapping[str, Profile],
+    ) -> tuple[Variant, ...]:
+        if value is _MISSING:
+            return ()
+        variants: list[Variant] = []
+        for i, table in enumerate(self.tables(value, where, _VARIANT_KEYS)):
+            here = f"{where}[{i}]"
+            name = self.value(table, "name", here, str, nonempty)
+            if name is _MISSING:
+                self.fail(here, "needs a name (reported with every answer it serves)")
+            if any(v.name == name for v in variants):
+                self.fail(f"{here}.name = {name!r}", "another variant of this model has this name")
+            weight = self.value(table, "weight", here, int, not_negative)
+            if weight is _MISSING:
+                self.fail(here, "needs a weight (an integer; its share is weight / the sum of the weights)")
+            own = self.calling(table, here, backends, profiles)
+            if not own.keys() & {"version", "version_label", "served_name", "backend"}:
+                self.fail(here, "needs a version, version_label, served_name or backend of its own")
+            # The variant's version choice is its own: none of its own means the latest version.
+            base = replace(model, version=None, version_label="", variants=(), shadow=None)
+            variants.append(Variant(name=name, weight=weight, model=replace(base, **own)))
+        if not any(v.weight > 0 for v in variants):
+            self.fail(where, "at least one variant needs a weight above 0")
+        return tuple(variants)
+
+    def shadow(self, value: Any, where: str, variants: tuple[Variant, ...]) -> Shadow | None:
+        if value is _MISSING:
+            return None
+        table = self.table(value, where, ("variant", "percent"))
+        variant = self.value(table, "variant", where, str, nonempty)
+        names = ", ".join(v.name for v in variants) or "none ([[models.variants]] first)"
+        if variant is _MISSING or variant not in {v.name for v in variants}:
+            self.fail(f"{where}.variant", f"must name one of the model's variants; defined: {names}")
+        percent = self.value(table, "percent", where, float, _percent)
+        if percent is _MISSING:
+            self.fail(where, "needs a percent (of the model's requests also sent to the shadow, 0 < percent <= 100)")
+        return Shadow(variant=variant, percent=percent)
+
+
+def _percent(value: float) -> float:
+    if not 0 < value <= 100:
+        raise ValueError("must be above 0 and at most 100")
+    return value
 
 
 def read_config_file(path: pathlib.Path) -> Config:

@@ -1,4 +1,4 @@
-"""Domain errors of the gateway. No gRPC here: service/status.py is the one place that maps them to codes."""
+"""Domain errors of the gateway. No gRPC here: service/api/status.py is the one place that maps them to codes."""
 
 from __future__ import annotations
 

@@ -21,8 +21,9 @@ from service.config import (
     Config,
     ConfigError,
     ModelConfig,
+    check_target,
     nonempty,
-    positive,
+    pixels,
     read_labels,
     with_server_settings,
 )
@@ -55,12 +56,12 @@ class _Flag:
 
 FLAGS: tuple[_Flag, ...] = (
     *(_Flag(s.key.replace("_", "-"), s.kind, s.check, s.help) for s in SERVER_SETTINGS),
-    _Flag("backend", str, nonempty, "TF Serving gRPC target, host:port (default localhost:8500)", True),
+    _Flag("backend", str, check_target, "TF Serving gRPC target, host:port (default localhost:8500)", True),
     _Flag("model-name", str, nonempty, "the model's name, for clients and at the backend (default deeplab)", True),
     _Flag("signature", str, nonempty, "signature to run (default serving_default)", True),
     _Flag("input-key", str, nonempty, "input tensor alias in the signature (default ImageTensor)", True),
     _Flag("output-key", str, nonempty, "output tensor alias in the signature (default SemanticPredictions)", True),
-    _Flag("input-size", int, positive, "longest side of the model input in pixels (default 513)", True),
+    _Flag("input-size", int, pixels, "longest side of the model input in pixels (default 513)", True),
     _Flag("labels", str, nonempty, "labels file, one class name a line, class 0 first (default: class_<id>)", True),
 )
 
@@ -114,7 +115,14 @@ def _single_model(values: Mapping[str, Any]) -> Config:
         input_key=values.get("input_key", defaults.input_key),
         output_key=values.get("output_key", defaults.output_key),
         profile=replace(DEEPLAB_ZOO, longest_side=values.get("input_size", DEEPLAB_ZOO.longest_side)),
-        labels=read_labels(pathlib.Path(values["labels"])) if "labels" in values else (),
+        labels=_labels(values["labels"]) if "labels" in values else (),
     )
     backend = BackendConfig(targets=(values.get("backend", BackendConfig().targets[0]),))
     return Config(backends=(backend,), models=(model,), default_model=model.name)
+
+
+def _labels(path: str) -> tuple[str, ...]:
+    try:
+        return read_labels(pathlib.Path(path))
+    except ConfigError as exc:
+        raise ConfigError(f"--labels (or SEGMENTATION_LABELS): {exc}") from exc

@@ -45,6 +45,16 @@ class HealthPoller:
         self._task: asyncio.Task[None] | None = None
         self._serving: dict[str, bool] = {}
 
+    async def use(self, router: Router) -> None:
+        """Follows the models of a new configuration; a removed model's name stays, NOT_SERVING."""
+        self.router = router
+        kept = {name for model in router.models.values() for name in self._names(model)}
+        for name in [name for name in self._serving if name not in kept]:
+            log.info("health of %r: NOT_SERVING (the model was removed from the configuration)", name)
+            self._serving.pop(name)
+            await self.servicer.set(name, NOT_SERVING)
+        await self.check_once()
+
     def _names(self, model: ModelConfig) -> tuple[str, ...]:
         own = model_health_name(self._service, model.name)
         return ("", self._service, own) if model is self.router.default else (own,)
@@ -92,3 +102,4 @@ class HealthPoller:
         await self.servicer.enter_graceful_shutdown()
         if self._task is not None:
             self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -27,6 +27,7 @@ from service.mask.grid import MaskGrid, grid_for
 from service.mask.overlay import overlay_png
 from service.mask.statistics import ClassStats, class_statistics
 from service.routing import Route
+from service.shadow import ShadowInput, ShadowRunner
 
 
 class MaskFormat(enum.Enum):
@@ -75,7 +76,7 @@ class _Clock:
 @dataclass(frozen=True)
 class Prepared:
     tensor: np.ndarray  # [1, h, w, 3], what the model gets
-    rgb: np.ndarray  # the decoded image (possibly reduced), kept for the overlay
+    rgb: np.ndarray | None  # the decoded image (possibly reduced), kept only for an overlay or a shadow
     width: int  # the image once oriented
     height: int
     probe_us: int
@@ -90,6 +91,7 @@ class Prepared:
 
 @dataclass(frozen=True)
 class EncodedMask:
+    model_mask: np.ndarray  # (h, w) uint8 class ids at the model's size, as the model answered
     width: int
     height: int
     format: MaskFormat
@@ -113,20 +115,21 @@ class Segmentation:
     timings: Timings
 
 
-def prepare(data: bytes, route: Route, limits: Limits) -> Prepared:
-    """Bytes to the model's input tensor."""
+def prepare(data: bytes, route: Route, limits: Limits, keep_image: bool) -> Prepared:
+    """Bytes to the model's input tensor; the decoded image is kept only when `keep_image` (it can be large)."""
     clock = _Clock()
     profile = route.model.profile
     info = probe(data, limits)
     probe_us = clock.lap()
-    target = model_size(*info.oriented_size, profile)
-    decoded = decode(data, info, target)
+    decoded = decode(data, info, model_size(*info.oriented_size, profile))
     decode_us = clock.lap()
-    resized = resize_to(decoded.rgb, target)
+    # From the decoded size: the decoder may orient an image whose header the probe could not read.
+    resized = resize_to(decoded.rgb, model_size(decoded.width, decoded.height, profile))
     resize_us = clock.lap()
     tensor = model_input(resized, profile)
     pack_us = clock.lap()
-    return Prepared(tensor, decoded.rgb, decoded.width, decoded.height, probe_us, decode_us, resize_us, pack_us)
+    rgb = decoded.rgb if keep_image else None
+    return Prepared(tensor, rgb, decoded.width, decoded.height, probe_us, decode_us, resize_us, pack_us)
 
 
 def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Options) -> EncodedMask:
@@ -147,9 +150,10 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
         data = encode_raw(grid)
     else:
         values, counts = run_lengths(grid)
-    overlay = overlay_png(prepared.rgb, grid) if options.include_overlay else b""
+    overlay = overlay_png(prepared.rgb, grid) if options.include_overlay and prepared.rgb is not None else b""
     encode_us = clock.lap()
     return EncodedMask(
+        small,
         grid.width,
         grid.height,
         options.mask_format,
@@ -165,14 +169,36 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
 
 
 class Pipeline:
-    def __init__(self, limits: Limits, predict_timeout_s: float) -> None:
+    def __init__(self, limits: Limits, predict_timeout_s: float, shadows: ShadowRunner | None = None) -> None:
         self.limits = limits
         self.predict_timeout_s = predict_timeout_s
+        self.shadows = shadows or ShadowRunner(max_in_flight=0, predict_timeout_s=predict_timeout_s)
 
     async def segment(self, data: bytes, route: Route, options: Options, deadline: float | None) -> Segmentation:
-        """Segments one image; `deadline` is the caller's, on the time.monotonic() clock, or None."""
+        """Segments one image; `deadline` is the caller's, on the time.monotonic() clock, or None.
+
+        A route with a shadow also starts the shadow, which is handed this call's model-size mask once it exists.
+        """
         start = time.perf_counter_ns()
-        prepared = await asyncio.to_thread(prepare, data, route, self.limits)
+        shadow_retensors = route.shadow is not None and route.shadow.model.profile != route.model.profile
+        keep_image = options.include_overlay or shadow_retensors
+        prepared = await asyncio.to_thread(prepare, data, route, self.limits, keep_image)
+        if route.shadow is None:
+            return await self._finish(prepared, route, options, deadline, start)
+        primary_mask: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        given = ShadowInput(prepared.rgb, (prepared.width, prepared.height), prepared.tensor, route.model.profile)
+        self.shadows.start(route.shadow, given, primary_mask)
+        try:
+            result = await self._finish(prepared, route, options, deadline, start)
+        except BaseException:
+            primary_mask.cancel()
+            raise
+        primary_mask.set_result(result.mask.model_mask)
+        return result
+
+    async def _finish(
+        self, prepared: Prepared, route: Route, options: Options, deadline: float | None, start: int
+    ) -> Segmentation:
         timeout = self.predict_timeout_s
         if deadline is not None:
             remaining = deadline - time.monotonic()

@@ -1,15 +1,24 @@
-"""The model registry and router: a client-facing model name to the backend, served name, signature and profile.
+"""The model registry and router: a client-facing model name to a variant, its backend, served name and profile.
 
-A Router is built from one Config and never changes; a new config means a new Router, swapped in between calls.
+A Router is built from one Config and never changes; a new config means a new Router, swapped in between calls,
+so a call keeps the routes it started with.
+
+Traffic splits are sticky: with a routing key, each variant's score is weight / -ln(u), u uniform in (0, 1) from
+a hash of the key and the variant's name, and the highest score wins (weighted rendezvous hashing). Each variant
+then gets its weight's share of the keys, and a weight change moves only the keys that must move. Without a key,
+the choice is a weighted random draw.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from service.backends import Backend, ModelSpec
-from service.config import BackendConfig, Config, ModelConfig
+from service.config import BackendConfig, Config, ModelConfig, Variant
 from service.errors import InvalidRequest, ModelNotFound
 
 
@@ -25,21 +34,39 @@ class ModelChoice:
 
 @dataclass(frozen=True)
 class Route:
-    """Where one call goes: the model as configured, its backend, and the spec to send."""
+    """Where one call goes: the model as called (a variant's settings when the split chose one), its backend,
+    the spec to send, and the shadow to run beside it, if this call is mirrored."""
 
     model: ModelConfig
     backend: Backend
     spec: ModelSpec
+    variant: str = ""  # the variant of the model's split; empty without a split or when the request chose
+    shadow: Route | None = None
+
+
+def _unit_hash(key: str, variant: str) -> float:
+    """A number in (0, 1), uniform over keys, fixed for a (key, variant) pair."""
+    digest = hashlib.blake2b(f"{variant}\0{key}".encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") + 0.5) / 2**64
+
+
+def choose_variant(variants: Sequence[Variant], routing_key: str, rng: random.Random) -> Variant:
+    """The variant for a request: sticky by routing key (rendezvous hashing), else a weighted random draw."""
+    weighted = [v for v in variants if v.weight > 0]
+    if not routing_key:
+        return rng.choices(weighted, weights=[v.weight for v in weighted])[0]
+    return max(weighted, key=lambda v: v.weight / -math.log(_unit_hash(routing_key, v.name)))
 
 
 class Router:
-    def __init__(self, config: Config, backends: Mapping[str, Backend]) -> None:
+    def __init__(self, config: Config, backends: Mapping[str, Backend], rng: random.Random | None = None) -> None:
         self.config = config
         self.backends = dict(backends)
         self.models = {model.name: model for model in config.models}
         self.default = self.models[config.default_model]
+        self._rng = rng or random.Random()
 
-    def route(self, choice: ModelChoice) -> Route:
+    def route(self, choice: ModelChoice, routing_key: str = "") -> Route:
         """The route for a request; InvalidRequest or ModelNotFound when it cannot have one."""
         if choice.version is not None and choice.version <= 0:
             raise InvalidRequest(f"model version must be a positive integer, got {choice.version}")
@@ -47,14 +74,28 @@ class Router:
         if model is None:
             configured = ", ".join(sorted(self.models))
             raise ModelNotFound(f"model {choice.name!r} is not configured on this service; configured: {configured}")
-        explicit = choice.version is not None or bool(choice.version_label)
-        spec = ModelSpec(
-            name=model.name_at_backend,
-            signature=choice.signature or model.signature,
-            version=choice.version if explicit else model.version,
-            version_label=choice.version_label if explicit else model.version_label,
+        if choice.version is not None or choice.version_label:
+            # The caller chose the version: no split, no shadow.
+            spec = ModelSpec(
+                model.name_at_backend, choice.signature or model.signature, choice.version, choice.version_label
+            )
+            return Route(model, self.backend_of(model), spec)
+        variant = choose_variant(model.variants, routing_key, self._rng) if model.variants else None
+        chosen = variant.model if variant else model
+        shadow = None
+        if model.shadow and self._rng.random() * 100 < model.shadow.percent:
+            mirrored = model.variant(model.shadow.variant).model
+            # The shadow runs as configured: the caller's signature choice is for the answer it gets.
+            shadow = Route(
+                mirrored, self.backend_of(mirrored), self._spec(mirrored, ModelChoice()), model.shadow.variant
+            )
+        return Route(
+            chosen, self.backend_of(chosen), self._spec(chosen, choice), variant.name if variant else "", shadow
         )
-        return Route(model, self.backends[model.backend], spec)
+
+    @staticmethod
+    def _spec(model: ModelConfig, choice: ModelChoice) -> ModelSpec:
+        return ModelSpec(model.name_at_backend, choice.signature or model.signature, model.version, model.version_label)
 
     def backend_of(self, model: ModelConfig) -> Backend:
         return self.backends[model.backend]

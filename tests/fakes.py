@@ -61,6 +61,7 @@ class FakeBackend:
     versions: list[VersionStatus] = field(default_factory=lambda: [VersionStatus(1, VersionState.AVAILABLE)])
     delay_s: float = 0.0
     down: bool = False
+    closed: bool = False
     calls: list[Call] = field(default_factory=list)
 
     async def predict(
@@ -79,4 +80,4 @@ class FakeBackend:
         return list(self.versions)
 
     async def close(self) -> None:
-        pass
+        self.closed = True

@@ -8,6 +8,7 @@ from service.config import ModelConfig, ResizePolicy
 from service.errors import InvalidRequest
 from service.pipeline import MaskFormat, MaskSize, Options, Segmentation
 from service.routing import ModelChoice
+from service.shadow import ShadowStats
 
 _FORMATS = {
     pb.MASK_FORMAT_UNSPECIFIED: MaskFormat.PNG,
@@ -80,7 +81,12 @@ def segment_response(result: Segmentation) -> pb.SegmentImageResponse:
             )
             for c in encoded.classes
         ],
-        model=pb.ModelRef(name=model.name, version=result.model_version, signature_name=result.route.spec.signature),
+        model=pb.ModelRef(
+            name=model.name,
+            version=result.model_version,
+            signature_name=result.route.spec.signature,
+            variant=result.route.variant,
+        ),
         image_width=result.image_width,
         image_height=result.image_height,
         overlay=encoded.overlay,
@@ -99,11 +105,15 @@ def segment_response(result: Segmentation) -> pb.SegmentImageResponse:
 
 
 def model_info(
-    model: ModelConfig, is_default: bool, backend_name: str, versions: list[VersionStatus] | None, backend_error: str
+    model: ModelConfig,
+    is_default: bool,
+    versions: list[VersionStatus] | None,
+    backend_error: str,
+    shadow: ShadowStats | None,
 ) -> pb.ModelInfo:
     profile = model.profile
     fixed = profile.resize == ResizePolicy.FIXED
-    return pb.ModelInfo(
+    info = pb.ModelInfo(
         name=model.name,
         is_default=is_default,
         signature_name=model.signature,
@@ -113,8 +123,33 @@ def model_info(
             pb.ModelVersion(version=v.version, state=_STATES[v.state], status_message=v.message) for v in versions or ()
         ],
         backend_error=backend_error,
-        backend=backend_name,
+        backend=model.backend,
         served_name=model.name_at_backend,
         input_width=profile.width if fixed else 0,
         input_height=profile.height if fixed else 0,
+        variants=[
+            pb.ModelVariant(
+                name=v.name,
+                weight=v.weight,
+                served_name=v.model.name_at_backend,
+                backend=v.model.backend,
+                version=v.model.version or 0,
+                version_label=v.model.version_label,
+            )
+            for v in model.variants
+        ],
     )
+    if model.shadow is not None and shadow is not None:
+        info.shadow.CopyFrom(
+            pb.ShadowFigures(
+                variant=model.shadow.variant,
+                percent=model.shadow.percent,
+                compared=shadow.compared,
+                dropped=shadow.dropped,
+                failed=shadow.failed,
+                skipped=shadow.skipped,
+                pixel_agreement=shadow.pixel_agreement,
+                mean_iou=shadow.mean_iou,
+            )
+        )
+    return info

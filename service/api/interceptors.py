@@ -22,6 +22,8 @@ from service.errors import Overloaded
 log = logging.getLogger(__name__)
 
 SERVICE_PREFIX = "/segmentation.v1.SegmentationService/"
+# The methods that segment images: what load shedding counts (ListModels is not shed).
+IMAGE_METHODS = ("SegmentImage", "SegmentImageStream")
 REQUEST_ID_KEY = "x-request-id"
 MAX_REQUEST_ID_CHARS = 128
 
@@ -190,15 +192,18 @@ class InFlight:
 class LoadShedding(_Interceptor):
     """Past `limit` images in progress, unary calls get RESOURCE_EXHAUSTED and streams wait.
 
-    A stream item takes a place before the servicer sees it and gives it back when its answer is sent (answers
-    come one per item, in order). While it waits, the stream reads no further, and gRPC's flow control slows
-    the sender: a stream cannot queue more work than its window.
+    A stream item takes a place when the servicer reads it (which it does only when its window has room) and
+    gives it back when the servicer hands over its answer (answers come one per item, in order). While an item
+    waits for a place the stream reads no further, and gRPC's flow control slows the sender.
     """
 
     def __init__(self, in_flight: InFlight) -> None:
         self.in_flight = in_flight
 
     def wrap_unary(self, call: Unary, method: str) -> Unary:
+        if method not in IMAGE_METHODS:
+            return call
+
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if not await self.in_flight.try_take():
                 raise Overloaded(
@@ -212,6 +217,9 @@ class LoadShedding(_Interceptor):
         return unary
 
     def wrap_stream(self, call: Streaming, method: str) -> Streaming:
+        if method not in IMAGE_METHODS:
+            return call
+
         async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             held = 0
 

@@ -24,35 +24,49 @@ MAX_STREAM_ID_BYTES = 256
 LIST_MODELS_TIMEOUT_S = 5.0
 
 
+ROUTING_KEY = "x-routing-key"
+
+
 def _deadline(context: grpc.aio.ServicerContext) -> float | None:
     remaining = context.time_remaining()
     return None if remaining is None else time.monotonic() + remaining
 
 
+def _routing_key(context: grpc.aio.ServicerContext) -> str:
+    """The caller's x-routing-key header: the same key gets the same variant of a traffic split."""
+    for key, value in context.invocation_metadata() or ():
+        if key == ROUTING_KEY and isinstance(value, str):
+            return value
+    return ""
+
+
 class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
     def __init__(self, router: Router, pipeline: Pipeline, stream_window: int) -> None:
+        # Swapped by a config reload; each call reads it once, so it finishes on the config it started with.
         self.router = router
         self._pipeline = pipeline
         self._stream_window = stream_window
 
-    async def _segment(self, request: pb.SegmentImageRequest, deadline: float | None) -> pb.SegmentImageResponse:
-        route = self.router.route(convert.model_choice(request.model))
+    async def _segment(
+        self, router: Router, request: pb.SegmentImageRequest, routing_key: str, deadline: float | None
+    ) -> pb.SegmentImageResponse:
+        route = router.route(convert.model_choice(request.model), routing_key)
         result = await self._pipeline.segment(request.image, route, convert.options(request), deadline)
         return convert.segment_response(result)
 
     async def SegmentImage(self, request, context):  # noqa: N802 (gRPC method name)
-        return await self._segment(request, _deadline(context))
+        return await self._segment(self.router, request, _routing_key(context), _deadline(context))
 
     async def SegmentImageStream(  # noqa: N802
         self, request_iterator: AsyncIterator[pb.SegmentImageStreamRequest], context
     ) -> AsyncIterator[pb.SegmentImageStreamResponse]:
-        deadline = _deadline(context)
+        router, routing_key, deadline = self.router, _routing_key(context), _deadline(context)
 
         async def answer(index: int, item: pb.SegmentImageStreamRequest) -> pb.SegmentImageStreamResponse:
             item_id = item.id.encode()[:MAX_STREAM_ID_BYTES].decode("utf-8", "ignore")
             response = pb.SegmentImageStreamResponse(index=index, id=item_id)
             try:
-                response.result.CopyFrom(await self._segment(item.request, deadline))
+                response.result.CopyFrom(await self._segment(router, item.request, routing_key, deadline))
             except Exception as exc:  # the item fails alone; to_status logs what is unexpected
                 code, message = to_status(exc)
                 response.error.CopyFrom(pb.ItemError(code=code.value[0], message=message))
@@ -71,7 +85,8 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
                 versions, error = await backend.model_status(model.name_at_backend, LIST_MODELS_TIMEOUT_S), ""
             except GatewayError as exc:
                 versions, error = None, exc.message
-            return convert.model_info(model, model is router.default, backend.name, versions, error)
+            shadow = self._pipeline.shadows.figures(model.name, model.shadow.variant) if model.shadow else None
+            return convert.model_info(model, model is router.default, versions, error, shadow)
 
         # The default first, then the others in the configuration's order (sorted() is stable).
         names = sorted(router.models, key=lambda name: router.models[name] is not router.default)

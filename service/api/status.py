@@ -18,14 +18,21 @@ _CODES: dict[type[errors.GatewayError], grpc.StatusCode] = {
     errors.BackendUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    errors.BackendFailed: grpc.StatusCode.INTERNAL,
 }
 
 INTERNAL_MESSAGE = "internal error in the segmentation service; it has been logged"
+BACKEND_FAILED_MESSAGE = "the model backend failed or answered with something unusable; it has been logged"
 
 
 def to_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status code and message for an exception; unknown ones are logged with their traceback."""
+    """The status code and message for an exception.
+
+    What the caller can act on is told as it is. A backend failure is logged with its details (they name the
+    model's internals) and answered with a fixed message; anything unknown is logged with its traceback.
+    """
+    if isinstance(exc, errors.BackendFailed):
+        log.error("%s", exc.message)
+        return grpc.StatusCode.INTERNAL, BACKEND_FAILED_MESSAGE
     for kind, code in _CODES.items():
         if isinstance(exc, kind):
             return code, exc.message  # type: ignore[attr-defined]

@@ -15,8 +15,9 @@ async def answer_in_order(
 ) -> AsyncIterator[Response]:
     """answer(index, request) for each request, up to `window` at once, yielded in request order.
 
-    While the window is full no further request is read, so a fast sender is held back by gRPC's flow control
-    instead of piling up work here. A failure to read the requests ends the stream after the answers so far.
+    A request is read only once the window has room for it, so a fast sender is held back by gRPC's flow control
+    instead of piling up work here, and a request is never read before it can be worked on. A failure to read
+    the requests ends the stream after the answers so far.
     """
     places = asyncio.Semaphore(window)
     pending: asyncio.Queue[asyncio.Task[Response] | None] = asyncio.Queue()
@@ -24,8 +25,12 @@ async def answer_in_order(
     async def read() -> None:
         index = 0
         try:
-            async for request in requests:
+            while True:
                 await places.acquire()
+                try:
+                    request = await anext(requests)
+                except StopAsyncIteration:
+                    break
                 await pending.put(asyncio.create_task(answer(index, request)))
                 index += 1
         finally:
@@ -33,6 +38,7 @@ async def answer_in_order(
             await pending.put(None)
 
     reader = asyncio.create_task(read())
+    leftovers: list[asyncio.Task[Response]] = []
     try:
         while (task := await pending.get()) is not None:
             try:
@@ -43,6 +49,8 @@ async def answer_in_order(
     finally:
         reader.cancel()
         while not pending.empty():
-            leftover = pending.get_nowait()
-            if leftover is not None:
+            if (leftover := pending.get_nowait()) is not None:
                 leftover.cancel()
+                leftovers.append(leftover)
+        # Cancelled work is waited for, so that nothing of this call outlives it (or its load-shedding places).
+        await asyncio.gather(reader, *leftovers, return_exceptions=True)

@@ -64,6 +64,9 @@ _SERVICE_CONFIG = json.dumps(
 CHANNEL_OPTIONS = (
     ("grpc.service_config", _SERVICE_CONFIG),
     ("grpc.enable_retries", 1),
+    # gRPC retries a call only while all of it fits in this buffer (256 KiB by default, less than one Predict
+    # request); the bytes are in memory anyway.
+    ("grpc.per_rpc_retry_buffer_size", 64 << 20),
     ("grpc.max_send_message_length", MAX_BACKEND_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_BACKEND_MESSAGE_BYTES),
     # A restarted backend is found again within a second instead of gRPC's default backoff of up to 2 minutes.
@@ -90,10 +93,11 @@ def channel_target(targets: tuple[str, ...]) -> str:
     static address list (`ipv4:a,b` or `ipv6:[a],[b]`), each name resolved once, now: gRPC's Python API has no
     resolver for a list of names. For pods that come and go, use one `dns:///` name instead.
     """
+    if not targets:
+        raise ValueError("a backend needs at least one target")
     if len(targets) == 1:
         return targets[0]
-    v4: list[str] = []
-    v6: list[str] = []
+    families: dict[int, list[str]] = {socket.AF_INET: [], socket.AF_INET6: []}
     for target in targets:
         host, _, port = target.rpartition(":")
         host = host.strip("[]")
@@ -101,14 +105,20 @@ def channel_target(targets: tuple[str, ...]) -> str:
             infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise OSError(f"cannot resolve backend target {target}: {exc.strerror}") from exc
-        for family, _, _, _, address in infos:
-            ip = ipaddress.ip_address(address[0])
-            if family == socket.AF_INET and f"{ip}:{port}" not in v4:
-                v4.append(f"{ip}:{port}")
-            elif family == socket.AF_INET6 and f"[{ip}]:{port}" not in v6:
-                v6.append(f"[{ip}]:{port}")
-    # A target URI names one address family; IPv4 is what TF Serving listens on by default.
-    return "ipv4:" + ",".join(v4) if v4 else "ipv6:" + ",".join(v6)
+        found = {
+            family: [str(ipaddress.ip_address(a[0])) for f, _, _, _, a in infos if f == family] for family in families
+        }
+        # A name with both kinds of address (localhost) counts as IPv4, what TF Serving listens on by default.
+        family = socket.AF_INET if found[socket.AF_INET] else socket.AF_INET6
+        for ip in found[family]:
+            address = f"{ip}:{port}" if family == socket.AF_INET else f"[{ip}]:{port}"
+            if address not in families[family]:
+                families[family].append(address)
+    if families[socket.AF_INET] and families[socket.AF_INET6]:
+        raise OSError(f"backend targets {', '.join(targets)} mix IPv4 and IPv6 addresses; gRPC takes one kind a list")
+    if families[socket.AF_INET]:
+        return "ipv4:" + ",".join(families[socket.AF_INET])
+    return "ipv6:" + ",".join(families[socket.AF_INET6])
 
 
 def input_tensor(array: np.ndarray) -> tensor_pb2.TensorProto:
@@ -177,7 +187,9 @@ def translate(error: grpc.aio.AioRpcError, target: str, what: str) -> GatewayErr
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return Overloaded(f"the model backend is overloaded ({details}); try again later")
     if code == grpc.StatusCode.CANCELLED:
-        return DeadlineExceeded(f"the call was cancelled while waiting for the model backend ({what})")
+        # The caller's own cancellation never gets here (it arrives as asyncio.CancelledError): the backend or
+        # the channel cancelled the call.
+        return BackendUnavailable(f"the model backend at {target} cancelled the call ({what}); try again later")
     return BackendFailed(f"the model backend failed for {what}: {code.name}: {details}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from service.config import InputDtype, Profile
+from service.image.resize import model_size, resize_to
 
 
 def model_input(rgb: np.ndarray, profile: Profile) -> np.ndarray:
@@ -17,3 +18,8 @@ def model_input(rgb: np.ndarray, profile: Profile) -> np.ndarray:
     scaled -= np.float32(profile.input_offset)
     scaled /= np.float32(profile.input_scale)
     return scaled[np.newaxis]
+
+
+def tensor_for(rgb: np.ndarray, full_size: tuple[int, int], profile: Profile) -> np.ndarray:
+    """The model's input for a decoded image (possibly decoded at reduced scale) whose full size is `full_size`."""
+    return model_input(resize_to(rgb, model_size(*full_size, profile)), profile)

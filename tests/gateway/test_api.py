@@ -6,9 +6,11 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -17,30 +19,45 @@ from grpc_health.v1 import health_pb2
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service.app import Gateway, create_gateway
-from service.config import Config
-from service.routing import Router
+from service.config import BackendConfig, Config
 from tests import images
 from tests.fakes import FakeBackend, bright_is_person, scores_of
 from tests.gateway.test_pipeline import LITE_MODEL, ZOO_MODEL
 from tests.helpers import SERVICE, wait_for_health
 
+T = TypeVar("T")
+
+
+@dataclass
+class Running:
+    """A gateway running in-process: a stub for it, the Gateway, and a way to run coroutines on its loop."""
+
+    stub: pb_grpc.SegmentationServiceStub
+    gateway: Gateway
+    target: str
+    loop: asyncio.AbstractEventLoop
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
+
 
 @contextmanager
-def running(config: Config, backends: dict[str, FakeBackend]) -> Iterator[pb_grpc.SegmentationServiceStub]:
-    """A gateway on a loopback port, its event loop in a thread of this process; yields a stub for it."""
+def running(config: Config, backends: dict[str, FakeBackend]) -> Iterator[Running]:
+    """A gateway on a loopback port, its event loop in a thread of this process, over the given fake backends."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True, name="gateway-loop")
     thread.start()
 
     async def start() -> Gateway:
-        gateway = create_gateway(config, Router(config, backends))
+        gateway = create_gateway(config, lambda backend: backends[backend.name])
         await gateway.start()
         return gateway
 
     gateway = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    target = f"127.0.0.1:{gateway.port}"
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
-            yield pb_grpc.SegmentationServiceStub(channel)
+        with grpc.insecure_channel(target) as channel:
+            yield Running(pb_grpc.SegmentationServiceStub(channel), gateway, target, loop)
     finally:
         asyncio.run_coroutine_threadsafe(gateway.stop(0), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
@@ -49,7 +66,13 @@ def running(config: Config, backends: dict[str, FakeBackend]) -> Iterator[pb_grp
 
 
 def two_model_config(**settings: object) -> tuple[Config, dict[str, FakeBackend]]:
-    config = Config(listen="127.0.0.1:0", models=(ZOO_MODEL, LITE_MODEL), default_model="deeplab", **settings)  # type: ignore[arg-type]
+    config = Config(
+        listen="127.0.0.1:0",
+        backends=(BackendConfig("a", ("fake:1",)), BackendConfig("b", ("fake:2",))),
+        models=(ZOO_MODEL, LITE_MODEL),
+        default_model="deeplab",
+        **settings,  # type: ignore[arg-type]
+    )
     backends = {"a": FakeBackend(name="a"), "b": FakeBackend(name="b", answer=scores_of(bright_is_person))}
     return config, backends
 
@@ -57,7 +80,8 @@ def two_model_config(**settings: object) -> tuple[Config, dict[str, FakeBackend]
 def test_request_id_is_the_caller_s_or_a_new_one_and_comes_back_in_the_metadata(caplog) -> None:
     config, backends = two_model_config()
     request = pb.SegmentImageRequest(image=images.png("chelsea.png"))
-    with running(config, backends) as stub, caplog.at_level(logging.INFO, logger="service"):
+    with running(config, backends) as served, caplog.at_level(logging.INFO, logger="service"):
+        stub = served.stub
         _, call = stub.SegmentImage.with_call(request, metadata=(("x-request-id", "abc-123"),), timeout=10)
         assert ("x-request-id", "abc-123") in call.initial_metadata()
         _, call = stub.SegmentImage.with_call(request, timeout=10)
@@ -81,7 +105,8 @@ def test_stream_items_count_against_the_limit_and_wait_instead_of_failing() -> N
     backends["a"].delay_s = 0.5
     image = images.png("chelsea.png")
     items = [pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=image), id=str(i)) for i in range(4)]
-    with running(config, backends) as stub, ThreadPoolExecutor(1) as pool:
+    with running(config, backends) as served, ThreadPoolExecutor(1) as pool:
+        stub = served.stub
         streamed = pool.submit(lambda: list(stub.SegmentImageStream(iter(items), timeout=30)))
         time.sleep(0.25)  # two items are at the backend, the others wait for a place
         with pytest.raises(grpc.RpcError) as error:
@@ -98,8 +123,8 @@ def test_stream_items_count_against_the_limit_and_wait_instead_of_failing() -> N
 
 def test_list_models_shows_every_model_with_its_backend_and_input() -> None:
     config, backends = two_model_config()
-    with running(config, backends) as stub:
-        models = stub.ListModels(pb.ListModelsRequest(), timeout=10).models
+    with running(config, backends) as served:
+        models = served.stub.ListModels(pb.ListModelsRequest(), timeout=10).models
     assert [(m.name, m.is_default, m.backend, m.served_name) for m in models] == [
         ("deeplab", True, "a", "deeplab"),
         ("deeplab-lite", False, "b", "lite"),
@@ -112,8 +137,8 @@ def test_list_models_shows_every_model_with_its_backend_and_input() -> None:
 def test_each_model_has_its_own_health_and_the_service_follows_the_default() -> None:
     config, backends = two_model_config(health_poll_s=0.1)
     backends["b"].down = True
-    with running(config, backends) as stub:
-        target = stub.SegmentImage._channel.target().decode()  # type: ignore[attr-defined]
+    with running(config, backends) as served:
+        target = served.target
         for name in ("", SERVICE, f"{SERVICE}/deeplab"):
             wait_for_health(target, health_pb2.HealthCheckResponse.SERVING, timeout=10, service=name)
         wait_for_health(

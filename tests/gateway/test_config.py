@@ -119,6 +119,15 @@ MISTAKES = [
     ('[[models]]\nname = "m"\nprofile = { input_scale = 2.0 }\n', 'apply to input_dtype = "float32"'),
     ('[[models]]\nname = "m"\nprofile = { width = 3 }\n', 'width and height apply to resize = "fixed"'),
     ('[[models]]\nname = "m"\nthis is not toml\n', r"not valid TOML: Expected .* \(at line \d+, column \d+\)"),
+    ("[server]\nmax_image_bytes = 2000000000\n", r"server\.max_image_bytes = 2000000000: must be positive and at most"),
+    ("[server]\npredict_timeout = nan\n", r"server\.predict_timeout = nan: must be positive"),
+    ('[server]\nlisten = "50051"\n', r"server\.listen = '50051': use host:port"),
+    ("[profiles.deeplab-zoo]\n", r"profiles\.deeplab-zoo: is built in"),
+    (
+        '[[models]]\nname = "m"\nprofile = { resize = "fixed", width = 9, height = 9, longest_side = 9 }\n',
+        "longest_side applies to resize",
+    ),
+    ('[[models]]\nname = "m"\nprofile = { longest_side = 100000 }\n', "must be positive and at most 8192 pixels"),
 ]
 BACKEND = '[[backends]]\nname = "a"\ntargets = ["localhost:8500"]\n'
 
@@ -138,7 +147,10 @@ def test_each_mistake_is_one_line_naming_the_file_the_key_and_what_is_accepted(
     ("targets", "message"),
     [
         ('["nohost"]', r"targets\[0\] = 'nohost': use host:port"),
-        ('["h:99999"]', r"use host:port, or dns:///host:port"),
+        ('["h:99999"]', "the port must be a number from 1 to 65535"),
+        ('["::1:8500"]', r"use host:port \(\[v6 address\]:port\)"),
+        ('[" h:1"]', "use host:port"),
+        ('["dns:"]', "needs an address after its scheme"),
         ('["h:1", "dns:///x:2"]', "a target URI must be the backend's only target"),
         ("[]", "needs one or more targets"),
     ],
@@ -155,6 +167,13 @@ def test_model_flags_cannot_be_mixed_with_a_file(tmp_path: pathlib.Path) -> None
         load_config(["--config", path, "--model-name", "x"], {})
     with pytest.raises(ConfigError, match=r"SEGMENTATION_BACKEND cannot be combined with a config file"):
         load_config(["--config", path], {"SEGMENTATION_BACKEND": "h:1"})
+
+
+def test_flags_are_checked_as_the_file_is() -> None:
+    with pytest.raises(ConfigError, match=r"--backend='tfserving': use host:port"):
+        load_config(["--backend", "tfserving"], {})
+    with pytest.raises(ConfigError, match=r"--labels \(or SEGMENTATION_LABELS\): cannot read the labels file"):
+        load_config([], {"SEGMENTATION_LABELS": "/nonexistent"})
 
 
 def test_the_service_exits_2_with_one_line_on_a_bad_file(tmp_path: pathlib.Path) -> None:

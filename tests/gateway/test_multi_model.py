@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import signal
+import threading
 import time
 from collections.abc import Iterator
 
@@ -152,17 +153,44 @@ def test_round_robin_backend_keeps_serving_when_one_target_dies_and_takes_it_bac
         for _ in range(count):
             assert stub.SegmentImage(request, timeout=30).classes[0].label in ("cat", "background")
 
+    def kill_under_load(server: ServerProcess) -> list[grpc.RpcError]:
+        """SIGKILLs a target while four clients call; the calls that failed (gRPC retries those it can)."""
+        failures: list[grpc.RpcError] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            while not stop.is_set():
+                try:
+                    stub.SegmentImage(request, timeout=30)
+                except grpc.RpcError as exc:
+                    failures.append(exc)
+
+        clients = [threading.Thread(target=load) for _ in range(4)]
+        for client in clients:
+            client.start()
+        time.sleep(1)
+        server.stop(signal.SIGKILL)
+        time.sleep(1)
+        stop.set()
+        for client in clients:
+            client.join(30)
+        return failures
+
     try:
         wait_for_health(gateway.target, SERVING)
         with grpc.insecure_channel(gateway.target) as channel:
             stub = pb_grpc.SegmentationServiceStub(channel)
             all_succeed(10)
-            servers[0].stop(signal.SIGKILL)
-            all_succeed(10)  # the dead target leaves the rotation; gRPC retries a call that found it dead
+            # Calls in flight on the killed target are retried on the other (the request fits gRPC's retry
+            # buffer); the dead target leaves the rotation.
+            failures = kill_under_load(servers[0])
+            assert not failures, [f.details() for f in failures]
+            all_succeed(10)
             servers[0] = start_modelserver(*flags, port=ports[0])
             # Reconnection backoff is at most 1 s (backends/tfserving.py); then the target is back in rotation.
             time.sleep(2.5)
-            servers[1].stop(signal.SIGKILL)
+            failures = kill_under_load(servers[1])
+            assert not failures, [f.details() for f in failures]
             all_succeed(10)  # only the restarted target is left: it came back by itself
     finally:
         assert gateway.stop() == 0, gateway.output()

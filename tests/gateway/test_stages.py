@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from service import errors
-from service.api.status import INTERNAL_MESSAGE, to_status
+from service.api.status import BACKEND_FAILED_MESSAGE, INTERNAL_MESSAGE, to_status
 from service.backends import ModelSpec
 from service.backends.tfserving import output_array, predict_request
 from service.config import DEEPLAB_ZOO, Limits, OutputKind
@@ -271,10 +271,15 @@ def test_status_mapping_hides_unknown_errors_and_logs_them(caplog: pytest.LogCap
         errors.BackendUnavailable("x"): grpc.StatusCode.UNAVAILABLE,
         errors.DeadlineExceeded("x"): grpc.StatusCode.DEADLINE_EXCEEDED,
         errors.Overloaded("x"): grpc.StatusCode.RESOURCE_EXHAUSTED,
-        errors.BackendFailed("x"): grpc.StatusCode.INTERNAL,
     }
     for exc, code in expected.items():
         assert to_status(exc) == (code, "x")
+    with caplog.at_level("ERROR", logger="service"):
+        assert to_status(errors.BackendFailed("shape [1, 5] of 'sub_7'")) == (
+            grpc.StatusCode.INTERNAL,
+            BACKEND_FAILED_MESSAGE,
+        )
+    assert "shape [1, 5] of 'sub_7'" in caplog.text
     try:
         {}["secret-key"]  # a real exception, with a real traceback
     except KeyError as exc:

@@ -117,14 +117,16 @@ class ClassStat(_message.Message):
     def __init__(self, class_id: _Optional[int] = ..., label: _Optional[str] = ..., pixel_count: _Optional[int] = ..., fraction: _Optional[float] = ..., bounding_box: _Optional[_Union[BoundingBox, _Mapping]] = ...) -> None: ...
 
 class ModelRef(_message.Message):
-    __slots__ = ("name", "version", "signature_name")
+    __slots__ = ("name", "version", "signature_name", "variant")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_NAME_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     signature_name: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., signature_name: _Optional[str] = ...) -> None: ...
+    variant: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., signature_name: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class Timing(_message.Message):
     __slots__ = ("probe_us", "decode_us", "resize_us", "pack_us", "predict_us", "unpack_us", "postprocess_us", "encode_us", "total_us")
@@ -209,7 +211,7 @@ class ModelVersion(_message.Message):
     def __init__(self, version: _Optional[int] = ..., state: _Optional[_Union[ModelVersionState, str]] = ..., status_message: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "is_default", "signature_name", "labels", "input_size", "versions", "backend_error", "backend", "served_name", "input_width", "input_height")
+    __slots__ = ("name", "is_default", "signature_name", "labels", "input_size", "versions", "backend_error", "backend", "served_name", "input_width", "input_height", "variants", "shadow")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -221,6 +223,8 @@ class ModelInfo(_message.Message):
     SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
     INPUT_WIDTH_FIELD_NUMBER: _ClassVar[int]
     INPUT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
     name: str
     is_default: bool
     signature_name: str
@@ -232,7 +236,45 @@ class ModelInfo(_message.Message):
     served_name: str
     input_width: int
     input_height: int
-    def __init__(self, name: _Optional[str] = ..., is_default: _Optional[bool] = ..., signature_name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., input_size: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., backend_error: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ...) -> None: ...
+    variants: _containers.RepeatedCompositeFieldContainer[ModelVariant]
+    shadow: ShadowFigures
+    def __init__(self, name: _Optional[str] = ..., is_default: _Optional[bool] = ..., signature_name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., input_size: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., backend_error: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., variants: _Optional[_Iterable[_Union[ModelVariant, _Mapping]]] = ..., shadow: _Optional[_Union[ShadowFigures, _Mapping]] = ...) -> None: ...
+
+class ModelVariant(_message.Message):
+    __slots__ = ("name", "weight", "served_name", "backend", "version", "version_label")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    SERVED_NAME_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_LABEL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    weight: int
+    served_name: str
+    backend: str
+    version: int
+    version_label: str
+    def __init__(self, name: _Optional[str] = ..., weight: _Optional[int] = ..., served_name: _Optional[str] = ..., backend: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ...) -> None: ...
+
+class ShadowFigures(_message.Message):
+    __slots__ = ("variant", "percent", "compared", "dropped", "failed", "skipped", "pixel_agreement", "mean_iou")
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    COMPARED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    PIXEL_AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_IOU_FIELD_NUMBER: _ClassVar[int]
+    variant: str
+    percent: float
+    compared: int
+    dropped: int
+    failed: int
+    skipped: int
+    pixel_agreement: float
+    mean_iou: float
+    def __init__(self, variant: _Optional[str] = ..., percent: _Optional[float] = ..., compared: _Optional[int] = ..., dropped: _Optional[int] = ..., failed: _Optional[int] = ..., skipped: _Optional[int] = ..., pixel_agreement: _Optional[float] = ..., mean_iou: _Optional[float] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)

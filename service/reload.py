@@ -1,0 +1,63 @@
+"""Reloading the config file: on SIGHUP, and when it changes on disk if `config_poll` is set.
+
+A valid new configuration takes effect for new calls at once (Gateway.apply); an invalid one is refused with one
+logged line and the running configuration stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+
+from service.app import Gateway
+from service.config import Config, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    """What changes when the file is written or replaced (a Kubernetes ConfigMap swaps a symlink)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+class ConfigReloader:
+    def __init__(self, gateway: Gateway, load: Callable[[], Config]) -> None:
+        self._gateway = gateway
+        self._load = load
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def reload(self, why: str) -> bool:
+        """Reads the configuration again and applies it; False when it was refused."""
+        async with self._lock:
+            try:
+                config = await asyncio.to_thread(self._load)
+            except (ConfigError, OSError) as exc:
+                log.error("config reload (%s) refused, the running configuration stays: %s", why, exc)
+                return False
+            await self._gateway.apply(config)
+            models = ", ".join(m.name for m in config.models)
+            log.info("config reloaded (%s): models %s, default %s", why, models, config.default_model)
+            return True
+
+    def start_polling(self, path: str, interval_s: float) -> None:
+        self._task = asyncio.create_task(self._poll(path, interval_s), name="config-poll")
+
+    async def _poll(self, path: str, interval_s: float) -> None:
+        seen = _stamp(path)
+        while True:
+            await asyncio.sleep(interval_s)
+            stamp = _stamp(path)
+            if stamp is not None and stamp != seen:
+                seen = stamp
+                await self.reload(f"{path} changed")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()

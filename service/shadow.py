@@ -1,0 +1,112 @@
+"""Shadow traffic: a share of a model's requests also run, in the background, on one of its variants.
+
+The caller never waits for a shadow and never sees its errors. Shadow work in flight is bounded; past the bound
+a shadow request is dropped and counted. Each shadow mask is compared with the caller's at model size (pixel
+agreement, mean IoU), and the running figures per model and variant are kept for ListModels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.config import Profile
+from service.image.tensor import tensor_for
+from service.mask.agreement import agreement
+from service.mask.classes import class_mask
+from service.routing import Route
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ShadowStats:
+    """Running figures of one model's shadow variant."""
+
+    compared: int = 0  # shadow answers compared with the caller's
+    dropped: int = 0  # shadow requests not sent: too many in flight
+    failed: int = 0  # shadow requests that failed (the caller's answer was unaffected)
+    skipped: int = 0  # shadow answers with nothing to compare with: the caller's request failed
+    pixel_sum: float = 0.0
+    iou_sum: float = 0.0
+
+    @property
+    def pixel_agreement(self) -> float:
+        return self.pixel_sum / self.compared if self.compared else 0.0
+
+    @property
+    def mean_iou(self) -> float:
+        return self.iou_sum / self.compared if self.compared else 0.0
+
+
+@dataclass(frozen=True)
+class ShadowInput:
+    """What the caller's request already computed that the shadow can reuse."""
+
+    rgb: np.ndarray | None  # the decoded image, possibly at reduced scale; kept when the shadow's profile differs
+    full_size: tuple[int, int]  # (width, height) once oriented
+    tensor: np.ndarray  # the caller's model input
+    profile: Profile  # the caller's model profile
+
+
+class ShadowRunner:
+    def __init__(self, max_in_flight: int, predict_timeout_s: float) -> None:
+        self.max_in_flight = max_in_flight
+        self.predict_timeout_s = predict_timeout_s
+        self.stats: dict[tuple[str, str], ShadowStats] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def figures(self, model: str, variant: str) -> ShadowStats:
+        return self.stats.setdefault((model, variant), ShadowStats())
+
+    def start(self, shadow: Route, given: ShadowInput, primary_mask: asyncio.Future[np.ndarray]) -> None:
+        """Runs the shadow in the background; `primary_mask` will hold the caller's model-size mask."""
+        figures = self.figures(shadow.model.name, shadow.variant)
+        if len(self._tasks) >= self.max_in_flight:
+            figures.dropped += 1
+            return
+        task = asyncio.create_task(self._run(shadow, given, primary_mask, figures), name="shadow")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(
+        self, shadow: Route, given: ShadowInput, primary_mask: asyncio.Future[np.ndarray], figures: ShadowStats
+    ) -> None:
+        model = shadow.model
+        try:
+            tensor = given.tensor
+            if model.profile != given.profile:
+                assert given.rgb is not None, "the pipeline keeps the image for a shadow of another profile"
+                tensor = await asyncio.to_thread(tensor_for, given.rgb, given.full_size, model.profile)
+            prediction = await shadow.backend.predict(
+                shadow.spec, model.input_key, tensor, model.output_key, self.predict_timeout_s
+            )
+            mask = await asyncio.to_thread(
+                lambda: class_mask(prediction.output(), model.profile.output, (tensor.shape[1], tensor.shape[2]))
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a shadow's failure is only recorded
+            figures.failed += 1
+            log.warning("shadow %s/%s failed: %s", model.name, shadow.variant, getattr(exc, "message", repr(exc)))
+            return
+        await asyncio.wait([primary_mask])
+        if primary_mask.cancelled() or primary_mask.exception() is not None:
+            figures.skipped += 1
+            return
+        result = await asyncio.to_thread(agreement, primary_mask.result(), mask)
+        figures.compared += 1
+        figures.pixel_sum += result.pixels
+        figures.iou_sum += result.mean_iou
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

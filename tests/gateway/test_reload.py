@@ -1,0 +1,132 @@
+"""Reloading the configuration in-process over fake backends: new calls follow it, calls in flight do not."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import grpc
+import pytest
+
+from segmentation.v1 import segmentation_service_pb2 as pb
+from service.config import BackendConfig, Config
+from service.flags import load_config
+from service.reload import ConfigReloader
+from tests import images
+from tests.fakes import FakeBackend
+from tests.gateway.test_api import running
+from tests.gateway.test_traffic import split
+
+IMAGE = images.png("chelsea.png")
+
+
+TWO_BACKENDS = (BackendConfig("a", ("fake:1",)), BackendConfig("b", ("fake:2",)))
+
+
+def config_with(*models, backends=TWO_BACKENDS) -> Config:  # type: ignore[no-untyped-def]
+    return Config(
+        listen="127.0.0.1:0", backends=backends, models=models, default_model=models[0].name, predict_timeout_s=0.2
+    )
+
+
+def variant_of(stub, key: str) -> str:  # type: ignore[no-untyped-def]
+    response = stub.SegmentImage(pb.SegmentImageRequest(image=IMAGE), metadata=(("x-routing-key", key),), timeout=10)
+    return response.model.variant
+
+
+def test_a_new_config_routes_new_calls_and_calls_in_flight_finish_on_the_old_one() -> None:
+    backends = {"a": FakeBackend(name="a"), "b": FakeBackend(name="b")}
+    with running(config_with(split(100, 0)), backends) as served, ThreadPoolExecutor(1) as pool:
+        assert {variant_of(served.stub, f"k{i}") for i in range(20)} == {"stable"}
+        backends["a"].delay_s = 0.5
+        in_flight = pool.submit(served.stub.SegmentImage, pb.SegmentImageRequest(image=IMAGE), timeout=10)
+        time.sleep(0.2)
+        # The model is renamed: new calls to "deeplab" are NOT_FOUND, the call in flight still succeeds.
+        renamed = split(0, 100, name="segmenter")
+        served.run(served.gateway.apply(config_with(renamed)))
+        assert in_flight.result(10).model.name == "deeplab"
+        backends["a"].delay_s = 0
+        with pytest.raises(grpc.RpcError) as error:
+            served.stub.SegmentImage(pb.SegmentImageRequest(image=IMAGE, model=pb.ModelSelector(name="deeplab")))
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND and "configured: segmenter" in error.value.details()
+        response = served.stub.SegmentImage(pb.SegmentImageRequest(image=IMAGE), timeout=10)
+        assert (response.model.name, response.model.variant) == ("segmenter", "canary")
+
+
+def test_a_changed_backend_gets_a_new_channel_and_the_old_one_is_closed_after_its_calls() -> None:
+    first, second = FakeBackend(name="a", target="fake:1"), FakeBackend(name="a", target="fake:9")
+    made = iter([first, second])
+    config = config_with(split(50, 50), backends=(BackendConfig("a", ("fake:1",)),))
+    with running(config, {"a": first}) as served:
+        served.gateway.make_backend = lambda backend: next(made)
+        next(made)  # the first was made at start
+        unchanged = replace(config, max_concurrent_calls=3)
+        served.run(served.gateway.apply(unchanged))
+        assert served.gateway.router.backends["a"] is first  # same settings: the same channel
+        moved = replace(config, backends=(BackendConfig("a", ("fake:9",)),))
+        served.run(served.gateway.apply(moved))
+        assert served.gateway.router.backends["a"] is second and not first.closed
+        served.stub.SegmentImage(pb.SegmentImageRequest(image=IMAGE), timeout=10)
+        assert second.calls and len(first.calls) == 0
+        deadline = time.monotonic() + 5
+        while not first.closed:  # after the predict timeout (0.2 s) and a second
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def _write(path: pathlib.Path, stable: int, canary: int, extra: str = "") -> None:
+    path.write_text(
+        '[[backends]]\nname = "a"\ntargets = ["fake:1"]\n[[models]]\nname = "deeplab"\n'
+        f'[[models.variants]]\nname = "stable"\nversion_label = "stable"\nweight = {stable}\n'
+        f'[[models.variants]]\nname = "canary"\nversion_label = "canary"\nweight = {canary}\n{extra}'
+    )
+
+
+def test_reloads_from_the_file_good_bad_and_under_load_without_a_failed_call(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gateway.toml"
+    _write(path, 100, 0)
+    argv = ["--config", str(path), "--listen", "127.0.0.1:0"]
+    backends = {"a": FakeBackend(name="a")}
+    with running(load_config(argv, {}), backends) as served:
+        reloader = ConfigReloader(served.gateway, lambda: load_config(argv, {}))
+        failures: list[Exception] = []
+        seen: list[str] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            i = 0
+            while not stop.is_set():
+                try:
+                    seen.append(variant_of(served.stub, f"user-{i}"))
+                except grpc.RpcError as exc:
+                    failures.append(exc)
+                i += 1
+
+        workers = [threading.Thread(target=load) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        try:
+            for stable, canary in ((0, 100), (100, 0), (50, 50), (0, 100)):
+                time.sleep(0.2)
+                _write(path, stable, canary)
+                assert served.run(reloader.reload("test"))
+            time.sleep(0.2)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(10)
+        assert not failures and len(seen) > 20 and {"stable", "canary"} <= set(seen)
+        assert {variant_of(served.stub, f"after-{i}") for i in range(20)} == {"canary"}
+
+        _write(path, 100, 0, extra="[[models.variants]]\nname = 'broken'\n")
+        with caplog.at_level(logging.ERROR, logger="service"):
+            assert not served.run(reloader.reload("SIGHUP"))
+        assert "config reload (SIGHUP) refused, the running configuration stays" in caplog.text
+        assert "models[0].variants[2]: needs a weight" in caplog.text
+        assert {variant_of(served.stub, f"after-{i}") for i in range(20)} == {"canary"}
