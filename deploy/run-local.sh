@@ -13,6 +13,7 @@ GRPCURL=.venv/bin/grpcurl
 MODEL_CONFIG=${MODEL_CONFIG:-deploy/models.config}
 MODEL_PORT=${MODEL_PORT:-8500}
 GATEWAY_PORT=${GATEWAY_PORT:-50051}
+METRICS_PORT=${METRICS_PORT:-9464}
 SHARED=${SHARED:-../shared}
 LABELS=${LABELS:-$SHARED/models/deeplabv3_mnv2_pascal/labels.txt}
 CONFIG=${CONFIG:-}
@@ -34,9 +35,9 @@ stop() {
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
-for port in "$MODEL_PORT" "$GATEWAY_PORT"; do
+for port in "$MODEL_PORT" "$GATEWAY_PORT" "$METRICS_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "port $port is already in use; set MODEL_PORT / GATEWAY_PORT, or stop what listens there" >&2
+    echo "port $port is already in use; set MODEL_PORT / GATEWAY_PORT / METRICS_PORT, or stop what listens there" >&2
     exit 1
   fi
 done
@@ -53,7 +54,8 @@ else
   echo "starting the gateway on :$GATEWAY_PORT (log: $LOGS/gateway.log)"
   gateway_flags=(--backend="127.0.0.1:$MODEL_PORT" --labels="$LABELS")
 fi
-setsid "$PY" -m service --listen="0.0.0.0:$GATEWAY_PORT" "${gateway_flags[@]}" >"$LOGS/gateway.log" 2>&1 &
+setsid "$PY" -m service --listen="0.0.0.0:$GATEWAY_PORT" --metrics-listen="0.0.0.0:$METRICS_PORT" "${gateway_flags[@]}" \
+  >"$LOGS/gateway.log" 2>&1 &
 gateway_pid=$!
 
 for _ in $(seq 1 240); do
@@ -69,7 +71,8 @@ for _ in $(seq 1 240); do
     image=$(realpath "$SHARED/images/chelsea.png")
     cat <<TXT
 
-deeplab-gateway is SERVING on localhost:$GATEWAY_PORT (backend: modelserver on localhost:$MODEL_PORT).
+deeplab-gateway is SERVING on localhost:$GATEWAY_PORT (backend: modelserver on localhost:$MODEL_PORT;
+metrics: http://localhost:$METRICS_PORT/metrics).
 
 Try it (the classes come back with labels, pixel counts and boxes; the mask as run lengths):
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from service.app import create_gateway
 from service.config import ConfigError
 from service.flags import load_config
+from service.logs import configure_logging
 from service.reload import ConfigReloader
 
 log = logging.getLogger("service.main")
@@ -43,7 +44,7 @@ def tune_malloc() -> None:
 
 async def serve(argv: list[str] | None) -> int:
     config = load_config(argv)
-    logging.getLogger().setLevel(config.log_level)
+    configure_logging(config.log_format, config.log_level)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Image work runs here; more threads than cores would only queue on the GIL-free parts and hold memory.
@@ -63,6 +64,8 @@ async def serve(argv: list[str] | None) -> int:
     backends = ", ".join(f"{b.name} ({','.join(b.targets)})" for b in config.backends)
     models = ", ".join(m.name + (" (default)" if m is config.model else "") for m in config.models)
     print(f"SegmentationService listening on {host}:{gateway.port}, backends {backends}, models {models}", flush=True)
+    if config.metrics_listen:
+        print(f"metrics on http://{config.metrics_listen.rsplit(':', 1)[0]}:{gateway.metrics_port}/metrics", flush=True)
     await stopping.wait()
     log.info("shutting down: NOT_SERVING, draining calls for up to %.1f s", config.shutdown_grace_s)
     reloader.stop()
@@ -72,7 +75,7 @@ async def serve(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     tune_malloc()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
+    configure_logging("text", "INFO")  # until the configuration says otherwise
     try:
         return asyncio.run(serve(argv))
     except ConfigError as exc:

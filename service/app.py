@@ -14,15 +14,19 @@ from grpc_reflection.v1alpha import reflection
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
-from service.api.interceptors import CallLog, ErrorStatus, InFlight, LoadShedding, RequestIds, log_request_ids
+from service.api.interceptors import CallLog, ErrorStatus, InFlight, LoadShedding, RequestIds
 from service.api.servicer import SegmentationServicer
+from service.auth import Authentication, TokenFile
 from service.backends import Backend
 from service.backends.tfserving import TFServingBackend
 from service.config import BackendConfig, Config
 from service.health import HealthPoller
+from service.logs import log_request_ids
+from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.routing import Router, connect
 from service.shadow import ShadowRunner
+from service.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,9 @@ class Gateway:
     shadows: ShadowRunner
     config: Config
     make_backend: Callable[[BackendConfig], Backend]
+    metrics: Metrics
+    metrics_port: int = 0
+    _stop_metrics: Callable[[], None] | None = None
     _retiring: dict[asyncio.Task[None], Backend] = field(default_factory=dict)
 
     @property
@@ -49,6 +56,11 @@ class Gateway:
 
     async def start(self) -> None:
         await self.health.start()  # NOT_SERVING from the first call on, until the backend says otherwise
+        if self.config.metrics_listen:
+            try:
+                self.metrics_port, self._stop_metrics = self.metrics.serve(self.config.metrics_listen)
+            except OSError as exc:
+                raise OSError(f"cannot serve metrics on {self.config.metrics_listen}: {exc.strerror}") from exc
         await self.server.start()
 
     async def apply(self, config: Config) -> None:
@@ -94,6 +106,8 @@ class Gateway:
             task.cancel()
         backends = [*self.router.backends.values(), *(backend for _, backend in retiring)]
         await asyncio.gather(*(backend.close() for backend in backends))
+        if self._stop_metrics is not None:
+            await asyncio.to_thread(self._stop_metrics)
 
 
 # What a reload changes; the rest of a Config is fixed at start.
@@ -108,27 +122,36 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
     # Each image is small work; OpenCV's worker threads would only spin on cores the model server needs.
     cv2.setNumThreads(0)
     log_request_ids()
+    metrics = Metrics()
     router = connect(config, make_backend)
     receive_limit = 2 * config.limits.max_image_bytes + _MESSAGE_SLACK
+    # Outermost first: the request id is set before anything logs; the log line sees the final status.
+    interceptors: list[grpc.aio.ServerInterceptor] = [RequestIds(), CallLog(metrics)]
+    if config.auth_tokens:
+        interceptors.append(Authentication(TokenFile(config.auth_tokens), protect_health=config.auth_health))
+    interceptors += [ErrorStatus(), LoadShedding(InFlight(config.max_concurrent_calls), metrics)]
     server = grpc.aio.server(
-        # Outermost first: the request id is set before anything logs; the log line sees the final status.
-        interceptors=[RequestIds(), CallLog(), ErrorStatus(), LoadShedding(InFlight(config.max_concurrent_calls))],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", receive_limit),
             ("grpc.max_send_message_length", 1 << 30),
         ],
     )
     shadows = ShadowRunner(config.max_shadow_in_flight, config.predict_timeout_s)
+    metrics.watch_shadows(shadows)
     pipeline = Pipeline(config.limits, config.predict_timeout_s, shadows)
-    servicer = SegmentationServicer(router, pipeline, config.stream_window)
+    servicer = SegmentationServicer(router, pipeline, config.stream_window, metrics)
     pb_grpc.add_SegmentationServiceServicer_to_server(servicer, server)
-    health = HealthPoller(router, SERVICE_NAME, config.health_poll_s)
+    health = HealthPoller(router, SERVICE_NAME, config.health_poll_s, metrics)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(config.listen)
+        if config.tls_cert:
+            port = server.add_secure_port(config.listen, server_credentials(config))
+        else:
+            port = server.add_insecure_port(config.listen)
     except RuntimeError as exc:  # grpcio's word for a bad address or a port in use
         raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
-    return Gateway(server, port, servicer, health, shadows, config, make_backend)
+    return Gateway(server, port, servicer, health, shadows, config, make_backend, metrics)

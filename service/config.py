@@ -72,6 +72,11 @@ class BackendConfig:
     name: str = DEFAULT_BACKEND
     # One gRPC target (host:port, dns:///host:port, ipv4:..., unix:...) or several host:port entries.
     targets: tuple[str, ...] = ("localhost:8500",)
+    # TLS to the backend: the CA (PEM file) that signed its certificate; with cert and key, mutual TLS.
+    # Empty: plaintext, as TF Serving listens by default.
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,17 @@ class Config:
     max_shadow_in_flight: int = 8
     # Seconds between checks of the config file for changes (0: only on SIGHUP).
     config_poll_s: float = 0.0
+    # Prometheus metrics at http://metrics_listen/metrics; empty: off.
+    metrics_listen: str = ""
+    log_format: str = "text"  # or "json"
+    # TLS on the gateway's port (PEM files); with tls_client_ca, clients must present a certificate it signed.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    # Bearer tokens, one a line ("#" comments); empty: no authentication. Health and reflection stay open
+    # unless auth_health.
+    auth_tokens: str = ""
+    auth_health: bool = False
     source: str = ""  # the config file, if any, for messages
 
     @property
@@ -233,6 +249,30 @@ def not_negative(value: int | float) -> int | float:
     return value
 
 
+def one_of(*choices: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError("use " + " or ".join(choices))
+        return value
+
+    return check
+
+
+def readable(path: str) -> str:
+    """A file that can be read now, or "" for none."""
+    if path:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"cannot read it: {exc.strerror}") from None
+    return path
+
+
+def check_listen_or_off(address: str) -> str:
+    return check_listen(address) if address else address
+
+
 def log_level(value: str) -> str:
     if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError("use DEBUG, INFO, WARNING or ERROR")
@@ -257,10 +297,11 @@ class Setting:
     """A server setting: a key of the config file's [server] table, a flag and a SEGMENTATION_* variable."""
 
     key: str  # e.g. "max_image_bytes": flag --max-image-bytes, variable SEGMENTATION_MAX_IMAGE_BYTES
-    kind: type  # int, float or str
+    kind: type  # int, float, str or bool
     check: Callable[[Any], Any]
     apply: Callable[[Config, Any], Config]
     help: str
+    path: bool = False  # a file: in the config file, relative to the file's folder
 
 
 SERVER_SETTINGS: tuple[Setting, ...] = (
@@ -342,6 +383,53 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         "shadow requests in flight at once before more are dropped (default 8)",
     ),
     Setting(
+        "metrics_listen",
+        str,
+        check_listen_or_off,
+        lambda c, v: replace(c, metrics_listen=v),
+        "host:port for Prometheus metrics at /metrics; empty: off (default off)",
+    ),
+    Setting(
+        "log_format",
+        str,
+        one_of("text", "json"),
+        lambda c, v: replace(c, log_format=v),
+        "text or json: one line per record, with the request id (default text)",
+    ),
+    Setting(
+        "tls_cert",
+        str,
+        readable,
+        lambda c, v: replace(c, tls_cert=v),
+        "PEM certificate chain for TLS on the gateway's port (with tls_key); re-read when it changes",
+        path=True,
+    ),
+    Setting("tls_key", str, readable, lambda c, v: replace(c, tls_key=v), "PEM private key for tls_cert", path=True),
+    Setting(
+        "tls_client_ca",
+        str,
+        readable,
+        lambda c, v: replace(c, tls_client_ca=v),
+        "PEM CA: clients must present a certificate it signed (mutual TLS)",
+        path=True,
+    ),
+    Setting(
+        "auth_tokens",
+        str,
+        readable,
+        lambda c, v: replace(c, auth_tokens=v),
+        "file of bearer tokens, one a line (# comments); calls need 'authorization: Bearer TOKEN'; re-read when it "
+        "changes",
+        path=True,
+    ),
+    Setting(
+        "auth_health",
+        bool,
+        same,
+        lambda c, v: replace(c, auth_health=v),
+        "true: health and reflection need a token too (default false: open)",
+    ),
+    Setting(
         "config_poll",
         float,
         not_negative,
@@ -357,4 +445,18 @@ def with_server_settings(config: Config, values: Mapping[str, Any]) -> Config:
     for key, value in values.items():
         if key in SERVER_KEYS:
             config = SERVER_KEYS[key].apply(config, value)
+    return config
+
+
+def check_config(config: Config) -> Config:
+    """The checks across settings, once every source has been applied."""
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("tls_cert and tls_key go together: give both, or neither for plaintext")
+    if config.tls_client_ca and not config.tls_cert:
+        raise ConfigError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+    for backend in config.backends:
+        if bool(backend.cert) != bool(backend.key):
+            raise ConfigError(f"backend {backend.name!r}: cert and key go together (mutual TLS)")
+        if backend.cert and not backend.ca:
+            raise ConfigError(f"backend {backend.name!r}: cert and key need ca (the backend's CA)")
     return config

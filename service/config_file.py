@@ -36,12 +36,13 @@ from service.config import (
     pixels,
     positive,
     read_labels,
+    readable,
     same,
     with_server_settings,
 )
 
 _TOP_KEYS = ("server", "backends", "models", "profiles")
-_BACKEND_KEYS = ("name", "targets")
+_BACKEND_KEYS = ("name", "targets", "ca", "cert", "key")
 _MODEL_KEYS = (
     "name",
     "default",
@@ -132,6 +133,8 @@ class _FileReader:
         settings = {}
         for key in server:
             setting = SERVER_KEYS[key]
+            if setting.path and isinstance(server[key], str) and server[key]:
+                server[key] = str(self.path.parent / server[key])
             settings[key] = self.value(server, key, "server", setting.kind, setting.check)
         profiles = dict(BUILTIN_PROFILES)
         declared = document.get("profiles", {})
@@ -153,6 +156,17 @@ class _FileReader:
             source=str(self.path),
         )
         return with_server_settings(config, settings)
+
+    def file(self, table: Mapping[str, Any], key: str, where: str) -> str:
+        """A readable file named by `key`, relative to this file's folder; "" when not set."""
+        name = self.value(table, key, where, str, nonempty)
+        if name is _MISSING:
+            return ""
+        path = str(self.path.parent / name)
+        try:
+            return readable(path)
+        except ValueError as exc:
+            self.fail(f"{where}.{key} = {name!r}", str(exc))
 
     def profile(self, value: Any, where: str) -> Profile:
         table = self.table(value, where, _PROFILE_KEYS)
@@ -202,7 +216,8 @@ class _FileReader:
                     self.fail(f"{where}.targets[{j}] = {target!r}", str(exc))
                 if len(targets) > 1 and target.startswith(TARGET_SCHEMES):
                     self.fail(f"{where}.targets[{j}] = {target!r}", "a target URI must be the backend's only target")
-            backends[name] = BackendConfig(name=name, targets=tuple(targets))
+            tls = {key: self.file(table, key, where) for key in ("ca", "cert", "key")}
+            backends[name] = BackendConfig(name=name, targets=tuple(targets), **tls)
         return backends
 
     def models(

@@ -21,10 +21,12 @@ from service.config import (
     Config,
     ConfigError,
     ModelConfig,
+    check_config,
     check_target,
     nonempty,
     pixels,
     read_labels,
+    readable,
     with_server_settings,
 )
 from service.config_file import read_config_file
@@ -48,10 +50,18 @@ class _Flag:
 
     def parse(self, text: str) -> Any:
         try:
-            value = self.kind(text)
+            value = _parse_bool(text) if self.kind is bool else self.kind(text)
         except ValueError:
             raise ValueError(f"must be {KIND_NAMES[self.kind]}") from None
         return self.check(value)
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
 
 
 FLAGS: tuple[_Flag, ...] = (
@@ -63,6 +73,9 @@ FLAGS: tuple[_Flag, ...] = (
     _Flag("output-key", str, nonempty, "output tensor alias in the signature (default SemanticPredictions)", True),
     _Flag("input-size", int, pixels, "longest side of the model input in pixels (default 513)", True),
     _Flag("labels", str, nonempty, "labels file, one class name a line, class 0 first (default: class_<id>)", True),
+    _Flag("backend-ca", str, readable, "PEM CA of the backend's certificate: TLS to it (default plaintext)", True),
+    _Flag("backend-cert", str, readable, "PEM client certificate, mutual TLS to the backend", True),
+    _Flag("backend-key", str, readable, "PEM private key of --backend-cert", True),
 )
 
 
@@ -103,7 +116,7 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         except ValueError as exc:
             raise ConfigError(f"{source}={raw!r}: {exc}") from exc
     base = read_config_file(pathlib.Path(config_path)) if config_path else _single_model(given)
-    return with_server_settings(base, given)
+    return check_config(with_server_settings(base, given))
 
 
 def _single_model(values: Mapping[str, Any]) -> Config:
@@ -117,7 +130,12 @@ def _single_model(values: Mapping[str, Any]) -> Config:
         profile=replace(DEEPLAB_ZOO, longest_side=values.get("input_size", DEEPLAB_ZOO.longest_side)),
         labels=_labels(values["labels"]) if "labels" in values else (),
     )
-    backend = BackendConfig(targets=(values.get("backend", BackendConfig().targets[0]),))
+    backend = BackendConfig(
+        targets=(values.get("backend", BackendConfig().targets[0]),),
+        ca=values.get("backend_ca", ""),
+        cert=values.get("backend_cert", ""),
+        key=values.get("backend_key", ""),
+    )
     return Config(backends=(backend,), models=(model,), default_model=model.name)
 
 

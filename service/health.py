@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2
 from service.backends import VersionState, VersionStatus
 from service.config import ModelConfig
 from service.errors import GatewayError
+from service.metrics import Metrics
 from service.routing import Router
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,10 @@ def serves(model: ModelConfig, versions: list[VersionStatus]) -> bool:
 class HealthPoller:
     """Polls GetModelStatus for every model and publishes the results."""
 
-    def __init__(self, router: Router, service: str, interval_s: float) -> None:
+    def __init__(self, router: Router, service: str, interval_s: float, metrics: Metrics) -> None:
         self.servicer = health.aio.HealthServicer()
         self.router = router
+        self._metrics = metrics
         self._service = service
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
@@ -68,11 +70,14 @@ class HealthPoller:
 
     async def _check(self, model: ModelConfig) -> bool:
         backend = self.router.backend_of(model)
+        up = self._metrics.backend_up.labels(backend.name, backend.target)
         try:
             versions = await backend.model_status(model.name_at_backend, timeout=max(self._interval_s, 1.0))
         except GatewayError as exc:
+            up.set(0)
             await self._publish(model, False, exc.message)
             return False
+        up.set(1)
         serving = serves(model, versions)
         available = [v.version for v in versions if v.state == VersionState.AVAILABLE]
         await self._publish(model, serving, f"{model.name_at_backend!r} at {backend.name}: AVAILABLE {available}")

@@ -7,7 +7,6 @@ context variables reach every task and thread the call starts). Health and refle
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
 import uuid
@@ -17,17 +16,17 @@ from typing import Any
 import grpc
 
 from service.api.status import to_status
+from service.context import REQUEST_ID_KEY, CallInfo, call_info, request_id
 from service.errors import Overloaded
+from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 SERVICE_PREFIX = "/segmentation.v1.SegmentationService/"
 # The methods that segment images: what load shedding counts (ListModels is not shed).
 IMAGE_METHODS = ("SegmentImage", "SegmentImageStream")
-REQUEST_ID_KEY = "x-request-id"
 MAX_REQUEST_ID_CHARS = 128
 
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[AsyncIterator[Any], grpc.aio.ServicerContext], AsyncIterator[Any]]
@@ -94,24 +93,6 @@ class RequestIds(_Interceptor):
         return stream
 
 
-def log_request_ids() -> None:
-    """Puts the current call's request id on every log record of the process, as `request_id` ("-" outside calls).
-
-    A record factory rather than a handler filter: it also covers records that other handlers (or tests) see.
-    """
-    make_record = logging.getLogRecordFactory()
-    if getattr(make_record, "adds_request_id", False):
-        return
-
-    def with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make_record(*args, **kwargs)
-        record.request_id = request_id.get()
-        return record
-
-    with_request_id.adds_request_id = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(with_request_id)
-
-
 def _image_bytes(message: Any) -> int:
     """The image size of a SegmentImageRequest or a stream item; 0 for other messages."""
     inner = getattr(message, "request", message)
@@ -120,37 +101,55 @@ def _image_bytes(message: Any) -> int:
 
 
 class CallLog(_Interceptor):
-    """One line per call: method, status, image bytes (and items for a stream), milliseconds."""
+    """One log line per call (method, status, image bytes, items of a stream, milliseconds) and its metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def _record(
+        self, method: str, context: grpc.aio.ServicerContext, info: CallInfo, start: float
+    ) -> tuple[str, float]:
+        """Counts the call; its status code name and milliseconds, for the log line."""
+        code = _name(context.code() or grpc.StatusCode.OK)
+        seconds = time.perf_counter() - start
+        self.metrics.requests.labels(method, code, info.model, info.variant).inc()
+        self.metrics.request_seconds.labels(method, info.model).observe(seconds)
+        return code, seconds * 1000
 
     def wrap_unary(self, call: Unary, method: str) -> Unary:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            start, size = time.perf_counter(), _image_bytes(request)
+            start, size, info = time.perf_counter(), _image_bytes(request), CallInfo()
+            call_info.set(info)
+            self.metrics.image_bytes.observe(size)
             pending = call(request, context)
             del request  # see ErrorStatus
             try:
                 return await pending
             finally:
-                code = context.code() or grpc.StatusCode.OK
-                log.info("%s %s bytes=%d %.1fms", method, _name(code), size, _ms(start))
+                code, ms = self._record(method, context, info, start)
+                log.info("%s %s bytes=%d %.1fms", method, code, size, ms)
 
         return unary
 
     def wrap_stream(self, call: Streaming, method: str) -> Streaming:
         async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            start, counted = time.perf_counter(), [0, 0]
+            start, counted, info = time.perf_counter(), [0, 0], CallInfo()
+            call_info.set(info)
 
             async def counting() -> AsyncIterator[Any]:
                 async for item in requests:
+                    size = _image_bytes(item)
                     counted[0] += 1
-                    counted[1] += _image_bytes(item)
+                    counted[1] += size
+                    self.metrics.image_bytes.observe(size)
                     yield item
 
             try:
                 async for response in call(counting(), context):
                     yield response
             finally:
-                code = context.code() or grpc.StatusCode.OK
-                log.info("%s %s items=%d bytes=%d %.1fms", method, _name(code), counted[0], counted[1], _ms(start))
+                code, ms = self._record(method, context, info, start)
+                log.info("%s %s items=%d bytes=%d %.1fms", method, code, counted[0], counted[1], ms)
 
         return stream
 
@@ -197,8 +196,10 @@ class LoadShedding(_Interceptor):
     waits for a place the stream reads no further, and gRPC's flow control slows the sender.
     """
 
-    def __init__(self, in_flight: InFlight) -> None:
+    def __init__(self, in_flight: InFlight, metrics: Metrics) -> None:
         self.in_flight = in_flight
+        self.metrics = metrics
+        metrics.watch_in_flight(lambda: in_flight.count)
 
     def wrap_unary(self, call: Unary, method: str) -> Unary:
         if method not in IMAGE_METHODS:
@@ -206,6 +207,7 @@ class LoadShedding(_Interceptor):
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if not await self.in_flight.try_take():
+                self.metrics.shed.inc()
                 raise Overloaded(
                     f"the service is at its limit of {self.in_flight.limit} images in progress; retry with backoff"
                 )

@@ -16,7 +16,9 @@ from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service.api import convert
 from service.api.status import to_status
 from service.api.streaming import answer_in_order
+from service.context import note_route
 from service.errors import GatewayError
+from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.routing import Router
 
@@ -41,17 +43,20 @@ def _routing_key(context: grpc.aio.ServicerContext) -> str:
 
 
 class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
-    def __init__(self, router: Router, pipeline: Pipeline, stream_window: int) -> None:
+    def __init__(self, router: Router, pipeline: Pipeline, stream_window: int, metrics: Metrics) -> None:
         # Swapped by a config reload; each call reads it once, so it finishes on the config it started with.
         self.router = router
         self._pipeline = pipeline
         self._stream_window = stream_window
+        self._metrics = metrics
 
     async def _segment(
         self, router: Router, request: pb.SegmentImageRequest, routing_key: str, deadline: float | None
     ) -> pb.SegmentImageResponse:
         route = router.route(convert.model_choice(request.model), routing_key)
+        note_route(route.model.name, route.variant)
         result = await self._pipeline.segment(request.image, route, convert.options(request), deadline)
+        self._metrics.observe_stages(result.timings)
         return convert.segment_response(result)
 
     async def SegmentImage(self, request, context):  # noqa: N802 (gRPC method name)

@@ -16,6 +16,7 @@ import numpy as np
 
 from service.backends import ModelSpec, VersionState, VersionStatus
 from service.config import BackendConfig
+from service.context import REQUEST_ID_KEY, request_id
 from service.errors import (
     BackendFailed,
     BackendUnavailable,
@@ -193,6 +194,17 @@ def translate(error: grpc.aio.AioRpcError, target: str, what: str) -> GatewayErr
     return BackendFailed(f"the model backend failed for {what}: {code.name}: {details}")
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _call_metadata() -> tuple[tuple[str, str], ...]:
+    """The caller's request id, sent on so that the backend's logs (or a proxy's) can be matched with ours."""
+    current = request_id.get()
+    return ((REQUEST_ID_KEY, current),) if current != "-" else ()
+
+
 class TensorPrediction:
     """A PredictResponse whose output is read on demand (it is CPU work: the caller runs it off the loop)."""
 
@@ -216,7 +228,17 @@ class TFServingBackend:
     def __init__(self, config: BackendConfig) -> None:
         self.name = config.name
         self.target = ",".join(config.targets)
-        self._channel = grpc.aio.insecure_channel(channel_target(config.targets), options=CHANNEL_OPTIONS)
+        target = channel_target(config.targets)
+        if config.ca:
+            # Read once, when the channel is made (at start, or by a reload that changes this backend).
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(config.ca),
+                private_key=_read(config.key) if config.key else None,
+                certificate_chain=_read(config.cert) if config.cert else None,
+            )
+            self._channel = grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
@@ -225,7 +247,7 @@ class TFServingBackend:
     ) -> TensorPrediction:
         request = predict_request(spec, input_key, tensor, output_key)
         try:
-            response = await self._predictions.Predict(request, timeout=timeout)
+            response = await self._predictions.Predict(request, timeout=timeout, metadata=_call_metadata())
         except grpc.aio.AioRpcError as error:
             raise translate(error, self.target, spec.describe()) from error
         return TensorPrediction(response, output_key)

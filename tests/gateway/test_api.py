@@ -42,14 +42,19 @@ class Running:
 
 
 @contextmanager
-def running(config: Config, backends: dict[str, FakeBackend]) -> Iterator[Running]:
-    """A gateway on a loopback port, its event loop in a thread of this process, over the given fake backends."""
+def running(config: Config, backends: dict[str, FakeBackend] | None = None) -> Iterator[Running]:
+    """A gateway on a loopback port, its event loop in a thread of this process, over the given fake backends
+    (None: the configured TF Serving backends)."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True, name="gateway-loop")
     thread.start()
 
     async def start() -> Gateway:
-        gateway = create_gateway(config, lambda backend: backends[backend.name])
+        # Made on the loop that runs it, as grpc.aio requires.
+        if backends is None:
+            gateway = create_gateway(config)
+        else:
+            gateway = create_gateway(config, lambda backend: backends[backend.name])
         await gateway.start()
         return gateway
 

@@ -1,0 +1,67 @@
+"""TLS on the gateway's port: server credentials that pick up renewed certificate files without a restart.
+
+gRPC asks for the certificate configuration at each new TLS handshake; the files are checked then (a stat each)
+and read again only when one has changed, so connections made after a renewal use the new certificate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import grpc
+
+from service.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
+
+
+class _Certificates:
+    def __init__(self, cert: str, key: str, client_ca: str) -> None:
+        self._paths = tuple(p for p in (cert, key, client_ca) if p)
+        self._cert, self._key, self._client_ca = cert, key, client_ca
+        self._stamps = self._stat()
+
+    def _stat(self) -> tuple[tuple[int, int] | None, ...]:
+        stamps = []
+        for path in self._paths:
+            try:
+                info = os.stat(path)
+                stamps.append((info.st_mtime_ns, info.st_size))
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
+
+    def configuration(self) -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration(
+            [(_read(self._key), _read(self._cert))],
+            root_certificates=_read(self._client_ca) if self._client_ca else None,
+        )
+
+    def changed(self) -> grpc.ServerCertificateConfiguration | None:
+        """A new configuration if a file changed since last read, else None (gRPC keeps the current one)."""
+        stamps = self._stat()
+        if stamps == self._stamps or None in stamps:
+            return None
+        try:
+            configuration = self.configuration()
+        except (OSError, ValueError) as exc:  # half-written: keep serving with the current certificate
+            log.warning("TLS files changed but could not be read, keeping the current certificate: %s", exc)
+            return None
+        self._stamps = stamps
+        log.info("TLS certificate files changed: new connections use the new certificate")
+        return configuration
+
+
+def server_credentials(config: Config) -> grpc.ServerCredentials:
+    certificates = _Certificates(config.tls_cert, config.tls_key, config.tls_client_ca)
+    return grpc.dynamic_ssl_server_credentials(
+        certificates.configuration(),
+        certificates.changed,
+        require_client_authentication=bool(config.tls_client_ca),
+    )

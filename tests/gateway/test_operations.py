@@ -1,0 +1,287 @@
+"""Operations in-process: metrics, request ids to the backend, JSON logs, TLS and mutual TLS, bearer tokens."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import replace
+
+import grpc
+import numpy as np
+import pytest
+import trustme
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from segmentation.v1 import segmentation_service_pb2 as pb
+from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from service.config import BackendConfig, Config, Shadow
+from tests import images
+from tests.gateway.test_api import running, two_model_config
+from tests.gateway.test_traffic import split
+from tests.helpers import start_gateway
+from tests.paths import ROOT
+from tfs_subset.tensorflow.core.framework import types_pb2
+from tfs_subset.tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+IMAGE = images.png("chelsea.png")
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the gateway's /metrics, parsed by Prometheus' own text parser."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_calls_stages_bytes_backends_and_shadows() -> None:
+    config, backends = two_model_config(metrics_listen="127.0.0.1:0", health_poll_s=0.1)
+    shadowed = replace(split(100, 0), shadow=Shadow("canary", 100.0))
+    config = replace(config, models=(shadowed, *config.models[1:]))
+    with running(config, backends) as served:
+        for _ in range(3):
+            served.stub.SegmentImage(pb.SegmentImageRequest(image=IMAGE), timeout=10)
+        with pytest.raises(grpc.RpcError):
+            served.stub.SegmentImage(pb.SegmentImageRequest(image=b"not an image"), timeout=10)
+        with pytest.raises(grpc.RpcError):
+            served.stub.SegmentImage(pb.SegmentImageRequest(image=IMAGE, model=pb.ModelSelector(name="x")), timeout=10)
+        items = [pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=IMAGE)) for _ in range(2)]
+        assert len(list(served.stub.SegmentImageStream(iter(items), timeout=10))) == 2
+        time.sleep(0.3)  # shadows end in the background; health polls every 0.1 s
+        samples = scrape(served.gateway.metrics_port)
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    requests = "segmentation_requests_total"
+    assert value(requests, method="SegmentImage", code="OK", model="deeplab", variant="stable") == 3
+    assert value(requests, method="SegmentImage", code="INVALID_ARGUMENT", model="deeplab", variant="stable") == 1
+    # An unknown model name is not a label value: the call is counted without a model.
+    assert value(requests, method="SegmentImage", code="NOT_FOUND", model="", variant="") == 1
+    assert value(requests, method="SegmentImageStream", code="OK", model="deeplab", variant="stable") == 1
+    assert value("segmentation_request_seconds_count", method="SegmentImage", model="deeplab") == 4
+    for stage in ("probe", "decode", "resize", "pack", "predict", "unpack", "postprocess", "encode"):
+        assert value("segmentation_stage_seconds_count", stage=stage) == 5  # 3 calls and 2 stream items
+    assert value("segmentation_stage_seconds_bucket", stage="predict", le="10.0") == 5
+    assert value("segmentation_image_bytes_count") == 7 and value("segmentation_image_bytes_sum") == 6 * len(IMAGE) + 12
+    assert value("segmentation_in_flight") == 0 and value("segmentation_shed_total") == 0
+    assert value("segmentation_backend_up", backend="a", target="fake:0") == 1
+    assert value("segmentation_shadow_requests_total", model="deeplab", variant="canary", outcome="compared") >= 4
+    assert value("segmentation_shadow_pixel_agreement", model="deeplab", variant="canary") == 1.0
+    # The shipped Grafana dashboard asks only for metrics the gateway has.
+    dashboard = (ROOT / "deploy" / "grafana" / "deeplab-gateway.json").read_text()
+    asked = set(re.findall(r"segmentation_[a-z_]+", dashboard))
+    assert asked and asked <= {name for name, _ in samples}, asked - {name for name, _ in samples}
+
+
+class _FakeTFServing(
+    prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer
+):
+    """Just enough of TF Serving to see what the gateway sends it: Predict answers background everywhere."""
+
+    def __init__(self) -> None:
+        self.metadata: list[dict[str, str]] = []
+
+    def Predict(self, request, context):  # noqa: N802
+        self.metadata.append(dict(context.invocation_metadata()))
+        shape = [d.size for d in request.inputs["ImageTensor"].tensor_shape.dim][:3]
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = request.model_spec.name
+        response.model_spec.version.value = 1
+        out = response.outputs["SemanticPredictions"]
+        out.dtype = types_pb2.DT_INT64
+        for size in shape:
+            out.tensor_shape.dim.add(size=size)
+        out.tensor_content = np.zeros(shape, dtype="<i8").tobytes()
+        return response
+
+    def GetModelStatus(self, request, context):  # noqa: N802
+        response = get_model_status_pb2.GetModelStatusResponse()
+        response.model_version_status.add(version=1, state=get_model_status_pb2.ModelVersionStatus.State.AVAILABLE)
+        return response
+
+
+@pytest.fixture
+def fake_tf_serving() -> Iterator[tuple[str, _FakeTFServing]]:
+    servicer = _FakeTFServing()
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}", servicer
+    server.stop(0)
+
+
+def test_the_request_id_is_sent_on_to_the_backend(fake_tf_serving: tuple[str, _FakeTFServing]) -> None:
+    target, tf_serving = fake_tf_serving
+    config = Config(listen="127.0.0.1:0", backends=(BackendConfig(targets=(target,)),))
+    with running(config) as served:
+        served.stub.SegmentImage(
+            pb.SegmentImageRequest(image=IMAGE), metadata=(("x-request-id", "trace-me-42"),), timeout=10
+        )
+        served.stub.SegmentImage(pb.SegmentImageRequest(image=IMAGE), timeout=10)
+    assert tf_serving.metadata[0]["x-request-id"] == "trace-me-42"
+    assert (
+        tf_serving.metadata[1]["x-request-id"] not in ("trace-me-42", "-")
+        and len(tf_serving.metadata[1]["x-request-id"]) == 32
+    )
+
+
+def test_json_logs_carry_the_request_id(fake_tf_serving: tuple[str, _FakeTFServing]) -> None:
+    target, _ = fake_tf_serving
+    gateway = start_gateway(target, "--log-format=json")
+    try:
+        with grpc.insecure_channel(gateway.target) as channel:
+            stub = pb_grpc.SegmentationServiceStub(channel)
+            stub.SegmentImage(pb.SegmentImageRequest(image=IMAGE), metadata=(("x-request-id", "json-1"),), timeout=30)
+        deadline = time.monotonic() + 5
+        while '"json-1"' not in gateway.output():
+            assert time.monotonic() < deadline, gateway.output()
+            time.sleep(0.05)
+    finally:
+        assert gateway.stop() == 0
+    records = [json.loads(line) for line in gateway.lines if line.startswith("{")]
+    (call,) = [r for r in records if r.get("request_id") == "json-1"]
+    assert call["level"] == "INFO" and call["name"] == "service.api.interceptors"
+    assert call["message"].startswith("SegmentImage OK bytes=")
+    assert any(r["request_id"] == "-" and "health of" in r["message"] for r in records)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
+    """A CA made now, a server certificate for 127.0.0.1, a client certificate, and a stranger CA's client."""
+    directory = tmp_path_factory.mktemp("pki")
+    ca, stranger = trustme.CA(), trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    files = {
+        "ca": ca.cert_pem,
+        "server.crt": server.cert_chain_pems[0],
+        "server.key": server.private_key_pem,
+    }
+    for name, authority in (("client", ca), ("stranger", stranger)):
+        cert = authority.issue_cert(f"{name}.example")
+        files[f"{name}.crt"], files[f"{name}.key"] = cert.cert_chain_pems[0], cert.private_key_pem
+    paths = {}
+    for name, blob in files.items():
+        paths[name] = directory / name
+        blob.write_to_path(str(paths[name]))
+    return paths
+
+
+def _secure_stub(target: str, pki: dict[str, pathlib.Path], client: str = "") -> pb_grpc.SegmentationServiceStub:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=pki["ca"].read_bytes(),
+        private_key=pki[f"{client}.key"].read_bytes() if client else None,
+        certificate_chain=pki[f"{client}.crt"].read_bytes() if client else None,
+    )
+    return pb_grpc.SegmentationServiceStub(grpc.secure_channel(target, credentials))
+
+
+def test_tls_and_mutual_tls_on_the_gateway(pki: dict[str, pathlib.Path]) -> None:
+    config, backends = two_model_config(tls_cert=str(pki["server.crt"]), tls_key=str(pki["server.key"]))
+    request = pb.SegmentImageRequest(image=IMAGE)
+    with running(config, backends) as served:
+        assert _secure_stub(served.target, pki).SegmentImage(request, timeout=10).classes
+        with pytest.raises(grpc.RpcError) as error:
+            served.stub.SegmentImage(request, timeout=5)  # plaintext to a TLS port
+        assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    config = replace(config, tls_client_ca=str(pki["ca"]))
+    with running(config, backends) as served:
+        assert _secure_stub(served.target, pki, client="client").SegmentImage(request, timeout=10).classes
+        for client in ("", "stranger"):  # no certificate, or one a CA the gateway does not trust signed
+            with pytest.raises(grpc.RpcError) as error:
+                _secure_stub(served.target, pki, client=client).SegmentImage(request, timeout=5)
+            assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_renewed_certificate_files_are_used_by_new_connections(
+    pki: dict[str, pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_bytes(pki["server.crt"].read_bytes())
+    key.write_bytes(pki["server.key"].read_bytes())
+    config, backends = two_model_config(tls_cert=str(cert), tls_key=str(key))
+    request = pb.SegmentImageRequest(image=IMAGE)
+    renewed_ca = trustme.CA()
+    with running(config, backends) as served:
+        assert _secure_stub(served.target, pki).SegmentImage(request, timeout=10).classes
+        renewed = renewed_ca.issue_cert("127.0.0.1")
+        renewed.private_key_pem.write_to_path(str(key))
+        renewed.cert_chain_pems[0].write_to_path(str(cert))
+        renewed_ca.cert_pem.write_to_path(str(tmp_path / "renewed-ca"))
+        trusting_renewed = {"ca": tmp_path / "renewed-ca"}
+        assert _secure_stub(served.target, trusting_renewed).SegmentImage(request, timeout=10).classes
+        with pytest.raises(grpc.RpcError):
+            _secure_stub(served.target, pki).SegmentImage(request, timeout=5)
+
+
+def test_bearer_tokens_guard_the_api_and_leave_health_open(tmp_path: pathlib.Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# production\ns3cret-one\n\nsecond-token  \n")
+    config, backends = two_model_config(auth_tokens=str(tokens))
+    request = pb.SegmentImageRequest(image=IMAGE)
+    with running(config, backends) as served:
+        for metadata in ((), (("authorization", "Bearer wrong"),), (("authorization", "s3cret-one"),)):
+            with pytest.raises(grpc.RpcError) as error:
+                served.stub.SegmentImage(request, metadata=metadata, timeout=10)
+            assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert error.value.details() == "missing or invalid bearer token"
+        for token in ("s3cret-one", "second-token"):
+            served.stub.SegmentImage(request, metadata=(("authorization", f"Bearer {token}"),), timeout=10)
+        with grpc.insecure_channel(served.target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            assert health.Check(health_pb2.HealthCheckRequest(), timeout=5) is not None
+        # Tokens rotate without a restart (the file is checked at most once a second).
+        tokens.write_text("rotated\n")
+        time.sleep(1.1)
+        served.stub.SegmentImage(request, metadata=(("authorization", "Bearer rotated"),), timeout=10)
+        with pytest.raises(grpc.RpcError):
+            served.stub.SegmentImage(request, metadata=(("authorization", "Bearer s3cret-one"),), timeout=10)
+    with running(replace(config, auth_health=True), backends) as served, grpc.insecure_channel(served.target) as ch:
+        with pytest.raises(grpc.RpcError) as error:
+            health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_tls_and_mutual_tls_to_the_backend(pki: dict[str, pathlib.Path]) -> None:
+    servicer = _FakeTFServing()
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
+    credentials = grpc.ssl_server_credentials(
+        [(pki["server.key"].read_bytes(), pki["server.crt"].read_bytes())],
+        root_certificates=pki["ca"].read_bytes(),
+        require_client_auth=True,
+    )
+    target = f"127.0.0.1:{server.add_secure_port('127.0.0.1:0', credentials)}"
+    server.start()
+    request = pb.SegmentImageRequest(image=IMAGE)
+    try:
+        mutual = BackendConfig(
+            targets=(target,), ca=str(pki["ca"]), cert=str(pki["client.crt"]), key=str(pki["client.key"])
+        )
+        with running(Config(listen="127.0.0.1:0", backends=(mutual,))) as served:
+            assert served.stub.SegmentImage(request, timeout=10).model.version == 1
+        # The backend requires a client certificate: without one the handshake fails, and the caller is told.
+        one_way = replace(mutual, cert="", key="")
+        with running(Config(listen="127.0.0.1:0", backends=(one_way,))) as served:
+            with pytest.raises(grpc.RpcError) as error:
+                served.stub.SegmentImage(request, timeout=10)
+            assert error.value.code() == grpc.StatusCode.UNAVAILABLE and target in error.value.details()
+    finally:
+        server.stop(0)
+    assert len(servicer.metadata) == 1
