@@ -14,7 +14,7 @@ LITE_BASE ?= models/deeplab-lite
 # A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
 CONFIG ?=
 
-.PHONY: setup toolchains gen check-gen lint format export test run bench bench-quick clients demo clean
+.PHONY: setup toolchains gen check-gen lint format export test run bench bench-quick clients demo fuzz clean
 
 setup: $(STAMP) toolchains
 
@@ -85,6 +85,11 @@ test: setup clients
 	$(PY) -m pytest tests/gateway
 	$(PY) -m pytest tests/model
 
+# Each fuzz target (tests/fuzz) for FUZZ_SECONDS (default 5 minutes); crashes land in tests/fuzz/regressions/.
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	for target in probe decode mask; do $(PY) -m tests.fuzz $$target -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+
 # modelserver on :8500 and the gateway on :50051 until Ctrl-C; CONFIG=FILE runs the gateway with a config file.
 run: export
 	@CONFIG=$(CONFIG) bash deploy/run-local.sh
@@ -96,7 +101,7 @@ demo: setup
 	.venv/bin/segment $(SHARED)/images --server localhost:50051 --out demo-out
 	@echo "masks, overlays and JSON summaries are in demo-out/"
 
-# Side-by-side benchmarks; writes bench/BENCHMARKS.md and bench/benchmarks.png (about 6 minutes; quick: 1).
+# Side-by-side benchmarks; writes bench/BENCHMARKS.md and bench/benchmarks.png (about 7 minutes; quick: about 1).
 bench: export
 	$(PY) -m bench --plan=full --model-base=$(MODEL_BASE)
 

@@ -3,6 +3,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/classpath.sh"
+usage="usage: clients/run.sh node|java|scala|go [--server host:port] IMAGE"
+[ $# -ge 1 ] || { echo "$usage" >&2; exit 2; }
 language=$1
 shift
 # Stubs and builds are not committed: say how to make them rather than fail on a missing module or class.
@@ -15,8 +17,6 @@ case "$language" in
     io.deeplabgateway.example.SegmentImage "$@" ;;
   scala) need scala/build; exec scala -cp "$here/scala/build:$here/java/build:$GRPC_JAVA_CLASSPATH" \
     io.deeplabgateway.example.scala.SegmentImage "$@" ;;
-  go)
-    # Go's flag package wants flags first; the other examples take them anywhere.
-    need go/bin/segment; exec "$here/go/bin/segment" "$@" ;;
-  *) echo "usage: clients/run.sh node|java|scala|go [--server host:port] IMAGE" >&2; exit 2 ;;
+  go) need go/bin/segment; exec "$here/go/bin/segment" "$@" ;;
+  *) echo "$usage" >&2; exit 2 ;;
 esac

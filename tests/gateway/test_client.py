@@ -217,3 +217,50 @@ def test_cli_models_and_health(gateway: ServerProcess) -> None:
         [*SEGMENT, "health", "--server", gateway.target], capture_output=True, text=True, timeout=60, check=True
     )
     assert health.stdout.strip() == "SERVING"
+
+
+def test_segment_many_turns_an_unreadable_file_into_its_own_item_in_order(
+    client: SegmentationClient, tmp_path: pathlib.Path
+) -> None:
+    missing = tmp_path / "missing.jpg"
+    inputs: list[bytes | pathlib.Path] = [missing, IMAGES / "chelsea.png", tmp_path, missing, b"garbage", missing]
+    items = list(client.segment_many(inputs, mask_format="rle"))
+    assert [i.index for i in items] == [0, 1, 2, 3, 4, 5]
+    assert [type(i.error).__name__ if i.error else "ok" for i in items] == [
+        "InvalidImageError",
+        "ok",
+        "InvalidImageError",
+        "InvalidImageError",
+        "InvalidImageError",
+        "InvalidImageError",
+    ]
+    assert "cannot read" in items[0].error.message and str(missing) in items[0].error.message  # type: ignore[union-attr]
+    assert "cannot read" not in items[4].error.message  # type: ignore[union-attr]  # the service refused this one
+    assert items[1].result is not None and items[1].source.endswith("chelsea.png")
+
+
+def test_cli_keeps_outputs_of_inputs_sharing_a_name_and_only_claims_what_it_wrote(
+    gateway: ServerProcess, tmp_path: pathlib.Path
+) -> None:
+    (tmp_path / "a.jpg").write_bytes(images.jpeg("chelsea.png"))
+    (tmp_path / "a.png").write_bytes(images.png("astronaut.png"))
+    (tmp_path / "b.gif").write_bytes(images.gif())
+    out = tmp_path / "out"
+    run = [*SEGMENT, "--server", gateway.target, "--out", str(out), "--quiet"]
+    result = subprocess.run(
+        [*run, str(tmp_path / "a.jpg"), str(tmp_path / "a.png"), "--mask-format", "rle", "--no-overlay"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wrote results for 2 of 2 images" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["a-2.json", "a-2.mask.png", "a.json", "a.mask.png"]
+    assert images.decode_png_indices((out / "a.mask.png").read_bytes()).shape == (300, 451)  # made from the RLE
+    assert images.decode_png_indices((out / "a-2.mask.png").read_bytes()).shape == (512, 512)
+    refused = subprocess.run(
+        [*run, str(tmp_path / "b.gif")], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
+    )
+    assert refused.returncode == 1 and "GIF" in refused.stderr and "wrote" not in refused.stdout

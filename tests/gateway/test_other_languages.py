@@ -44,8 +44,16 @@ def test_example_finds_the_person_in_astronaut(built, gateway: ServerProcess, la
 def test_example_reports_a_refused_image(built, gateway: ServerProcess, language: str, tmp_path) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"no image here")
-    result = run(language, "--server", gateway.target, str(bad))
+    # The server flag after the image, which every example accepts.
+    result = run(language, str(bad), "--server", gateway.target)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert "error" in last and "not an image" in last
     assert any(code in last for code in ("INVALID_ARGUMENT", "InvalidArgument"))
+
+
+def test_run_sh_without_arguments_prints_its_usage() -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "clients" / "run.sh")], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 2 and result.stderr.startswith("usage: clients/run.sh node|java|scala|go")

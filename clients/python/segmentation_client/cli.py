@@ -1,6 +1,7 @@
 """`segment`: segment photos from the command line; writes masks, overlays and JSON summaries.
 
 segment IMAGE_OR_DIR... [--server HOST:PORT] [--out DIR] [--json] [--mask-size original|model]
+        [--mask-format png|raw|rle] [--no-overlay]
 segment models [--server HOST:PORT]
 segment health [--server HOST:PORT]
 """
@@ -13,8 +14,9 @@ import pathlib
 import sys
 from collections.abc import Iterator
 
-from segmentation_client.client import Model, SegmentationClient
+from segmentation_client.client import Model, Segmentation, SegmentationClient
 from segmentation_client.errors import SegmentationError, UnavailableError
+from segmentation_client.masks import encode_png
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 DEFAULT_SERVER = "localhost:50051"
@@ -33,10 +35,33 @@ def _images(paths: list[str]) -> list[pathlib.Path]:
     return found
 
 
+def _output_names(images: list[pathlib.Path]) -> list[str]:
+    """A base name per image for its output files: its stem, made unique (a.jpg and a.png: a, a-2)."""
+    names: list[str] = []
+    for image in images:
+        name, n = image.stem, 1
+        while name in names:
+            n += 1
+            name = f"{image.stem}-{n}"
+        names.append(name)
+    return names
+
+
 def _progress(total: int, enabled: bool) -> object:
     from tqdm import tqdm  # noqa: PLC0415
 
     return tqdm(total=total, unit="image", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def _write(out: pathlib.Path, name: str, result: Segmentation, summary: dict[str, object]) -> None:
+    files = {"mask": f"{name}.mask.png"}
+    # The mask file is a palette PNG whatever the format on the wire.
+    (out / files["mask"]).write_bytes(result.mask_png or encode_png(result.mask))
+    if result.overlay_png:
+        files["overlay"] = f"{name}.overlay.png"
+        (out / files["overlay"]).write_bytes(result.overlay_png)
+    summary["files"] = files
+    (out / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def _segment(args: argparse.Namespace) -> int:
@@ -47,13 +72,18 @@ def _segment(args: argparse.Namespace) -> int:
     out: pathlib.Path | None = None if args.json and not args.out else pathlib.Path(args.out or "segment-out")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+    names = _output_names(images)
     model = Model(name=args.model) if args.model else None
     summaries: list[dict[str, object]] = []
-    failures = 0
+    failures = written = 0
     bar = _progress(len(images), enabled=not args.quiet and len(images) > 1)
     with SegmentationClient(args.server, timeout=args.timeout) as client:
         items: Iterator = client.segment_many(
-            images, model=model, mask_format="png", mask_size=args.mask_size, overlay=out is not None
+            images,
+            model=model,
+            mask_format=args.mask_format,
+            mask_size=args.mask_size,
+            overlay=out is not None and not args.no_overlay,
         )
         for item in items:
             bar.update(1)  # type: ignore[attr-defined]
@@ -68,11 +98,8 @@ def _segment(args: argparse.Namespace) -> int:
             assert result is not None
             summary = result.summary()
             if out is not None:
-                stem = pathlib.Path(item.source).stem
-                (out / f"{stem}.mask.png").write_bytes(result.mask_png)
-                (out / f"{stem}.overlay.png").write_bytes(result.overlay_png)
-                summary["files"] = {"mask": f"{stem}.mask.png", "overlay": f"{stem}.overlay.png"}
-                (out / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
+                _write(out, names[item.index], result, summary)
+                written += 1
             summaries.append(summary)
     bar.close()  # type: ignore[attr-defined]
     if args.json:
@@ -83,8 +110,8 @@ def _segment(args: argparse.Namespace) -> int:
                 continue
             top = ", ".join(f"{c['label']} {c['fraction']:.1%}" for c in summary["classes"][:4])  # type: ignore[index]
             print(f"{summary['source']}: {top}")
-        if out is not None:
-            print(f"wrote masks, overlays and summaries to {out}/")
+        if out is not None and written:
+            print(f"wrote results for {written} of {len(images)} images to {out}/")
     return 1 if failures else 0
 
 
@@ -119,6 +146,13 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--out", default=None, help="output folder (default segment-out; none with --json alone)")
         parser.add_argument("--model", default="", help="model name (default: the service's default)")
         parser.add_argument("--mask-size", choices=["original", "model"], default="original")
+        parser.add_argument(
+            "--mask-format",
+            choices=["png", "raw", "rle"],
+            default="png",
+            help="the mask's encoding on the wire; the file written is a PNG either way (default png)",
+        )
+        parser.add_argument("--no-overlay", action="store_true", help="write no overlay (cheaper for large photos)")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--server", default=DEFAULT_SERVER, help=f"host:port of the service (default {DEFAULT_SERVER})")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -14,7 +15,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
-from segmentation_client.errors import SegmentationError, code_from_number, error_for, from_rpc_error
+from segmentation_client.errors import (
+    InvalidImageError,
+    SegmentationError,
+    code_from_number,
+    error_for,
+    from_rpc_error,
+)
 from segmentation_client.masks import decode_mask
 
 ImageInput = bytes | str | os.PathLike[str]
@@ -224,26 +231,44 @@ class SegmentationClient:
         timeout: float | None = None,
     ) -> Iterator[StreamItem]:
         """Segments many images over one streaming call, yielding answers in order; a bad image is an item
-        with an error, not an exception. `timeout` bounds the whole stream (default: none)."""
-        sources: list[str] = []
+        with an error, not an exception. An image that cannot be read is not sent: its item has an
+        InvalidImageError. `timeout` bounds the whole stream (default: none)."""
+        # Positions in `images` of the requests sent (the service numbers only those), and the items that
+        # failed here, by position; the answers are merged back in the order of `images`.
+        sent: list[tuple[int, str]] = []
+        local: dict[int, StreamItem] = {}
 
         def requests() -> Iterator[pb.SegmentImageStreamRequest]:
-            for image in images:
-                data, source = _read(image)
-                sources.append(source)
+            for position, image in enumerate(images):
+                try:
+                    data, source = _read(image)
+                except OSError as exc:
+                    name = str(image) if not isinstance(image, bytes | bytearray) else "bytes"
+                    message = f"cannot read {name}: {exc.strerror or exc}"
+                    local[position] = StreamItem(
+                        position, name, error=InvalidImageError(grpc.StatusCode.INVALID_ARGUMENT, message)
+                    )
+                    continue
+                sent.append((position, source))
                 request = self._request(data, model, mask_format, mask_size, overlay)
                 yield pb.SegmentImageStreamRequest(request=request, id=source[-256:])
 
+        def local_before(position: int) -> Iterator[StreamItem]:
+            for earlier in sorted(p for p in local if p < position):
+                yield local.pop(earlier)
+
         try:
             for response in self._stub.SegmentImageStream(requests(), timeout=timeout):
-                source = sources[response.index] if response.index < len(sources) else response.id
+                position, source = sent[response.index] if response.index < len(sent) else (-1, response.id)
+                yield from local_before(position)
                 if response.WhichOneof("outcome") == "result":
-                    yield StreamItem(response.index, source, result=_segmentation(response.result, source))
+                    yield StreamItem(position, source, result=_segmentation(response.result, source))
                 else:
                     error = error_for(code_from_number(response.error.code), response.error.message)
-                    yield StreamItem(response.index, source, error=error)
+                    yield StreamItem(position, source, error=error)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
+        yield from local_before(sys.maxsize)  # those after the last image sent
 
     def models(self, timeout: float | None = None) -> list[ModelInfo]:
         try:

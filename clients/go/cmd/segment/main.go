@@ -1,13 +1,13 @@
 // Command segment segments an image file with deeplab-gateway and prints the classes found.
 //
-//	segment [-server host:port] IMAGE
+//	segment [--server host:port] IMAGE
 package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	segmentationv1 "github.com/deeplab-gateway/deeplab-gateway/clients/go/gen/segmentation/v1"
@@ -15,21 +15,46 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// parseArgs takes -server/--server before or after the image, as the other languages' examples do (Go's flag
+// package stops at the first positional argument).
+func parseArgs(args []string) (server string, image string, ok bool) {
+	server = "localhost:50051"
+	var positional []string
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "-server" || arg == "--server":
+			if i+1 >= len(args) {
+				return "", "", false
+			}
+			server = args[i+1]
+			i++
+		case strings.HasPrefix(arg, "-server=") || strings.HasPrefix(arg, "--server="):
+			server = arg[strings.Index(arg, "=")+1:]
+		default:
+			positional = append(positional, arg)
+		}
+	}
+	if len(positional) != 1 {
+		return "", "", false
+	}
+	return server, positional[0], true
+}
+
 func main() {
-	server := flag.String("server", "localhost:50051", "host:port of the service")
-	flag.Parse()
-	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: segment [-server host:port] IMAGE")
+	server, path, ok := parseArgs(os.Args[1:])
+	if !ok {
+		fmt.Fprintln(os.Stderr, "usage: segment [--server host:port] IMAGE")
 		os.Exit(2)
 	}
-	image, err := os.ReadFile(flag.Arg(0))
+	image, err := os.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "segment: error: %v\n", err)
 		os.Exit(2)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, err := grpc.DialContext(ctx, *server, grpc.WithInsecure(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	conn, err := grpc.DialContext(ctx, server, grpc.WithInsecure(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "segment: error: %v\n", err)
 		os.Exit(2)
@@ -45,7 +70,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "segment: error: %s: %s\n", s.Code(), s.Message())
 		os.Exit(1)
 	}
-	fmt.Printf("%s: %dx%d, model %s v%d\n", flag.Arg(0), response.ImageWidth, response.ImageHeight,
+	fmt.Printf("%s: %dx%d, model %s v%d\n", path, response.ImageWidth, response.ImageHeight,
 		response.GetModel().GetName(), response.GetModel().GetVersion())
 	for _, c := range response.Classes {
 		box := c.GetBoundingBox()

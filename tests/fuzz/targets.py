@@ -1,0 +1,70 @@
+"""Fuzz targets: the header probe, the decoder, and the client's mask decoders, on arbitrary bytes.
+
+Each target accepts any bytes and may only refuse them the documented way (the gateway's InvalidImage or
+LimitExceeded, the client's ValueError); anything else that escapes — another exception, a crash, a hang, an
+allocation out of proportion — is a bug. Used by atheris (python -m tests.fuzz) and replayed on the kept cases
+in tests/fuzz/regressions/ by the test suite.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from segmentation.v1 import segmentation_service_pb2 as pb
+from segmentation_client.masks import decode_mask
+from service.config import Limits
+from service.errors import InvalidImage, LimitExceeded
+from service.image.decode import decode
+from service.image.probe import probe
+from service.image.resize import longest_side_size
+
+# Small enough that a decode stays fast under fuzzing; the limits themselves are part of what is tested.
+LIMITS = Limits(max_image_bytes=1 << 20, max_image_pixels=4_000_000)
+
+
+def probe_target(data: bytes) -> None:
+    try:
+        info = probe(data, LIMITS)
+    except (InvalidImage, LimitExceeded):
+        return
+    assert info.width > 0 and info.height > 0 and info.width * info.height <= LIMITS.max_image_pixels
+    assert 1 <= info.orientation <= 8
+
+
+def decode_target(data: bytes) -> None:
+    try:
+        info = probe(data, LIMITS)
+        decoded = decode(data, info, longest_side_size(*info.oriented_size, 257))
+    except (InvalidImage, LimitExceeded):
+        return
+    assert decoded.rgb.ndim == 3 and decoded.rgb.shape[2] == 3 and decoded.rgb.dtype.name == "uint8"
+
+
+def mask_from_bytes(data: bytes) -> pb.Mask:
+    """A Mask message built from bytes: format, width and height, then the payload (RLE: value, count pairs)."""
+    if len(data) < 5:
+        return pb.Mask()
+    kind, width, height = data[0] % 4, *struct.unpack_from("<HH", data, 1)
+    mask = pb.Mask(width=width % 1024, height=height % 1024, format=kind)
+    payload = data[5:]
+    if kind == pb.MASK_FORMAT_RLE:
+        for i in range(0, len(payload) - 4, 5):
+            value, count = struct.unpack_from("<BI", payload, i)
+            mask.rle.values.append(value)
+            mask.rle.counts.append(count)
+    else:
+        mask.data = payload
+    return mask
+
+
+def mask_target(data: bytes) -> None:
+    mask = mask_from_bytes(data)
+    try:
+        array = decode_mask(mask)
+    except ValueError:
+        return
+    assert array.shape == (mask.height, mask.width) and array.dtype.name == "uint8"
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {"probe": probe_target, "decode": decode_target, "mask": mask_target}
