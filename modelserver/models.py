@@ -1,9 +1,17 @@
-"""Model versions on disk, their loading and unloading, and resolving a ModelSpec to a loaded version.
+"""One model's versions: found on disk, loaded and unloaded as TF Serving's manager does, held by requests.
 
-Mirrors TF Serving's file-system source and version policies: every numeric directory under a model's
-base path is a version; the policy (latest N, all, specific) says which are served; new versions load before
-old ones unload, so the model stays available through an upgrade. A version is a SavedModel, or with
---prefer_tflite_model a `model.tflite` when the directory holds one (see tflite.py).
+Mirrors TF Serving (tensorflow/serving 9d981c5c, paths under tensorflow_serving/):
+- sources/storage_path/file_system_storage_path_source.cc: every numeric directory under the base path is a
+  version; the policy (latest N, all, specific) says which are aspired; a base path that cannot be read changes
+  nothing (:257-262, the poll fails and is retried); none found is logged (:313-318) and unloads every version.
+- core/availability_preserving_policy.cc:47-88: an aspired version that is new is loaded, the highest first; a
+  version no longer aspired is unloaded only once an aspired one is AVAILABLE, or no version is aspired, or more
+  than one unaspired version is loaded (the lowest goes first), so the model stays available through an upgrade.
+- core/loader_harness.cc:74-116 with util/retrier.cc:27-54: a failed load is tried again --max_num_load_retries
+  times, --load_retry_interval_micros apart, the version LOADING meanwhile, then END with the error.
+- core/aspired_versions_manager.cc:300-350: a version that ended in error is not loaded again while it stays
+  aspired (--enable_reload_servables_with_error is off by default); once it is no longer aspired it is forgotten.
+A version is a SavedModel, or with --prefer_tflite_model a `model.tflite` when the directory holds one (tflite.py).
 """
 
 from __future__ import annotations
@@ -19,10 +27,9 @@ from dataclasses import dataclass, field
 import grpc
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from modelserver.errors import ServingError, invalid, not_found_latest, not_found_specific
+from modelserver.errors import ServingError, not_found_latest, not_found_specific
 from modelserver.tflite import TfLiteSession, has_tflite_model, load_tflite
 
 log = logging.getLogger("modelserver")
@@ -78,17 +85,43 @@ class VersionStatus:
     state: State
     error_code: int = 0  # tensorflow.error.Code
     error_message: str = ""
-    failed_loads: int = 0
+
+    def error_string(self) -> str:
+        """absl::Status::ToString of the version's error, as TF Serving's messages quote it."""
+        return f"{code_name(self.error_code)}: {self.error_message}"
+
+
+def code_name(code: int) -> str:
+    """The canonical name of a tensorflow.error.Code (the numbers are gRPC's)."""
+    for status in grpc.StatusCode:
+        if status.value[0] == code:
+            return status.name
+    return f"UNKNOWN_CODE({code})"
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """How one load ended: AVAILABLE, or END with the error of its last attempt."""
+
+    version: int
+    status: VersionStatus
+
+    @property
+    def available(self) -> bool:
+        return self.status.state == State.AVAILABLE
 
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How versions are loaded; the same for every model of a server, as TF Serving's SessionBundleConfig."""
+    """How versions are loaded; the same for every model of a server, as TF Serving's SessionBundleConfig and
+    manager options."""
 
     intra_op: int = 0
     inter_op: int = 0
     prefer_tflite_model: bool = False
     num_tflite_interpreters: int = 1
+    max_num_load_retries: int = 5
+    load_retry_interval_seconds: float = 60.0
 
 
 def load_version(path: pathlib.Path, options: LoadOptions) -> tuple[Session, dict[str, meta_graph_pb2.SignatureDef]]:
@@ -131,110 +164,144 @@ def _tf_error_code(exc: BaseException) -> tuple[int, str]:
 
 
 class Model:
-    """One configured model: its versions on disk, their states, and the loaded ones."""
+    """One configured model: its versions on disk, their states, and the loaded ones.
 
-    def __init__(self, config: model_server_config_pb2.ModelConfig, load_options: LoadOptions, max_retries: int):
+    poll() changes what is loaded and is called from one thread at a time (the registry's); acquire() and
+    statuses() are called by requests on any thread.
+    """
+
+    def __init__(self, config: model_server_config_pb2.ModelConfig, load_options: LoadOptions) -> None:
         self.name = config.name
-        self.base_path = pathlib.Path(config.base_path)
-        self.policy = config.model_version_policy
-        self.labels: dict[str, int] = dict(config.version_labels)
         self._load_options = load_options
-        self._max_retries = max_retries
         self._lock = threading.Lock()
         self._loaded: dict[int, LoadedVersion] = {}
         self._status: dict[int, VersionStatus] = {}
+        self._failed: set[int] = set()
+        self._warned_empty = False
+        self.configure(config)
 
-    def _versions_on_disk(self) -> list[int]:
+    def configure(self, config: model_server_config_pb2.ModelConfig) -> None:
+        """A new base path or version policy; the next poll applies it, as TF Serving's next file-system poll."""
+        self.base_path = pathlib.Path(config.base_path)
+        self.policy = type(config.model_version_policy)()
+        self.policy.CopyFrom(config.model_version_policy)
+        self.configured = True
+
+    def retire(self) -> None:
+        """The model left the config: nothing is aspired any more, so the next poll unloads every version."""
+        self.configured = False
+
+    def _versions_on_disk(self) -> list[int] | None:
         try:
-            return sorted(int(p.name) for p in self.base_path.iterdir() if p.is_dir() and p.name.isdigit())
-        except OSError:
-            return []
+            versions = sorted(int(p.name) for p in self.base_path.iterdir() if p.is_dir() and p.name.isdigit())
+        except OSError as exc:
+            log.error(
+                "Could not find base path %s for servable %s with error %s", self.base_path, self.name, exc.strerror
+            )
+            return None
+        if not versions and not self._warned_empty:
+            log.warning(
+                "No versions of servable %s found under base path %s. Did you forget to name your leaf directory "
+                "as a number (eg. '/1/')?",
+                self.name,
+                self.base_path,
+            )
+        self._warned_empty = not versions
+        return versions
 
-    def _aspired(self, on_disk: list[int]) -> list[int]:
+    def _aspired(self, on_disk: list[int]) -> set[int]:
         choice = self.policy.WhichOneof("policy_choice")
         if choice == "all":
-            return on_disk
+            return set(on_disk)
         if choice == "specific":
-            wanted = set(self.policy.specific.versions)
-            return [v for v in on_disk if v in wanted]
+            return set(on_disk) & set(self.policy.specific.versions)
         count = self.policy.latest.num_versions if choice == "latest" and self.policy.latest.num_versions else 1
-        return on_disk[-count:]
+        return set(on_disk[-count:])
 
-    def poll(self) -> None:
-        """Brings the loaded versions in line with the disk and the policy. Called from one thread only."""
-        on_disk = self._versions_on_disk()
-        aspired = self._aspired(on_disk)
-        for version in aspired:
-            with self._lock:
-                status = self._status.get(version)
-                if version in self._loaded:
-                    continue
-                if status and status.state == State.END and status.failed_loads > self._max_retries:
-                    continue
-                self._status[version] = VersionStatus(State.START, failed_loads=status.failed_loads if status else 0)
-            self._load(version)
-        for version in sorted(set(self._loaded) - set(aspired)):
-            # Unload only once something newer is available, unless the directory is gone from disk.
-            if version in on_disk and not any(
-                v in self._loaded and self._status[v].state == State.AVAILABLE for v in aspired
-            ):
-                continue
-            self._unload(version)
+    def poll(self, stop: threading.Event, abort_on_failure: bool = False) -> list[LoadOutcome]:
+        """One file-system poll: loads new aspired versions (highest first), unloads the unaspired ones as the
+        policy allows. Returns how each load ended, in order; with abort_on_failure, stops at the first failure."""
+        if self.configured:
+            on_disk = self._versions_on_disk()
+            if on_disk is None:
+                return []
+            aspired = self._aspired(on_disk)
+        else:
+            aspired = set()
+        self._failed &= aspired
+        outcomes: list[LoadOutcome] = []
+        self._unload_unaspired(aspired)
+        for version in sorted(aspired - set(self._loaded) - self._failed, reverse=True):
+            if stop.is_set():
+                break
+            outcome = self._load(version, stop)
+            outcomes.append(outcome)
+            if not outcome.available:
+                self._failed.add(version)
+                if abort_on_failure:
+                    break
+            self._unload_unaspired(aspired)
+        return outcomes
 
-    def _load(self, version: int) -> None:
+    def _unload_unaspired(self, aspired: set[int]) -> None:
+        """AvailabilityPreservingPolicy::GetNextAction's unload rule, applied until it has nothing more to do."""
+        while True:
+            unaspired = sorted(v for v in self._loaded if v not in aspired)
+            if not unaspired:
+                return
+            aspired_serving = any(v in self._loaded for v in aspired)
+            if aspired and not aspired_serving and len(unaspired) == 1:
+                return
+            self._unload(unaspired[0])
+
+    def _load(self, version: int, stop: threading.Event) -> LoadOutcome:
         path = self.base_path / str(version)
         with self._lock:
-            self._status[version].state = State.LOADING
-        log.info("loading servable %s version %d from %s", self.name, version, path)
-        try:
-            session, signature_defs = load_version(path, self._load_options)
-        except Exception as exc:  # a broken version must not take the server or other versions down
-            code, message = _tf_error_code(exc)
+            self._status[version] = VersionStatus(State.LOADING)
+        options = self._load_options
+        code, message = 0, ""
+        for attempt in range(options.max_num_load_retries + 1):
+            if attempt:
+                if stop.wait(options.load_retry_interval_seconds):
+                    break  # shutting down: TF Serving cancels the retries of a load nobody waits for
+                log.info("Retrying of Loading servable: %s retry: %d", self._id(version), attempt)
+            log.info("Loading servable version %s from %s", self._id(version), path)
+            try:
+                session, signature_defs = load_version(path, options)
+            except Exception as exc:  # a broken version must not take the server or other versions down
+                code, message = _tf_error_code(exc)
+                log.error("Loading servable: %s failed: %s: %s", self._id(version), code_name(code), message)
+                continue
             with self._lock:
-                status = self._status[version]
-                status.state, status.error_code, status.error_message = State.END, code, message
-                status.failed_loads += 1
-            log.warning(
-                "failed to load %s version %d (attempt %d): %s",
-                self.name,
-                version,
-                status.failed_loads,
-                message,
-            )
-            return
+                self._loaded[version] = LoadedVersion(version, session, signature_defs)
+                status = self._status[version] = VersionStatus(State.AVAILABLE)
+            log.info("Successfully loaded servable version %s", self._id(version))
+            return LoadOutcome(version, status)
         with self._lock:
-            self._loaded[version] = LoadedVersion(version, session, signature_defs)
-            self._status[version] = VersionStatus(State.AVAILABLE)
-        log.info("servable %s version %d is AVAILABLE", self.name, version)
+            status = self._status[version] = VersionStatus(State.END, code, message)
+        return LoadOutcome(version, status)
+
+    def _id(self, version: int) -> str:
+        """ServableId::DebugString."""
+        return f"{{name: {self.name} version: {version}}}"
 
     def _unload(self, version: int) -> None:
         with self._lock:
             loaded = self._loaded.pop(version)
-            self._status[version].state = State.UNLOADING
-        log.info("unloading servable %s version %d", self.name, version)
+            self._status[version] = VersionStatus(State.UNLOADING)
+        log.info("Unloading servable version %s", self._id(version))
         loaded.close_when_idle()
         with self._lock:
             self._status[version] = VersionStatus(State.END)
+        log.info("Done unloading servable version %s", self._id(version))
 
     def unload_all(self) -> None:
-        for version in list(self._loaded):
+        for version in sorted(self._loaded):
             self._unload(version)
 
-    def resolve_version(self, spec: model_pb2.ModelSpec) -> int | None:
-        """The version a spec names, None for 'latest'. Raises for an unknown label."""
-        choice = spec.WhichOneof("version_choice")
-        if choice == "version":
-            return spec.version.value
-        if choice == "version_label":
-            if spec.version_label not in self.labels:
-                raise invalid(f"Unrecognized servable version label: {spec.version_label}")
-            return self.labels[spec.version_label]
-        return None
-
     @contextmanager
-    def acquire(self, spec: model_pb2.ModelSpec) -> Iterator[LoadedVersion]:
-        """The loaded version a spec asks for, held so that it cannot be unloaded during the request."""
-        version = self.resolve_version(spec)
+    def acquire(self, version: int | None) -> Iterator[LoadedVersion]:
+        """A loaded version (None: the latest), held so that it cannot be unloaded during the request."""
         with self._lock:
             if version is None:
                 if not self._loaded:
@@ -251,8 +318,12 @@ class Model:
         finally:
             handle.__exit__(None, None, None)
 
-    def statuses(self, spec: model_pb2.ModelSpec) -> list[tuple[int, VersionStatus]]:
-        version = self.resolve_version(spec)
+    def states(self) -> dict[int, State]:
+        with self._lock:
+            return {version: status.state for version, status in self._status.items()}
+
+    def statuses(self, version: int | None) -> list[tuple[int, VersionStatus]]:
+        """Every version's status, highest first, or one version's (GetModelStatusImpl)."""
         with self._lock:
             if version is not None:
                 if version not in self._status:
@@ -263,46 +334,3 @@ class Model:
             if not self._status:
                 raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {self.name}")
             return sorted(self._status.items(), reverse=True)
-
-
-class ModelRegistry:
-    """All configured models, and the thread that polls their base paths."""
-
-    def __init__(self, models: list[Model], poll_seconds: float) -> None:
-        self.models = {model.name: model for model in models}
-        self._poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def get(self, spec: model_pb2.ModelSpec) -> Model:
-        if not spec.name:
-            raise invalid("Missing ModelSpec")
-        model = self.models.get(spec.name)
-        if model is None:
-            version = spec.version.value if spec.WhichOneof("version_choice") == "version" else None
-            raise not_found_latest(spec.name) if version is None else not_found_specific(spec.name, version)
-        return model
-
-    def poll_once(self) -> None:
-        for model in self.models.values():
-            try:
-                model.poll()
-            except Exception:  # one model's trouble must not stop the others from being polled
-                log.exception("polling model %s failed", model.name)
-
-    def start(self) -> None:
-        if self._poll_seconds <= 0:
-            return
-        self._thread = threading.Thread(target=self._run, name="version-poller", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._poll_seconds):
-            self.poll_once()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=30)
-        for model in self.models.values():
-            model.unload_all()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import pathlib
 from collections.abc import Callable
@@ -11,8 +10,6 @@ from dataclasses import dataclass
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
-
-log = logging.getLogger("modelserver")
 
 # TF Serving's own limit: the largest message protobuf can parse.
 MAX_MESSAGE_BYTES = 2**31 - 1
@@ -31,6 +28,13 @@ class ServerOptions:
     shutdown_grace_seconds: float
     prefer_tflite_model: bool = False
     num_tflite_pools: int = 1
+    rest_api_port: int = 0
+    model_config_file: str = ""
+    model_config_file_poll_wait_seconds: float = 0.0
+    allow_version_labels_for_unavailable_models: bool = False
+    enable_serialization_as_tensor_content: bool = False
+    load_retry_interval_seconds: float = 60.0
+    ssl_config_file: str = ""
 
 
 class OptionsError(Exception):
@@ -59,11 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         "machines where tensorflow_model_server cannot be installed. Flags as tensorflow_model_server spells them.",
     )
     parser.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500, as TF Serving)")
+    # model_servers/server.h:51 and server.cc:437-459 (tensorflow/serving 9d981c5c): 0 (the default) exports no
+    # REST API; the same port as --port is logged as an error and skipped, as is a port that cannot be bound.
     parser.add_argument(
         "--rest_api_port",
         type=int,
         default=0,
-        help="accepted for command-line compatibility; this server has no REST API and says so if it is set",
+        help="port of TF Serving's HTTP/REST API (default 0: none; TF Serving's images use 8501)",
     )
     parser.add_argument("--model_name", default="default", help="name of the single model to serve")
     parser.add_argument("--model_base_path", default="", help="base path of the single model to serve")
@@ -71,6 +77,33 @@ def _parser() -> argparse.ArgumentParser:
         "--model_config_file",
         default="",
         help="a ModelServerConfig in text format; overrides --model_name/_base_path",
+    )
+    # main.cc:138-144 and server.cc:337-350: read the file again every N seconds; 0 (the default) never.
+    parser.add_argument(
+        "--model_config_file_poll_wait_seconds",
+        type=float,
+        default=0.0,
+        help="seconds between reads of --model_config_file, whose changes are applied as TF Serving's "
+        "ReloadConfig applies them (default 0: read once)",
+    )
+    # main.cc:109-113, server_core.cc:549-614: labels may point only at AVAILABLE versions unless this is set.
+    parser.add_argument(
+        "--allow_version_labels_for_unavailable_models",
+        type=_tf_bool("allow_version_labels_for_unavailable_models"),
+        nargs="?",
+        const=True,
+        default=False,
+        help="let a new version label (or one keeping its version) name a version that is not AVAILABLE yet, "
+        "e.g. at start-up (default false)",
+    )
+    # main.cc:311-314 (TF Serving 2.19+), server.cc:327-330, predict_util.cc:176-189.
+    parser.add_argument(
+        "--enable_serialization_as_tensor_content",
+        type=_tf_bool("enable_serialization_as_tensor_content"),
+        nargs="?",
+        const=True,
+        default=False,
+        help="write Predict outputs as tensor_content bytes instead of typed repeated fields (default false)",
     )
     parser.add_argument(
         "--file_system_poll_wait_seconds",
@@ -86,11 +119,18 @@ def _parser() -> argparse.ArgumentParser:
         default=4,
         help="the most inferences run at once; further requests queue (default 4)",
     )
+    # main.cc:163-172, server.h:68-69; retried as core/loader_harness.cc:74-116 does.
     parser.add_argument(
         "--max_num_load_retries",
         type=int,
         default=5,
-        help="retries of a version that failed to load (default 5)",
+        help="times a failed load is retried before the version is END with its error (default 5)",
+    )
+    parser.add_argument(
+        "--load_retry_interval_micros",
+        type=int,
+        default=60_000_000,
+        help="microseconds between those retries (default 60000000: one minute)",
     )
     # tensorflow/serving model_servers/main.cc:263-269 (at 9d981c5c): a bool flag, false by default; a version
     # directory without model.tflite falls back to its SavedModel. Loading and running: modelserver/tflite.py.
@@ -110,6 +150,12 @@ def _parser() -> argparse.ArgumentParser:
         default=len(os.sched_getaffinity(0)),
         help="TFLite interpreters per loaded TFLite version (default: the schedulable CPUs; at most "
         "--grpc_max_threads are ever used at once)",
+    )
+    parser.add_argument(
+        "--ssl_config_file",
+        default="",
+        help="an SSLConfig in text format (server_key, server_cert, custom_ca as PEM contents; client_verify): "
+        "TLS (or mutual TLS) on the gRPC port, as TF Serving's flag",
     )
     parser.add_argument(
         "--bind_address",
@@ -161,8 +207,6 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         )
     else:
         raise OptionsError("either --model_config_file or --model_base_path must be given")
-    if args.rest_api_port:
-        log.warning("--rest_api_port=%d ignored: this server speaks gRPC only", args.rest_api_port)
     if args.grpc_max_threads < 1:
         raise OptionsError("--grpc_max_threads must be at least 1")
     return ServerOptions(
@@ -177,4 +221,12 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         shutdown_grace_seconds=args.shutdown_grace_seconds,
         prefer_tflite_model=args.prefer_tflite_model,
         num_tflite_pools=args.num_tflite_pools,
+        rest_api_port=args.rest_api_port,
+        model_config_file=args.model_config_file,
+        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        enable_serialization_as_tensor_content=args.enable_serialization_as_tensor_content,
+        # util/retrier.cc:35: a negative interval means no wait.
+        load_retry_interval_seconds=max(0, args.load_retry_interval_micros) / 1e6,
+        ssl_config_file=args.ssl_config_file,
     )

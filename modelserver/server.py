@@ -12,16 +12,19 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 from tensorflow_serving.apis import (
     get_model_status_pb2,
+    model_management_pb2,
     model_service_pb2,
     model_service_pb2_grpc,
     prediction_service_pb2,
     prediction_service_pb2_grpc,
 )
 
-from modelserver.errors import ServingError
-from modelserver.models import LoadOptions, Model, ModelRegistry
+from modelserver import tls
+from modelserver.errors import ServingError, invalid
+from modelserver.models import LoadOptions
 from modelserver.options import MAX_MESSAGE_BYTES, ServerOptions
 from modelserver.predict import get_model_metadata, predict
+from modelserver.registry import ModelRegistry, RegistryOptions
 
 log = logging.getLogger("modelserver")
 T = TypeVar("T")
@@ -45,12 +48,13 @@ class _Calls:
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, registry: ModelRegistry, calls: _Calls) -> None:
+    def __init__(self, registry: ModelRegistry, calls: _Calls, as_tensor_content: bool) -> None:
         self._registry = registry
         self._calls = calls
+        self._as_tensor_content = as_tensor_content
 
     async def Predict(self, request, context):  # noqa: N802 (gRPC method name)
-        return await self._calls.run(context, predict, self._registry, request)
+        return await self._calls.run(context, predict, self._registry, request, self._as_tensor_content)
 
     async def GetModelMetadata(self, request, context):  # noqa: N802
         return await self._calls.run(context, get_model_metadata, self._registry, request)
@@ -65,17 +69,34 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported by this model server")
 
 
-def model_status(registry: ModelRegistry, request: get_model_status_pb2.GetModelStatusRequest):
-    spec = request.model_spec
-    model = registry.models.get(spec.name)
-    if model is None:
-        raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}")
-    response = get_model_status_pb2.GetModelStatusResponse()
-    for version, status in model.statuses(spec):
-        entry = response.model_version_status.add(version=version, state=int(status.state))
-        entry.status.error_code = status.error_code
-        entry.status.error_message = status.error_message
-    return response
+def model_status(
+    registry: ModelRegistry, request: get_model_status_pb2.GetModelStatusRequest
+) -> get_model_status_pb2.GetModelStatusResponse:
+    if not request.HasField("model_spec"):
+        raise invalid("Missing ModelSpec")
+    return registry.status(request.model_spec)
+
+
+def reload_config(
+    registry: ModelRegistry, request: model_management_pb2.ReloadConfigRequest
+) -> model_management_pb2.ReloadConfigResponse:
+    """ModelServiceImpl::HandleReloadConfigRequest (model_servers/model_service_impl.cc:44-82): the same reload
+    as the config file poll's. Blocking: it waits for new models to load."""
+    if request.config.WhichOneof("config") != "model_config_list":
+        raise invalid(
+            "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently "
+            "supported"
+        )
+    for index, config in enumerate(request.config.model_config_list.config):
+        log.info(
+            "reload config entry %d: name %s, path %s, platform %s",
+            index,
+            config.name,
+            config.base_path,
+            config.model_platform,
+        )
+    registry.reload(request.config)
+    return model_management_pb2.ReloadConfigResponse()  # its status left at the default: OK
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -89,10 +110,12 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             await context.abort(exc.code, exc.message)
 
     async def HandleReloadConfigRequest(self, request, context):  # noqa: N802
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "config reload is not supported; restart with the new --model_config_file",
-        )
+        # Not on the inference pool: a reload waits for loads, which must not hold up Predict calls.
+        try:
+            return await asyncio.to_thread(reload_config, self._registry, request)
+        except ServingError as exc:
+            log.error("ReloadConfig failed: %s", exc.message)
+            await context.abort(exc.code, exc.message)
 
 
 def build_registry(options: ServerOptions) -> ModelRegistry:
@@ -102,11 +125,16 @@ def build_registry(options: ServerOptions) -> ModelRegistry:
         prefer_tflite_model=options.prefer_tflite_model,
         # No more calls than the inference threads run at once, so further interpreters would only take memory.
         num_tflite_interpreters=min(options.num_tflite_pools, options.max_concurrent_inferences),
+        max_num_load_retries=options.max_num_load_retries,
+        load_retry_interval_seconds=options.load_retry_interval_seconds,
     )
-    models = [
-        Model(config, load_options, options.max_num_load_retries) for config in options.config.model_config_list.config
-    ]
-    return ModelRegistry(models, options.file_system_poll_wait_seconds)
+    return ModelRegistry(
+        RegistryOptions(
+            load=load_options,
+            file_system_poll_wait_seconds=options.file_system_poll_wait_seconds,
+            allow_version_labels_for_unavailable_models=options.allow_version_labels_for_unavailable_models,
+        )
+    )
 
 
 def create_server(options: ServerOptions, registry: ModelRegistry) -> tuple[grpc.aio.Server, int, ThreadPoolExecutor]:
@@ -119,7 +147,9 @@ def create_server(options: ServerOptions, registry: ModelRegistry) -> tuple[grpc
         ]
     )
     calls = _Calls(executor)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(registry, calls), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(registry, calls, options.enable_serialization_as_tensor_content), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), server)
     reflection.enable_server_reflection(
         (
@@ -129,7 +159,11 @@ def create_server(options: ServerOptions, registry: ModelRegistry) -> tuple[grpc
         ),
         server,
     )
-    port = server.add_insecure_port(f"{options.bind_address}:{options.port}")
+    address = f"{options.bind_address}:{options.port}"
+    if options.ssl_config_file:
+        port = server.add_secure_port(address, tls.server_credentials(options.ssl_config_file))
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {options.bind_address}:{options.port}")
     return server, port, executor

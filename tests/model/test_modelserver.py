@@ -92,8 +92,6 @@ def multi(servable_base: pathlib.Path, tmp_path_factory: pytest.TempPathFactory)
     deeplab = root / "deeplab"
     for version in (1, 2):
         copy_version(servable_base / "1", deeplab / str(version))
-    (deeplab / "3").mkdir()
-    (deeplab / "3" / "saved_model.pb").write_bytes(b"this is not a SavedModel")
     copy_version(servable_base / "1", root / "other" / "5")
     config = root / "models.config"
     config.write_text(
@@ -115,7 +113,20 @@ def multi(servable_base: pathlib.Path, tmp_path_factory: pytest.TempPathFactory)
         }}
         """
     )
-    server = start_modelserver(f"--model_config_file={config}", "--max_num_load_retries=0")
+    # Labels in the first config name versions that are not loaded yet: TF Serving refuses that without the flag.
+    server = start_modelserver(
+        f"--model_config_file={config}",
+        "--max_num_load_retries=0",
+        "--allow_version_labels_for_unavailable_models=true",
+    )
+    # A broken version 3 present at start-up would fail the start (the highest version decides, as in TF
+    # Serving), so it arrives afterwards, as a bad push would, and is picked up by the next file-system poll.
+    broken = root / ".3.tmp"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+    broken.rename(deeplab / "3")
+    status = Client(server.target)
+    _wait_for(lambda: 3 in status.status() and status.status()[3].state == END, timeout=30)
     yield server
     server.stop()
 

@@ -20,6 +20,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from modelserver.options import parse_options
 from modelserver.tflite import load_tflite
 from tests.helpers import ServerProcess, start_modelserver
+from tests.model.processes import STARTUP_FAILED, run_modelserver
 from tests.model.test_modelserver import Client
 from tests.paths import CAT, IMAGES, PERSON, TFLITE
 
@@ -83,6 +84,16 @@ def test_predict_finds_the_astronaut(client: Client) -> None:
     assert int(np.argmax(counts)) == PERSON
     # 46.0% here; the shared frozen graph finds 46.1% on the full-size photo (models/.../README.md).
     assert 0.40 < float((classes == PERSON).mean()) < 0.52
+
+
+def test_scores_come_back_in_float_val_as_tf_serving_writes_them(client: Client) -> None:
+    """Without --enable_serialization_as_tensor_content, TF Serving's AsProtoField puts float outputs in
+    float_val; tensor_content stays empty."""
+    response = client.predictions.Predict(_lite_request(_scaled("chelsea.png")), timeout=60)
+    scores = response.outputs[OUTPUT]
+    assert not scores.tensor_content
+    assert len(scores.float_val) == SIZE * SIZE * 21
+    np.testing.assert_array_equal(np.array(scores.float_val, dtype=np.float32), _scores(response).ravel())
 
 
 def test_status_and_metadata_show_the_generated_signature(client: Client) -> None:
@@ -155,25 +166,21 @@ def test_bad_inputs_are_invalid_argument(client: Client, request_for, message: s
 
 
 def test_without_the_flag_a_tflite_only_version_fails_to_load(lite_base: pathlib.Path) -> None:
-    base = lite_base
-    server = start_modelserver(
+    """The only version cannot load as a SavedModel, so TF Serving does not start (see test_cold_start.py)."""
+    result = run_modelserver(
         "--model_name=deeplab-lite",
-        f"--model_base_path={base}",
+        f"--model_base_path={lite_base}",
         "--max_num_load_retries=0",
         "--file_system_poll_wait_seconds=0",
     )
-    try:
-        client = Client(server.target)
-        status = client.status("deeplab-lite")[1]
-        assert status.state == END
-        assert status.status.error_code == grpc.StatusCode.NOT_FOUND.value[0]
-        assert "does not appear to contain a SavedModel bundle" in status.status.error_message
-        assert str(base / "1") in status.status.error_message
-        error = _error(client, _lite_request(_scaled("astronaut.png")))
-        assert error.code() == grpc.StatusCode.NOT_FOUND
-        assert "Servable not found for request: Latest(deeplab-lite)" in error.details()
-    finally:
-        assert server.stop() == 0, server.output()
+    assert result.returncode == STARTUP_FAILED, result.stderr[-3000:]
+    assert (
+        "Failed to start server. Error: UNKNOWN: 1 servable(s) did not become available: "
+        "{{{name: deeplab-lite version: 1} due to error: NOT_FOUND: Specified file path does not appear to contain "
+        "a SavedModel bundle"
+    ) in result.stderr
+    assert str(lite_base / "1") in result.stderr
+    assert "Running gRPC ModelServer" not in result.stdout
 
 
 def test_one_config_file_serves_the_saved_model_and_the_tflite(
