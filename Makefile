@@ -14,13 +14,17 @@ LITE_BASE ?= models/deeplab-lite
 # A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
 CONFIG ?=
 
-.PHONY: setup toolchains gen check-gen lint format export test run bench bench-quick clients demo fuzz clean
+.PHONY: setup toolchains browser gen check-gen lint format export test run bench bench-quick clients demo fuzz clean
 
-setup: $(STAMP) toolchains
+setup: $(STAMP) toolchains browser
 
 # protoc, grpc-java, Scala, Go and npm packages for the other languages' stubs and examples (idempotent).
 toolchains:
 	@bash clients/install-toolchains.sh
+
+# Debian's Chromium and ChromeDriver, for the web page's tests in a real browser (idempotent).
+browser:
+	@bash tests/install-browser.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -84,12 +84,20 @@ def start_process(
     while not event.wait(0.1):
         if time.monotonic() > deadline:
             process.kill()
-            process.wait()
+            _reap(process, reader)
             raise TimeoutError(f"{name} did not become ready in {timeout}s:\n{''.join(lines[-100:])}")
     if not found:
-        process.wait()
+        _reap(process, reader)
         raise RuntimeError(f"{name} exited with {process.returncode} before it was ready:\n{''.join(lines[-100:])}")
     return ServerProcess(name, process, found[0], lines, reader)
+
+
+def _reap(process: subprocess.Popen[str], reader: threading.Thread) -> None:
+    """Waits for a process that will not become ready, and closes its output."""
+    process.wait()
+    reader.join(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 MODELSERVER_READY = re.compile(r"Running gRPC ModelServer at [\d.]+:(\d+)")

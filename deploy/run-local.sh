@@ -14,6 +14,8 @@ MODEL_CONFIG=${MODEL_CONFIG:-deploy/models.config}
 MODEL_PORT=${MODEL_PORT:-8500}
 GATEWAY_PORT=${GATEWAY_PORT:-50051}
 METRICS_PORT=${METRICS_PORT:-9464}
+# Connect JSON, gRPC-Web and the web page (--http-listen).
+HTTP_PORT=${HTTP_PORT:-8080}
 SHARED=${SHARED:-../shared}
 LABELS=${LABELS:-$SHARED/models/deeplabv3_mnv2_pascal/labels.txt}
 CONFIG=${CONFIG:-}
@@ -35,15 +37,17 @@ stop() {
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
-for port in "$MODEL_PORT" "$GATEWAY_PORT" "$METRICS_PORT"; do
+for port in "$MODEL_PORT" "$GATEWAY_PORT" "$METRICS_PORT" "$HTTP_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "port $port is already in use; set MODEL_PORT / GATEWAY_PORT / METRICS_PORT, or stop what listens there" >&2
+    echo "port $port is already in use; set MODEL_PORT / GATEWAY_PORT / METRICS_PORT / HTTP_PORT, or stop what" \
+      "listens there" >&2
     exit 1
   fi
 done
 
 echo "starting modelserver on :$MODEL_PORT with $MODEL_CONFIG (log: $LOGS/modelserver.log)"
 setsid "$PY" -m modelserver --port="$MODEL_PORT" --model_config_file="$MODEL_CONFIG" --prefer_tflite_model=true \
+  --rest_api_port="${MODEL_REST_PORT:-8501}" --allow_version_labels_for_unavailable_models=true \
   >"$LOGS/modelserver.log" 2>&1 &
 model_pid=$!
 
@@ -54,8 +58,8 @@ else
   echo "starting the gateway on :$GATEWAY_PORT (log: $LOGS/gateway.log)"
   gateway_flags=(--backend="127.0.0.1:$MODEL_PORT" --labels="$LABELS")
 fi
-setsid "$PY" -m service --listen="0.0.0.0:$GATEWAY_PORT" --metrics-listen="0.0.0.0:$METRICS_PORT" "${gateway_flags[@]}" \
-  >"$LOGS/gateway.log" 2>&1 &
+setsid "$PY" -m service --listen="0.0.0.0:$GATEWAY_PORT" --metrics-listen="0.0.0.0:$METRICS_PORT" \
+  --http-listen="0.0.0.0:$HTTP_PORT" "${gateway_flags[@]}" >"$LOGS/gateway.log" 2>&1 &
 gateway_pid=$!
 
 for _ in $(seq 1 240); do
@@ -74,12 +78,19 @@ for _ in $(seq 1 240); do
 deeplab-gateway is SERVING on localhost:$GATEWAY_PORT (backend: modelserver on localhost:$MODEL_PORT;
 metrics: http://localhost:$METRICS_PORT/metrics).
 
+Open http://localhost:$HTTP_PORT/ in a browser to segment a photo of your own.
+
 Try it (the classes come back with labels, pixel counts and boxes; the mask as run lengths):
 
   printf '{"image":"%s","maskFormat":"MASK_FORMAT_RLE","maskSize":"MASK_SIZE_MODEL"}' "\$(base64 -w0 $image)" \\
     | $PWD/$GRPCURL -plaintext -d @ localhost:$GATEWAY_PORT segmentation.v1.SegmentationService/SegmentImage
 
   $PWD/$GRPCURL -plaintext localhost:$GATEWAY_PORT segmentation.v1.SegmentationService/ListModels
+
+The same over HTTP with curl (Connect's JSON):
+
+  printf '{"image":"%s"}' "\$(base64 -w0 $image)" \\
+    | curl -s localhost:$HTTP_PORT/segmentation.v1.SegmentationService/SegmentImage -H 'Content-Type: application/json' --data-binary @-
 
 Press Ctrl-C to stop both servers.
 TXT

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import grpc
@@ -14,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
-from service.api.interceptors import CallLog, ErrorStatus, InFlight, LoadShedding, RequestIds
+from service.api.interceptors import CallLog, ErrorStatus, InFlight, LoadShedding, RequestIds, StreamWrites
 from service.api.servicer import SegmentationServicer
 from service.auth import Authentication, TokenFile
 from service.backends import Backend
@@ -28,9 +29,21 @@ from service.routing import Router, connect
 from service.shadow import ShadowRunner
 from service.tls import server_credentials
 
+if TYPE_CHECKING:
+    from service.http_server import HttpServer
+
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
+# What one client can make the server hold, whatever it does: streams per connection, and fixed HTTP/2 flow-control
+# windows (no BDP growth), so a stream whose sender is held back (its images wait for a place) buffers at most its
+# window; metadata beyond 16 KiB is refused by gRPC itself.
+BOUNDED_TRANSPORT = (
+    ("grpc.max_concurrent_streams", 32),
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.http2.lookahead_bytes", 4 << 20),
+    ("grpc.max_metadata_size", 16 << 10),
+)
 # Room for an image at the byte limit plus the request's other fields; the limit itself is checked by the
 # pipeline so that the caller gets INVALID_ARGUMENT naming it. Far larger messages are cut off by gRPC.
 _MESSAGE_SLACK = 1 << 20
@@ -47,6 +60,7 @@ class Gateway:
     make_backend: Callable[[BackendConfig], Backend]
     metrics: Metrics
     metrics_port: int = 0
+    http: HttpServer | None = None  # --http-listen
     _stop_metrics: Callable[[], None] | None = None
     _retiring: dict[asyncio.Task[None], Backend] = field(default_factory=dict)
 
@@ -62,6 +76,8 @@ class Gateway:
             except OSError as exc:
                 raise OSError(f"cannot serve metrics on {self.config.metrics_listen}: {exc.strerror}") from exc
         await self.server.start()
+        if self.http is not None:
+            await self.http.start()
 
     async def apply(self, config: Config) -> None:
         """Routes new calls by `config`'s backends and models; calls in flight finish on the routes they have.
@@ -98,7 +114,7 @@ class Gateway:
 
     async def stop(self, grace_s: float) -> None:
         await self.health.shutdown()
-        await self.server.stop(grace_s)
+        await asyncio.gather(self.server.stop(grace_s), *([self.http.stop(grace_s)] if self.http else []))
         await self.shadows.close()
         # Once the server has stopped, no call is left on any channel, retiring ones included.
         retiring = list(self._retiring.items())
@@ -126,7 +142,12 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
     router = connect(config, make_backend)
     receive_limit = 2 * config.limits.max_image_bytes + _MESSAGE_SLACK
     # Outermost first: the request id is set before anything logs; the log line sees the final status.
-    interceptors: list[grpc.aio.ServerInterceptor] = [RequestIds(), CallLog(metrics)]
+    # StreamWrites first: it turns a stream's answers into writes of its own, which nothing outside it expects.
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        StreamWrites(config.stream_write_timeout_s),
+        RequestIds(),
+        CallLog(metrics),
+    ]
     if config.auth_tokens:
         interceptors.append(Authentication(TokenFile(config.auth_tokens), protect_health=config.auth_health))
     interceptors += [ErrorStatus(), LoadShedding(InFlight(config.max_concurrent_calls), metrics)]
@@ -135,6 +156,7 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
         options=[
             ("grpc.max_receive_message_length", receive_limit),
             ("grpc.max_send_message_length", 1 << 30),
+            *BOUNDED_TRANSPORT,
         ],
     )
     shadows = ShadowRunner(config.max_shadow_in_flight, config.predict_timeout_s)
@@ -154,4 +176,11 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
             port = server.add_insecure_port(config.listen)
     except RuntimeError as exc:  # grpcio's word for a bad address or a port in use
         raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
-    return Gateway(server, port, servicer, health, shadows, config, make_backend, metrics)
+    http = None
+    if config.http_listen:
+        # Imported only when asked for: connectrpc, uvicorn and Starlette cost 13 MB and 0.1 s at start.
+        from service.http_server import HttpApp, HttpServer  # noqa: PLC0415
+
+        # The same servicer behind the same interceptors: one InFlight, TokenFile, call log and metrics.
+        http = HttpServer(HttpApp(servicer, interceptors, receive_limit), config)
+    return Gateway(server, port, servicer, health, shadows, config, make_backend, metrics, http=http)

@@ -145,6 +145,8 @@ class Config:
     predict_timeout_s: float = 30.0
     # Images worked on at once per SegmentImageStream call.
     stream_window: int = 4
+    # A stream whose answers the client has not read for this long is ended (RESOURCE_EXHAUSTED).
+    stream_write_timeout_s: float = 30.0
     # Images in progress at once (unary calls and stream items) before new calls get RESOURCE_EXHAUSTED.
     max_concurrent_calls: int = 64
     # Threads for the CPU stages (decode, resize, encode); by default one per core.
@@ -158,6 +160,8 @@ class Config:
     config_poll_s: float = 0.0
     # Prometheus metrics at http://metrics_listen/metrics; empty: off.
     metrics_listen: str = ""
+    # The same service over HTTP (Connect with JSON or binary, gRPC-Web) and the web page at /; empty: off.
+    http_listen: str = ""
     log_format: str = "text"  # or "json"
     # TLS on the gateway's port (PEM files); with tls_client_ca, clients must present a certificate it signed.
     tls_cert: str = ""
@@ -341,6 +345,13 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         "images worked on at once per stream (default 4)",
     ),
     Setting(
+        "stream_write_timeout",
+        float,
+        positive,
+        lambda c, v: replace(c, stream_write_timeout_s=v),
+        "seconds a stream's answer may wait for the client to read it before the stream is ended (default 30)",
+    ),
+    Setting(
         "max_concurrent_calls",
         int,
         positive,
@@ -388,6 +399,13 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         check_listen_or_off,
         lambda c, v: replace(c, metrics_listen=v),
         "host:port for Prometheus metrics at /metrics; empty: off (default off)",
+    ),
+    Setting(
+        "http_listen",
+        str,
+        check_listen_or_off,
+        lambda c, v: replace(c, http_listen=v),
+        "host:port for the service over HTTP (Connect JSON, gRPC-Web) and the web page at /; empty: off (default off)",
     ),
     Setting(
         "log_format",

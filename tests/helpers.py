@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ __all__ = [
     "ServerProcess",
     "copy_version",
     "free_port",
+    "http_base",
     "mapped_files",
     "rss_mb",
     "run_exporter",
@@ -36,6 +38,17 @@ def start_gateway(backend: str | None, *flags: str, env: dict[str, str] | None =
     """A gateway for one backend with the shared labels and a fast health poll; None: the flags say it all."""
     defaults = [f"--backend={backend}", f"--labels={LABELS}"] if backend else []
     return local.start_gateway(*defaults, "--health-poll=0.2", *flags, env=env)
+
+
+HTTP_LINE = re.compile(r"HTTP \(Connect, gRPC-Web\) and the web page on (https?)://\S+:(\d+)/")
+
+
+def http_base(server: ServerProcess) -> str:
+    """The base URL of a gateway's --http-listen (http://127.0.0.1:PORT), from the line it prints before it is ready."""
+    for line in server.lines:
+        if match := HTTP_LINE.search(line):
+            return f"{match.group(1)}://127.0.0.1:{match.group(2)}"
+    raise AssertionError(f"the gateway printed no HTTP address:\n{server.output()}")
 
 
 def wait_for_health(target: str, want: int, timeout: float = 60, service: str = SERVICE) -> float:

@@ -7,6 +7,7 @@ context variables reach every task and thread the call starts). Health and refle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -192,8 +193,8 @@ class LoadShedding(_Interceptor):
     """Past `limit` images in progress, unary calls get RESOURCE_EXHAUSTED and streams wait.
 
     A stream item takes a place when the servicer reads it (which it does only when its window has room) and
-    gives it back when the servicer hands over its answer (answers come one per item, in order). While an item
-    waits for a place the stream reads no further, and gRPC's flow control slows the sender.
+    gives it back when gRPC has taken its answer (answers come one per item, in order). While an item waits for
+    a place the stream reads no further, and gRPC's flow control slows the sender.
     """
 
     def __init__(self, in_flight: InFlight, metrics: Metrics) -> None:
@@ -234,10 +235,12 @@ class LoadShedding(_Interceptor):
 
             try:
                 async for response in call(taking(), context):
+                    # The place is given back once gRPC has taken the answer: an answer a client does not read
+                    # still counts, so clients that never read cannot pile up answers beyond the limit.
+                    yield response
                     if held:
                         held -= 1
                         self.in_flight.give_back()
-                    yield response
             finally:
                 self.in_flight.give_back(held)
 
@@ -276,3 +279,41 @@ class ErrorStatus(_Interceptor):
             await context.abort(code, message)
 
         return stream
+
+
+class StreamWrites(_Interceptor):
+    """Writes a stream's answers itself, so that a client that stops reading is noticed and let go.
+
+    An answer gRPC has not taken within `timeout_s` (the client's flow-control window stayed full) ends the call,
+    which frees the images it held (its RESOURCE_EXHAUSTED status queues behind the unread answer, so such a
+    client learns at its deadline); a client that went away ends it quietly.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+
+    def wrap_stream(self, call: Streaming, method: str) -> Streaming:
+        async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
+            answers = call(requests, context)
+            try:
+                async for response in answers:
+                    try:
+                        await asyncio.wait_for(context.write(response), self.timeout_s)
+                    except TimeoutError:
+                        message = f"the stream's answers were not read for {self.timeout_s:g} s"
+                        log.warning("%s: %s; ending it", method, message)
+                        await answers.aclose()  # give back what the call holds
+                        # The status queues behind the answer the client does not read: it may never see it.
+                        with contextlib.suppress(Exception):
+                            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+                        return
+                    except (grpc.aio.AbortError, asyncio.CancelledError):
+                        raise
+                    except Exception:  # the client went away while we wrote: nothing left to tell it
+                        if context.cancelled() or context.done():
+                            return
+                        raise
+            finally:
+                await answers.aclose()
+
+        return stream  # type: ignore[return-value]  # a coroutine handler: gRPC's writer API

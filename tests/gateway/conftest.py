@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import pathlib
+import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
+import trustme
 from grpc_health.v1 import health_pb2
 
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
-from tests.helpers import ServerProcess, start_gateway, start_modelserver, wait_for_health
+from tests.helpers import ServerProcess, http_base, start_gateway, start_modelserver, wait_for_health
+from tests.paths import ROOT
+
+# Files the tests make for people to look at (the web page's screenshots), listed at the end of the run.
+ARTEFACTS_DIR = ROOT / "test-artifacts"
+_ARTEFACTS = pytest.StashKey[list[pathlib.Path]]()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -31,10 +38,16 @@ def modelserver(servable_base: pathlib.Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="session")
 def gateway(modelserver: ServerProcess) -> Iterator[ServerProcess]:
-    server = start_gateway(modelserver.target)
+    server = start_gateway(modelserver.target, "--http-listen=127.0.0.1:0")
     wait_for_health(server.target, health_pb2.HealthCheckResponse.SERVING)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_url(gateway: ServerProcess) -> str:
+    """The `gateway` fixture's HTTP side (Connect, gRPC-Web, the web page): http://127.0.0.1:PORT."""
+    return http_base(gateway)
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +62,46 @@ def channel(gateway: ServerProcess) -> Iterator[grpc.Channel]:
 @pytest.fixture(scope="session")
 def stub(channel: grpc.Channel) -> pb_grpc.SegmentationServiceStub:
     return pb_grpc.SegmentationServiceStub(channel)
+
+
+@pytest.fixture
+def keep_artefact(request: pytest.FixtureRequest) -> Callable[[pathlib.Path], pathlib.Path]:
+    """Copies a file a test made (under its tmp_path) to test-artifacts/, where it outlives pytest's temp dirs."""
+
+    def keep(path: pathlib.Path) -> pathlib.Path:
+        ARTEFACTS_DIR.mkdir(exist_ok=True)
+        kept = ARTEFACTS_DIR / path.name
+        shutil.copyfile(path, kept)
+        request.config.stash.setdefault(_ARTEFACTS, []).append(kept)
+        return kept
+
+    return keep
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    kept = config.stash.get(_ARTEFACTS, [])
+    if kept:
+        terminalreporter.section("artefacts")
+        for path in kept:
+            terminalreporter.write_line(str(path))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
+    """A CA made now, a server certificate for 127.0.0.1, a client certificate, and a stranger CA's client."""
+    directory = tmp_path_factory.mktemp("pki")
+    ca, stranger = trustme.CA(), trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    files = {
+        "ca": ca.cert_pem,
+        "server.crt": server.cert_chain_pems[0],
+        "server.key": server.private_key_pem,
+    }
+    for name, authority in (("client", ca), ("stranger", stranger)):
+        cert = authority.issue_cert(f"{name}.example")
+        files[f"{name}.crt"], files[f"{name}.key"] = cert.cert_chain_pems[0], cert.private_key_pem
+    paths = {}
+    for name, blob in files.items():
+        paths[name] = directory / name
+        blob.write_to_path(str(paths[name]))
+    return paths

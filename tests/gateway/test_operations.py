@@ -161,27 +161,6 @@ def test_json_logs_carry_the_request_id(fake_tf_serving: tuple[str, _FakeTFServi
     assert any(r["request_id"] == "-" and "health of" in r["message"] for r in records)
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
-    """A CA made now, a server certificate for 127.0.0.1, a client certificate, and a stranger CA's client."""
-    directory = tmp_path_factory.mktemp("pki")
-    ca, stranger = trustme.CA(), trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    files = {
-        "ca": ca.cert_pem,
-        "server.crt": server.cert_chain_pems[0],
-        "server.key": server.private_key_pem,
-    }
-    for name, authority in (("client", ca), ("stranger", stranger)):
-        cert = authority.issue_cert(f"{name}.example")
-        files[f"{name}.crt"], files[f"{name}.key"] = cert.cert_chain_pems[0], cert.private_key_pem
-    paths = {}
-    for name, blob in files.items():
-        paths[name] = directory / name
-        blob.write_to_path(str(paths[name]))
-    return paths
-
-
 def _secure_stub(target: str, pki: dict[str, pathlib.Path], client: str = "") -> pb_grpc.SegmentationServiceStub:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=pki["ca"].read_bytes(),

@@ -21,6 +21,7 @@ from service.image.resize import longest_side_size, model_size, resize_to
 from service.mask.classes import class_mask
 from service.mask.encode import encode_png, encode_raw, run_lengths
 from service.mask.grid import expand, grid_for, repeats
+from service.mask.overlay import overlay_png
 from service.mask.statistics import _from_pixels, _from_runs, class_statistics
 from tests import images
 from tfs_subset.tensorflow.core.framework import tensor_pb2, types_pb2
@@ -288,3 +289,13 @@ def test_status_mapping_hides_unknown_errors_and_logs_them(caplog: pytest.LogCap
     assert code == grpc.StatusCode.INTERNAL and message == INTERNAL_MESSAGE
     assert "secret-key" not in message
     assert "Traceback" in caplog.text and "secret-key" in caplog.text
+
+
+def test_overlay_is_capped_at_1280_px_on_its_longest_side() -> None:
+    rgb = cv2.cvtColor(images.bgr("coffee.png"), cv2.COLOR_BGR2RGB)
+    small = np.zeros((171, 257), np.uint8)
+    small[50:100, 60:200] = 11
+    big = cv2.imdecode(np.frombuffer(overlay_png(rgb, grid_for(small, 3000, 2000)), np.uint8), cv2.IMREAD_COLOR)
+    assert big.shape == (853, 1280, 3)
+    exact = cv2.imdecode(np.frombuffer(overlay_png(rgb, grid_for(small, 600, 400)), np.uint8), cv2.IMREAD_COLOR)
+    assert exact.shape == (400, 600, 3)

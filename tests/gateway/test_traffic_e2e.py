@@ -47,7 +47,8 @@ def two_versions(servable_base: pathlib.Path, tmp_path_factory: pytest.TempPathF
         "  model_version_policy { specific { versions: 1 versions: 2 } }\n"
         '  version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } } }\n'
     )
-    server = start_modelserver(f"--model_config_file={config}")
+    # Labels in the first config need TF Serving's flag: without it, labels may only name versions already loaded.
+    server = start_modelserver(f"--model_config_file={config}", "--allow_version_labels_for_unavailable_models=true")
     yield server
     server.stop()
 

@@ -1,0 +1,312 @@
+// The page's one script, no build step: it calls the gateway's Connect JSON endpoint, the same service as its gRPC
+// port (proto JSON: camelCase fields, bytes as base64, 64-bit integers as strings).
+
+const SERVICE = "/segmentation.v1.SegmentationService/";
+const STAGES = [
+  ["probeUs", "Probe: format, size and limits from the header"],
+  ["decodeUs", "Decode"],
+  ["resizeUs", "Resize to the model's input"],
+  ["packUs", "Pack the tensor"],
+  ["predictUs", "Predict at the model backend"],
+  ["unpackUs", "Unpack the answer"],
+  ["postprocessUs", "Mask back to the photo's size, statistics"],
+  ["encodeUs", "Encode the mask and overlay"],
+  ["totalUs", "Total"],
+];
+// Connect's codes, as a person would say them.
+const HEADLINES = {
+  invalid_argument: "The gateway refused the photo or the request",
+  not_found: "The model or version is not served",
+  unauthenticated: "This gateway needs a bearer token: enter it under “Access token”",
+  resource_exhausted: "The gateway is busy or the upload is far too large",
+  unavailable: "The model backend cannot be reached right now",
+  deadline_exceeded: "The gateway ran out of time",
+  internal: "The gateway failed",
+};
+
+const $ = (selector) => document.querySelector(selector);
+const form = $("#segment-form");
+const photoInput = $("#photo");
+const dropZone = $("#drop-zone");
+const modelSelect = $("#model");
+const tokenInput = $("#token");
+const button = $("#segment");
+const statusLine = $("#status");
+const errorBox = $("#error");
+const result = $("#result");
+const urls = [];  // object URLs of the current result, revoked when the next one replaces it
+
+class CallError extends Error {
+  constructor(code, message, httpStatus) {
+    super(message);
+    this.code = code;
+    this.httpStatus = httpStatus;
+  }
+}
+
+async function call(method, request) {
+  const headers = { "Content-Type": "application/json" };
+  const token = tokenInput.value.trim();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(SERVICE + method, { method: "POST", headers, body: JSON.stringify(request) });
+  } catch (error) {
+    throw new CallError("unavailable", `the gateway could not be reached (${error.message})`, 0);
+  }
+  const text = await response.text();
+  let body = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // an error page from something in between: its text is shown as it is
+  }
+  if (!response.ok) {
+    throw new CallError(body?.code ?? "unknown", body?.message ?? (text.trim() || response.statusText), response.status);
+  }
+  return body;
+}
+
+// The PASCAL VOC colormap, as the gateway colours masks and overlays (service/mask/colormap.py).
+function pascalColour(classId) {
+  const rgb = [0, 0, 0];
+  let id = classId;
+  for (let shift = 7; shift >= 0; shift -= 1) {
+    for (let channel = 0; channel < 3; channel += 1) rgb[channel] |= ((id >> channel) & 1) << shift;
+    id >>= 3;
+  }
+  return `rgb(${rgb.join(", ")})`;
+}
+
+function pngUrl(base64) {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  const url = URL.createObjectURL(new Blob([bytes], { type: "image/png" }));
+  urls.push(url);
+  return url;
+}
+
+function showError(error) {
+  const headline = HEADLINES[error.code] ?? "The call failed";
+  const where = error.httpStatus ? `HTTP ${error.httpStatus}, ${error.code}` : error.code;
+  errorBox.replaceChildren();
+  const strong = document.createElement("strong");
+  strong.textContent = `${headline} (${where}).`;
+  errorBox.append(strong, ` ${error.message}`);
+  errorBox.hidden = false;
+  if (error.code === "unauthenticated") $("#token-details").open = true;
+}
+
+function clearError() {
+  errorBox.hidden = true;
+  errorBox.replaceChildren();
+}
+
+async function loadModels() {
+  try {
+    const { models = [] } = await call("ListModels", {});
+    const chosen = modelSelect.value;
+    modelSelect.replaceChildren(
+      ...models.map((model) => {
+        const split = (model.variants ?? []).map((v) => `${v.name} ${v.weight ?? 0}`).join(", ");
+        const text = `${model.name}${model.isDefault ? " (default)" : ""}${split ? `, split ${split}` : ""}`;
+        return new Option(text, model.name, false, chosen ? model.name === chosen : Boolean(model.isDefault));
+      }),
+    );
+    clearError();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function readBase64(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] ?? "");
+    reader.onerror = () => reject(new CallError("invalid_argument", `the file could not be read (${reader.error})`, 0));
+    reader.readAsDataURL(file);
+  });
+}
+
+const percent = (fraction) => `${(100 * fraction).toFixed(1)} %`;
+const describe = (classes) => classes.map((c) => `${c.label} ${percent(c.fraction ?? 0)}`).join(", ") || "no class";
+
+function drawBoxes(classes, width, height) {
+  const svg = $("#boxes");
+  const ns = "http://www.w3.org/2000/svg";
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.replaceChildren();
+  const fontSize = Math.max(12, Math.round(Math.max(width, height) / 35));
+  for (const c of classes) {
+    if (!c.classId) continue;  // class 0 is the background: its box is the whole photo
+    const box = c.boundingBox ?? {};
+    const group = document.createElementNS(ns, "g");
+    group.dataset.classId = String(c.classId);
+    const rect = document.createElementNS(ns, "rect");
+    for (const [name, value] of Object.entries({ x: box.x ?? 0, y: box.y ?? 0, width: box.width ?? 0, height: box.height ?? 0 })) {
+      rect.setAttribute(name, String(value));
+    }
+    rect.setAttribute("stroke", pascalColour(c.classId));
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", String((box.x ?? 0) + fontSize / 4));
+    label.setAttribute("y", String((box.y ?? 0) + fontSize));
+    label.setAttribute("font-size", String(fontSize));
+    label.textContent = c.label;
+    group.append(rect, label);
+    svg.append(group);
+  }
+}
+
+function fillClasses(classes) {
+  const body = $("#classes tbody");
+  body.replaceChildren(
+    ...classes.map((c) => {
+      const row = document.createElement("tr");
+      row.dataset.classId = String(c.classId ?? 0);
+      const name = document.createElement("th");
+      name.scope = "row";
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = pascalColour(c.classId ?? 0);
+      name.append(swatch, c.label);
+      const box = c.boundingBox ?? {};
+      const cells = [
+        [percent(c.fraction ?? 0), "number"],
+        [Number(c.pixelCount ?? 0).toLocaleString("en"), "number"],
+        [`${box.x ?? 0}, ${box.y ?? 0}, ${box.width ?? 0} × ${box.height ?? 0}`, ""],
+      ].map(([text, className]) => {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        cell.className = className;
+        return cell;
+      });
+      row.append(name, ...cells);
+      // Pointing at a row picks out its box on the photo.
+      const mark = (on) => $(`#boxes g[data-class-id="${row.dataset.classId}"]`)?.classList.toggle("active", on);
+      row.addEventListener("mouseenter", () => mark(true));
+      row.addEventListener("mouseleave", () => mark(false));
+      return row;
+    }),
+  );
+}
+
+function fillTimings(timing) {
+  $("#timings tbody").replaceChildren(
+    ...STAGES.map(([key, name]) => {
+      const row = document.createElement("tr");
+      const stage = document.createElement("th");
+      stage.scope = "row";
+      stage.textContent = name;
+      const ms = document.createElement("td");
+      ms.className = "number";
+      const milliseconds = Number(timing[key] ?? 0) / 1000;
+      ms.textContent = milliseconds.toFixed(milliseconds < 1 ? 2 : 1);
+      row.append(stage, ms);
+      if (key === "totalUs") row.className = "total";
+      return row;
+    }),
+  );
+}
+
+function fillSummary(answer, file) {
+  const model = answer.model ?? {};
+  const facts = [
+    ["Photo", `${file.name}, ${answer.imageWidth ?? 0} × ${answer.imageHeight ?? 0} pixels`],
+    ["Model", model.name ?? ""],
+    ["Version", model.version ?? ""],
+    ["Variant", model.variant || "none (this model has no traffic split)"],
+  ];
+  const list = document.createElement("dl");
+  for (const [term, value] of facts) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = String(value);
+    dd.dataset.fact = term.toLowerCase();
+    list.append(dt, dd);
+  }
+  $("#summary").replaceChildren(list);
+}
+
+function show(answer, file) {
+  for (const url of urls.splice(0)) URL.revokeObjectURL(url);
+  const classes = [...(answer.classes ?? [])].sort((a, b) => Number(b.pixelCount ?? 0) - Number(a.pixelCount ?? 0));
+  const width = answer.imageWidth ?? 0;
+  const height = answer.imageHeight ?? 0;
+  const overlayUrl = pngUrl(answer.overlay ?? "");
+  const found = describe(classes);
+
+  const photo = $("#photo-view");
+  // Browsers show JPEG, PNG, WebP and BMP but not TIFF: then the boxes go on the overlay, the photo tinted.
+  photo.onerror = () => {
+    photo.onerror = null;
+    photo.src = overlayUrl;
+  };
+  const photoUrl = URL.createObjectURL(file);
+  urls.push(photoUrl);
+  photo.src = photoUrl;
+  photo.alt = `The photo ${file.name}, with a box around each class found: ${found}`;
+  $("#overlay").src = overlayUrl;
+  $("#overlay").alt = `The photo with each class tinted in its colour: ${found}`;
+  $("#mask").src = pngUrl(answer.mask?.data ?? "");
+  $("#mask").alt = `The class mask, one colour per class: ${found}`;
+  drawBoxes(classes, width, height);
+  fillSummary(answer, file);
+  fillClasses(classes);
+  fillTimings(answer.timing ?? {});
+  result.hidden = false;
+  return classes;
+}
+
+async function segment(event) {
+  event.preventDefault();
+  const file = photoInput.files?.[0];
+  if (!file) {
+    showError(new CallError("invalid_argument", "Choose a photo first, or drop one on the photo field.", 0));
+    photoInput.focus();
+    return;
+  }
+  clearError();
+  button.disabled = true;
+  result.setAttribute("aria-busy", "true");
+  const model = modelSelect.value;
+  statusLine.textContent = `Segmenting ${file.name}${model ? ` with ${model}` : ""}…`;
+  try {
+    const request = { image: await readBase64(file), includeOverlay: true };
+    if (model) request.model = { name: model };
+    const answer = await call("SegmentImage", request);
+    const classes = show(answer, file);
+    const ms = (Number(answer.timing?.totalUs ?? 0) / 1000).toFixed(0);
+    statusLine.textContent = `Done: ${classes.length} classes in ${file.name} (${describe(classes)}), ${ms} ms in the gateway.`;
+  } catch (error) {
+    statusLine.textContent = `${file.name} was not segmented.`;
+    showError(error instanceof CallError ? error : new CallError("unknown", String(error), 0));
+  } finally {
+    button.disabled = false;
+    result.removeAttribute("aria-busy");
+  }
+}
+
+function choose(file) {
+  $("#photo-name").textContent = file ? `Chosen: ${file.name} (${Math.ceil(file.size / 1024)} KB)` : "";
+}
+
+photoInput.addEventListener("change", () => choose(photoInput.files?.[0]));
+for (const name of ["dragenter", "dragover"]) {
+  dropZone.addEventListener(name, (event) => {
+    event.preventDefault();
+    dropZone.classList.add("dragging");
+  });
+}
+dropZone.addEventListener("dragleave", () => dropZone.classList.remove("dragging"));
+dropZone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dropZone.classList.remove("dragging");
+  const files = event.dataTransfer?.files;
+  if (files?.length) {
+    photoInput.files = files;
+    choose(files[0]);
+  }
+});
+form.addEventListener("submit", segment);
+tokenInput.addEventListener("change", loadModels);
+loadModels();
