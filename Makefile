@@ -14,7 +14,7 @@ LITE_BASE ?= models/deeplab-lite
 # A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
 CONFIG ?=
 
-.PHONY: setup toolchains browser gen check-gen lint format export test run bench bench-quick clients demo fuzz clean
+.PHONY: setup toolchains browser gen check-gen lint format export test run bench bench-quick clients demo fuzz soak clean
 
 setup: $(STAMP) toolchains browser
 
@@ -88,6 +88,11 @@ clients: setup
 test: setup clients
 	$(PY) -m pytest tests/gateway
 	$(PY) -m pytest tests/model
+
+# 10 minutes at concurrency 16 of mixed photos, formats, mask options and bad inputs (bench/soak.py): unexpected
+# errors, the gateway's RSS slope and the first and last minute's p99, as one JSON line.
+soak: export
+	$(PY) -m bench.soak --minutes=10 --concurrency=16 --model-base=$(MODEL_BASE)
 
 # Each fuzz target (tests/fuzz) for FUZZ_SECONDS (default 5 minutes); crashes land in tests/fuzz/regressions/.
 FUZZ_SECONDS ?= 300
