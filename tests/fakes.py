@@ -1,4 +1,5 @@
-"""A fake model backend for in-process tests of the router and pipeline: fast, no TensorFlow, no subprocess.
+"""Fakes for fast tests: a model backend for the router and pipeline in-process, and a TF Serving on loopback that
+answers what a test wants. No TensorFlow, no subprocess.
 
 The real TF Serving path is covered end to end by the tests that start modelserver.
 """
@@ -6,13 +7,23 @@ The real TF Serving path is covered end to end by the tests that start modelserv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import grpc
 import numpy as np
 
 from service.backends import ModelSpec, VersionState, VersionStatus
 from service.errors import BackendUnavailable
+from tfs_subset.tensorflow.core.framework import types_pb2
+from tfs_subset.tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 Answer = Callable[[ModelSpec, np.ndarray], np.ndarray]
 
@@ -81,3 +92,57 @@ class FakeBackend:
 
     async def close(self) -> None:
         self.closed = True
+
+
+def _background(h: int, w: int) -> tuple[tuple[int, ...], int, np.ndarray | None]:
+    return (1, h, w), types_pb2.DT_INT64, np.zeros((1, h, w), "<i8")
+
+
+# A fake TF Serving's answers to Predict, from the input's height and width: (shape, dtype, tensor_content).
+TensorAnswer = Callable[[int, int], tuple[tuple[int, ...], int, "np.ndarray | None"]]
+
+
+class FakeTFServing(prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer):
+    """Just enough of TF Serving over gRPC to see what the gateway sends it and to answer what a test wants:
+    Predict records the call's metadata and answers `answer(h, w)` (default: background everywhere)."""
+
+    def __init__(self, answer: TensorAnswer = _background) -> None:
+        self.answer = answer
+        self.metadata: list[dict[str, str]] = []
+
+    def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+        self.metadata.append(dict(context.invocation_metadata()))
+        h, w = (d.size for d in list(request.inputs["ImageTensor"].tensor_shape.dim)[1:3])
+        shape, dtype, values = self.answer(h, w)
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = request.model_spec.name
+        response.model_spec.version.value = 1
+        out = response.outputs["SemanticPredictions"]
+        out.dtype = dtype
+        for size in shape:
+            out.tensor_shape.dim.add(size=size)
+        if values is not None:
+            out.tensor_content = values.tobytes()
+        return response
+
+    def GetModelStatus(self, request, context):  # noqa: N802
+        response = get_model_status_pb2.GetModelStatusResponse()
+        response.model_version_status.add(version=1, state=get_model_status_pb2.ModelVersionStatus.State.AVAILABLE)
+        return response
+
+
+@contextmanager
+def serving(servicer: FakeTFServing, credentials: grpc.ServerCredentials | None = None) -> Iterator[str]:
+    """The fake on a loopback port (TLS with `credentials`); yields its target."""
+    server = grpc.server(futures.ThreadPoolExecutor(4), options=[("grpc.max_send_message_length", 1 << 30)])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
+    if credentials is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(0)

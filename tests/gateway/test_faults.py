@@ -10,7 +10,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent import futures
 
 import grpc
 import numpy as np
@@ -20,14 +19,9 @@ from grpc_health.v1 import health_pb2
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from tests import images
+from tests.fakes import FakeTFServing, TensorAnswer, serving
 from tests.helpers import ServerProcess, free_port, start_gateway, start_modelserver, wait_for_health
 from tfs_subset.tensorflow.core.framework import types_pb2
-from tfs_subset.tensorflow_serving.apis import (
-    get_model_status_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 CLIENTS = 8
@@ -190,53 +184,23 @@ def test_a_slow_backend_gives_deadline_exceeded_on_time_without_a_pile_up(models
             assert gateway.stop() == 0, gateway.output()
 
 
-class _NonsenseServing(
-    prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer
-):
-    """A TF Serving that answers Predict with whatever `answer` builds from the input's shape."""
-
-    def __init__(self) -> None:
-        self.answer = "wrong-shape"
-
-    def Predict(self, request, context):  # noqa: N802
-        h, w = (d.size for d in list(request.inputs["ImageTensor"].tensor_shape.dim)[1:3])
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = request.model_spec.name
-        response.model_spec.version.value = 1
-        out = response.outputs["SemanticPredictions"]
-        shape, dtype, values = {
-            "wrong-shape": ((1, h + 1, w), types_pb2.DT_INT64, np.zeros((1, h + 1, w), "<i8")),
-            "wrong-dtype": ((1, h, w), types_pb2.DT_STRING, None),
-            "out-of-range": ((1, h, w), types_pb2.DT_INT64, np.full((1, h, w), 999, "<i8")),
-            "huge": ((1, h * 10, w * 10), types_pb2.DT_INT64, np.zeros((1, h * 10, w * 10), "<i8")),  # ~100 MB
-        }[self.answer]
-        out.dtype = dtype
-        for size in shape:
-            out.tensor_shape.dim.add(size=size)
-        if values is not None:
-            out.tensor_content = values.tobytes()
-        return response
-
-    def GetModelStatus(self, request, context):  # noqa: N802
-        response = get_model_status_pb2.GetModelStatusResponse()
-        response.model_version_status.add(version=1, state=get_model_status_pb2.ModelVersionStatus.State.AVAILABLE)
-        return response
+NONSENSE: dict[str, TensorAnswer] = {
+    "wrong-shape": lambda h, w: ((1, h + 1, w), types_pb2.DT_INT64, np.zeros((1, h + 1, w), "<i8")),
+    "wrong-dtype": lambda h, w: ((1, h, w), types_pb2.DT_STRING, None),
+    "out-of-range": lambda h, w: ((1, h, w), types_pb2.DT_INT64, np.full((1, h, w), 999, "<i8")),
+    "huge": lambda h, w: ((1, h * 10, w * 10), types_pb2.DT_INT64, np.zeros((1, h * 10, w * 10), "<i8")),  # 100 MB
+}
 
 
 @pytest.fixture
-def nonsense() -> Iterator[tuple[str, _NonsenseServing]]:
-    servicer = _NonsenseServing()
-    server = grpc.server(futures.ThreadPoolExecutor(4), options=[("grpc.max_send_message_length", 1 << 30)])
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}", servicer
-    server.stop(0)
+def nonsense() -> Iterator[tuple[str, FakeTFServing]]:
+    tf_serving = FakeTFServing()
+    with serving(tf_serving) as target:
+        yield target, tf_serving
 
 
 def test_a_backend_answering_nonsense_is_internal_with_the_details_only_in_the_log(
-    nonsense: tuple[str, _NonsenseServing],
+    nonsense: tuple[str, FakeTFServing],
 ) -> None:
     target, servicer = nonsense
     gateway = start_gateway(target)
@@ -250,7 +214,7 @@ def test_a_backend_answering_nonsense_is_internal_with_the_details_only_in_the_l
                 ("out-of-range", "outside 0..255"),
                 ("huge", "shape"),
             ):
-                servicer.answer = answer
+                servicer.answer = NONSENSE[answer]
                 with pytest.raises(grpc.RpcError) as error:
                     stub.SegmentImage(pb.SegmentImageRequest(image=images.jpeg("chelsea.png")), timeout=30)
                 assert error.value.code() == grpc.StatusCode.INTERNAL

@@ -8,11 +8,9 @@ import re
 import time
 import urllib.request
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import replace
 
 import grpc
-import numpy as np
 import pytest
 import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,17 +20,11 @@ from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service.config import BackendConfig, Config, Shadow
 from tests import images
+from tests.fakes import FakeTFServing, serving
 from tests.gateway.test_api import running, two_model_config
 from tests.gateway.test_traffic import split
 from tests.helpers import start_gateway
 from tests.paths import ROOT
-from tfs_subset.tensorflow.core.framework import types_pb2
-from tfs_subset.tensorflow_serving.apis import (
-    get_model_status_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
 
 IMAGE = images.png("chelsea.png")
 
@@ -87,46 +79,14 @@ def test_metrics_count_calls_stages_bytes_backends_and_shadows() -> None:
     assert asked and asked <= {name for name, _ in samples}, asked - {name for name, _ in samples}
 
 
-class _FakeTFServing(
-    prediction_service_pb2_grpc.PredictionServiceServicer, model_service_pb2_grpc.ModelServiceServicer
-):
-    """Just enough of TF Serving to see what the gateway sends it: Predict answers background everywhere."""
-
-    def __init__(self) -> None:
-        self.metadata: list[dict[str, str]] = []
-
-    def Predict(self, request, context):  # noqa: N802
-        self.metadata.append(dict(context.invocation_metadata()))
-        shape = [d.size for d in request.inputs["ImageTensor"].tensor_shape.dim][:3]
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = request.model_spec.name
-        response.model_spec.version.value = 1
-        out = response.outputs["SemanticPredictions"]
-        out.dtype = types_pb2.DT_INT64
-        for size in shape:
-            out.tensor_shape.dim.add(size=size)
-        out.tensor_content = np.zeros(shape, dtype="<i8").tobytes()
-        return response
-
-    def GetModelStatus(self, request, context):  # noqa: N802
-        response = get_model_status_pb2.GetModelStatusResponse()
-        response.model_version_status.add(version=1, state=get_model_status_pb2.ModelVersionStatus.State.AVAILABLE)
-        return response
-
-
 @pytest.fixture
-def fake_tf_serving() -> Iterator[tuple[str, _FakeTFServing]]:
-    servicer = _FakeTFServing()
-    server = grpc.server(futures.ThreadPoolExecutor(2))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}", servicer
-    server.stop(0)
+def fake_tf_serving() -> Iterator[tuple[str, FakeTFServing]]:
+    tf_serving = FakeTFServing()
+    with serving(tf_serving) as target:
+        yield target, tf_serving
 
 
-def test_the_request_id_is_sent_on_to_the_backend(fake_tf_serving: tuple[str, _FakeTFServing]) -> None:
+def test_the_request_id_is_sent_on_to_the_backend(fake_tf_serving: tuple[str, FakeTFServing]) -> None:
     target, tf_serving = fake_tf_serving
     config = Config(listen="127.0.0.1:0", backends=(BackendConfig(targets=(target,)),))
     with running(config) as served:
@@ -141,7 +101,7 @@ def test_the_request_id_is_sent_on_to_the_backend(fake_tf_serving: tuple[str, _F
     )
 
 
-def test_json_logs_carry_the_request_id(fake_tf_serving: tuple[str, _FakeTFServing]) -> None:
+def test_json_logs_carry_the_request_id(fake_tf_serving: tuple[str, FakeTFServing]) -> None:
     target, _ = fake_tf_serving
     gateway = start_gateway(target, "--log-format=json")
     try:
@@ -237,19 +197,14 @@ def test_bearer_tokens_guard_the_api_and_leave_health_open(tmp_path: pathlib.Pat
 
 
 def test_tls_and_mutual_tls_to_the_backend(pki: dict[str, pathlib.Path]) -> None:
-    servicer = _FakeTFServing()
-    server = grpc.server(futures.ThreadPoolExecutor(2))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
+    tf_serving = FakeTFServing()
     credentials = grpc.ssl_server_credentials(
         [(pki["server.key"].read_bytes(), pki["server.crt"].read_bytes())],
         root_certificates=pki["ca"].read_bytes(),
         require_client_auth=True,
     )
-    target = f"127.0.0.1:{server.add_secure_port('127.0.0.1:0', credentials)}"
-    server.start()
     request = pb.SegmentImageRequest(image=IMAGE)
-    try:
+    with serving(tf_serving, credentials) as target:
         mutual = BackendConfig(
             targets=(target,), ca=str(pki["ca"]), cert=str(pki["client.crt"]), key=str(pki["client.key"])
         )
@@ -261,6 +216,5 @@ def test_tls_and_mutual_tls_to_the_backend(pki: dict[str, pathlib.Path]) -> None
             with pytest.raises(grpc.RpcError) as error:
                 served.stub.SegmentImage(request, timeout=10)
             assert error.value.code() == grpc.StatusCode.UNAVAILABLE and target in error.value.details()
-    finally:
-        server.stop(0)
-    assert len(servicer.metadata) == 1
+
+    assert len(tf_serving.metadata) == 1
