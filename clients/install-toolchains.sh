@@ -13,20 +13,7 @@ packages=(
   golang-go protoc-gen-go protoc-gen-go-grpc
   golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
 )
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "install-toolchains: need root to install: ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "install-toolchains: apt-get install ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash deploy/install-debian-packages.sh install-toolchains "${packages[@]}"
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "install-toolchains: node and npm are needed for the Node client (Debian: nodejs npm)" >&2

@@ -7,17 +7,4 @@ set -euo pipefail
 
 # DejaVu: a font for the text in screenshots, whatever else the machine has.
 packages=(chromium chromium-driver fonts-dejavu-core)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "install-browser: need root to install: ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "install-browser: apt-get install ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$(dirname "$0")/../deploy/install-debian-packages.sh" install-browser "${packages[@]}"

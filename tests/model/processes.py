@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tests.helpers import ServerProcess, free_port, start_modelserver
 from tests.paths import ROOT
@@ -43,14 +43,9 @@ def connectable(port: int) -> bool:
     return error == 0
 
 
-@dataclass
-class WatchedStart:
-    """A modelserver started on a fixed port whose output is followed line by line while it starts."""
-
-    process: subprocess.Popen[str]
-    port: int
-    lines: list[str] = field(default_factory=list)
-    reader: threading.Thread | None = None
+class WatchedStart(ServerProcess):
+    """A modelserver started on a fixed port whose output is followed line by line while it starts (it may never
+    become ready, which is what these tests look at)."""
 
     @classmethod
     def begin(cls, *flags: str) -> WatchedStart:
@@ -62,7 +57,7 @@ class WatchedStart:
             text=True,
             cwd=ROOT,
         )
-        watched = cls(process, port)
+        watched = cls("modelserver", process, port)
         watched.reader = threading.Thread(target=watched._pump, daemon=True)
         watched.reader.start()
         return watched
@@ -71,9 +66,6 @@ class WatchedStart:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.append(line)
-
-    def output(self) -> str:
-        return "".join(self.lines)
 
     def wait_for_line(self, text: str, timeout: float = 120) -> float:
         """Seconds until a line containing `text` is printed; fails if the process ends first."""
@@ -88,20 +80,6 @@ class WatchedStart:
                 raise AssertionError(f"exited with {self.process.returncode} before {text!r}:\n{self.output()}")
             time.sleep(0.02)
         raise AssertionError(f"no {text!r} within {timeout}s:\n{self.output()}")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.reader is not None:
-            self.reader.join(timeout=10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return self.process.returncode
 
 
 @dataclass
