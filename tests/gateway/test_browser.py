@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -55,7 +55,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 def _wait(driver: WebDriver, what: Callable[[WebDriver], object], message: str, timeout: float = 60) -> None:
     try:
-        WebDriverWait(driver, timeout, poll_frequency=0.1).until(what)
+        # The page rewrites parts of itself as results come (the model list, the status line): an element
+        # replaced between finding it and reading it is only a reason to look again.
+        WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)).until(
+            what
+        )
     except TimeoutException:
         status = driver.find_element(By.ID, "status").text
         error = driver.find_element(By.ID, "error").text
