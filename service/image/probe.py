@@ -101,6 +101,37 @@ def _png(data: bytes) -> ImageInfo:
     return ImageInfo("PNG", width, height)
 
 
+_PNG_CHUNK_HEAD = struct.Struct(">I4s")
+# Far more than any encoder writes (libpng: 8 KiB IDATs, about 2,500 in a 20 MiB file), far fewer than the
+# 12-byte chunks a max_image_bytes file could hold, which would take seconds to walk.
+MAX_PNG_CHUNKS = 100_000
+
+
+def _png_chunks_fit(data: bytes) -> None:
+    """Refuses a PNG whose chunks claim more bytes than were sent.
+
+    OpenCV's PNG reader allocates what a chunk's length field declares before reading it, so 92 bytes claiming a
+    4 GiB IDAT cost 4 GiB of memory (found by fuzzing). A chunk that overruns the data is truncation or corruption
+    either way, so it is refused before decoding; every allocation is then bounded by the bytes received.
+    """
+    offset, end = 8, len(data)
+    for _ in range(MAX_PNG_CHUNKS):
+        if offset + 12 > end:
+            break  # a few stray bytes after the last complete chunk; the decoder judges those
+        length, kind = _PNG_CHUNK_HEAD.unpack_from(data, offset)
+        if length > end - offset - 12:
+            name = kind.decode("latin-1") if kind.isalpha() else kind.hex()
+            raise InvalidImage(
+                f"the PNG is truncated or corrupt: chunk {name!r} at byte {offset} declares {length} bytes, "
+                f"only {end - offset - 12} follow"
+            )
+        if kind == b"IEND":
+            return
+        offset += 12 + length
+    else:
+        raise InvalidImage(f"the PNG has more than {MAX_PNG_CHUNKS} chunks; no encoder writes that many")
+
+
 def _webp(data: bytes) -> ImageInfo:
     chunk = data[12:16]
     if chunk == b"VP8 ":
@@ -193,4 +224,6 @@ def probe(data: bytes, limits: Limits) -> ImageInfo:
             f"the image is {info.width}x{info.height} = {pixels} pixels, over the limit of "
             f"max_image_pixels={limits.max_image_pixels}"
         )
+    if image_format == "PNG":
+        _png_chunks_fit(data)
     return info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import time
 
 import cv2
@@ -81,6 +82,18 @@ def test_probe_refuses_bytes_over_the_limit() -> None:
 def test_probe_names_what_is_wrong(data: bytes, message: str) -> None:
     with pytest.raises(InvalidImage, match=message):
         probe(data, LIMITS)
+
+
+def test_a_png_chunk_longer_than_the_data_is_refused_before_decoding() -> None:
+    # OpenCV allocates a chunk's declared length before reading it: 92 bytes could cost 4 GiB (found by fuzzing).
+    data = images.png("chelsea.png")
+    claiming = bytearray(data[:100])
+    claiming[33:37] = (0xFFFFF000).to_bytes(4, "big")  # the first chunk after IHDR
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for broken in (bytes(claiming), data[: len(data) // 2]):
+        with pytest.raises(InvalidImage, match=r"PNG is truncated or corrupt: chunk .* declares \d+ bytes, only"):
+            _decode(broken)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
 
 
 def _decode(data: bytes, input_size: int = 513):  # type: ignore[no-untyped-def]
