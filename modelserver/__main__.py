@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 # TensorFlow's C++ start-up chatter is noise for a server log; real errors still get through.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from modelserver.monitoring import Metrics, prometheus_path
 from modelserver.options import OptionsError, ServerOptions, parse_options
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ STARTUP_FAILED = 255
 
 async def serve(argv: list[str] | None) -> int:
     options = parse_options(argv)
+    # Read before the models load, so that a bad file fails at once, as the other files' errors do.
+    metrics_path = prometheus_path(options)
     # These load TensorFlow.
     from modelserver.http_server import RestApp  # noqa: PLC0415
     from modelserver.registry import StartupError  # noqa: PLC0415
@@ -66,9 +69,10 @@ async def serve(argv: list[str] | None) -> int:
     # for a 513x513 image).
     gc.collect()
     gc.freeze()
-    server, port, executor = create_server(options, registry)
+    metrics = Metrics()
+    server, port, executor = create_server(options, registry, metrics)
     await server.start()
-    rest_server = await _start_rest(options, RestApp(registry, executor))
+    rest_server = await _start_rest(options, RestApp(registry, executor, metrics, metrics_path))
     registry.start_polling(options.model_config_file or None, options.model_config_file_poll_wait_seconds)
     names = ", ".join(registry.models)
     print(f"Running gRPC ModelServer at {options.bind_address}:{port} (models: {names}) ...", flush=True)

@@ -35,6 +35,8 @@ class ServerOptions:
     enable_serialization_as_tensor_content: bool = False
     load_retry_interval_seconds: float = 60.0
     ssl_config_file: str = ""
+    monitoring_config_file: str = ""
+    grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()
 
 
 class OptionsError(Exception):
@@ -157,6 +159,20 @@ def _parser() -> argparse.ArgumentParser:
         help="an SSLConfig in text format (server_key, server_cert, custom_ca as PEM contents; client_verify): "
         "TLS (or mutual TLS) on the gRPC port, as TF Serving's flag",
     )
+    # main.cc:254-257; read (monitoring.py) only where the REST server is made, as server.cc:437-452 reads it.
+    parser.add_argument(
+        "--monitoring_config_file",
+        default="",
+        help="a MonitoringConfig in text format: with prometheus_config { enable: true }, Prometheus metrics on "
+        "--rest_api_port at prometheus_config.path (default /monitoring/prometheus/metrics); unused without "
+        "--rest_api_port",
+    )
+    parser.add_argument(
+        "--grpc_channel_arguments",
+        default="",
+        help="comma-separated gRPC server arguments, key=value (e.g. grpc.max_connection_age_ms=300000), as TF "
+        "Serving's flag: integer values as integers",
+    )
     parser.add_argument(
         "--bind_address",
         default="0.0.0.0",
@@ -194,6 +210,20 @@ def _config_from_file(path: pathlib.Path) -> model_server_config_pb2.ModelServer
     return config
 
 
+def _channel_arguments(flag: str) -> tuple[tuple[str, int | str], ...]:
+    """key=value,key=value as TF Serving's server.cc parses it: an integer value is passed as an integer."""
+    arguments: list[tuple[str, int | str]] = []
+    for item in filter(None, flag.split(",")):
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise OptionsError(f"--grpc_channel_arguments: {item!r} is not key=value")
+        try:
+            arguments.append((key, int(value)))
+        except ValueError:
+            arguments.append((key, value))
+    return tuple(arguments)
+
+
 def parse_options(argv: list[str] | None = None) -> ServerOptions:
     args = _parser().parse_args(argv)
     if args.model_config_file:
@@ -229,4 +259,6 @@ def parse_options(argv: list[str] | None = None) -> ServerOptions:
         # util/retrier.cc:35: a negative interval means no wait.
         load_retry_interval_seconds=max(0, args.load_retry_interval_micros) / 1e6,
         ssl_config_file=args.ssl_config_file,
+        monitoring_config_file=args.monitoring_config_file,
+        grpc_channel_arguments=_channel_arguments(args.grpc_channel_arguments),
     )

@@ -117,6 +117,17 @@ def parse(method: str, path: str) -> Call:
     return Call(kind, model, number, label)
 
 
+def metric_labels(method: str, path: str) -> tuple[str, str]:
+    """The model name and method TF Serving's REST metrics label a call with (http_server.cc:152-203): what
+    ParseModelInfo captured, the name decoded, the method as the path spells it after ':' (POST only); "" for what
+    its pattern did not match."""
+    if method == "POST" and (match := _PREDICTION_PATH.fullmatch(path)):
+        return _decode(match[1]), match[4]
+    if method == "GET" and (match := _STATUS_PATH.fullmatch(path)):
+        return _decode(match[1] or ""), ""
+    return "", ""
+
+
 def _decode(text: str) -> str:
     """curl_easy_unescape: %XX escapes only ('+' stays '+')."""
     return unquote_to_bytes(text).decode("utf-8", "surrogateescape")

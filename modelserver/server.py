@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from tensorflow_serving.apis import (
 from modelserver import tls
 from modelserver.errors import ServingError, invalid
 from modelserver.models import LoadOptions
+from modelserver.monitoring import Metrics
 from modelserver.options import MAX_MESSAGE_BYTES, ServerOptions
 from modelserver.predict import get_model_metadata, predict
 from modelserver.registry import ModelRegistry, RegistryOptions
@@ -36,25 +38,48 @@ class _Calls:
     def __init__(self, executor: ThreadPoolExecutor) -> None:
         self._executor = executor
 
-    async def run(self, context: grpc.aio.ServicerContext, fn: Callable[..., T], *args: Any) -> T:
+    async def run(
+        self,
+        context: grpc.aio.ServicerContext,
+        fn: Callable[..., T],
+        *args: Any,
+        done: Callable[[grpc.StatusCode], None] | None = None,
+    ) -> T:
+        """fn(*args) on the pool; `done` is given the call's status code however it ends."""
+        code = grpc.StatusCode.OK
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         except ServingError as exc:
+            code = exc.code
             await context.abort(exc.code, exc.message)
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
         except Exception:
+            code = grpc.StatusCode.INTERNAL
             log.exception("unexpected error in %s", getattr(fn, "__name__", fn))
             await context.abort(grpc.StatusCode.INTERNAL, "internal error in the model server; see its log")
+        finally:
+            if done is not None:
+                done(code)
         raise AssertionError("unreachable: abort() raises")
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, registry: ModelRegistry, calls: _Calls, as_tensor_content: bool) -> None:
+    def __init__(self, registry: ModelRegistry, calls: _Calls, as_tensor_content: bool, metrics: Metrics) -> None:
         self._registry = registry
         self._calls = calls
         self._as_tensor_content = as_tensor_content
+        self._metrics = metrics
 
     async def Predict(self, request, context):  # noqa: N802 (gRPC method name)
-        return await self._calls.run(context, predict, self._registry, request, self._as_tensor_content)
+        # Counted and timed as PredictionServiceImpl::Predict does (prediction_service_impl.cc:39-62).
+        start = time.monotonic_ns()
+
+        def done(code: grpc.StatusCode) -> None:
+            self._metrics.record_request(request.model_spec.name, code, "Predict", "GRPC", start)
+
+        return await self._calls.run(context, predict, self._registry, request, self._as_tensor_content, done=done)
 
     async def GetModelMetadata(self, request, context):  # noqa: N802
         return await self._calls.run(context, get_model_metadata, self._registry, request)
@@ -137,18 +162,22 @@ def build_registry(options: ServerOptions) -> ModelRegistry:
     )
 
 
-def create_server(options: ServerOptions, registry: ModelRegistry) -> tuple[grpc.aio.Server, int, ThreadPoolExecutor]:
-    """A configured, bound, not yet started server, its port, and the inference pool it uses."""
+def create_server(
+    options: ServerOptions, registry: ModelRegistry, metrics: Metrics
+) -> tuple[grpc.aio.Server, int, ThreadPoolExecutor]:
+    """A configured, bound, not yet started server, its port, and the inference pool it uses; Predict calls are
+    recorded in `metrics`."""
     executor = ThreadPoolExecutor(max_workers=options.max_concurrent_inferences, thread_name_prefix="inference")
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            *options.grpc_channel_arguments,
         ]
     )
     calls = _Calls(executor)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(registry, calls, options.enable_serialization_as_tensor_content), server
+        PredictionServicer(registry, calls, options.enable_serialization_as_tensor_content, metrics), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), server)
     reflection.enable_server_reflection(

@@ -24,6 +24,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from modelserver.options import parse_options
 from tests.helpers import ServerProcess, copy_version, start_modelserver
 from tests.paths import CAT, IMAGES, PERSON, ROOT
 
@@ -354,8 +355,9 @@ def test_sigterm_stops_the_server_cleanly(servable_base: pathlib.Path) -> None:
     [
         ([], "either --model_config_file or --model_base_path must be given"),
         (["--model_config_file=/nonexistent/models.config"], "cannot read --model_config_file"),
+        (["--model_base_path=/m", "--grpc_channel_arguments=grpc.a=1,age"], "'age' is not key=value"),
     ],
-    ids=["no-model", "missing-config"],
+    ids=["no-model", "missing-config", "channel-arguments"],
 )
 def test_bad_flags_fail_with_one_line(flags: list[str], message: str) -> None:
     result = subprocess.run(
@@ -364,3 +366,11 @@ def test_bad_flags_fail_with_one_line(flags: list[str], message: str) -> None:
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("modelserver: error: ") and message in last
+
+
+def test_grpc_channel_arguments_are_passed_as_tf_serving_parses_them() -> None:
+    flags = ["--model_base_path=/m", "--grpc_channel_arguments=grpc.max_connection_age_ms=300000,grpc.lb_policy_name=x"]
+    assert parse_options(flags).grpc_channel_arguments == (
+        ("grpc.max_connection_age_ms", 300000),
+        ("grpc.lb_policy_name", "x"),
+    )
