@@ -64,6 +64,8 @@ async def serve(argv: list[str] | None) -> int:
         # Before the "listening" line, which tells whoever waits for it that every port is open.
         scheme, http_host = "https" if gateway.http.tls else "http", config.http_listen.rsplit(":", 1)[0]
         print(f"HTTP (Connect, gRPC-Web) and the web page on {scheme}://{http_host}:{gateway.http.port}/", flush=True)
+    if config.health_listen:
+        print(f"health on {config.health_listen.rsplit(':', 1)[0]}:{gateway.health_port} (plaintext)", flush=True)
     host = config.listen.rsplit(":", 1)[0]
     backends = ", ".join(f"{b.name} ({','.join(b.targets)})" for b in config.backends)
     models = ", ".join(m.name + (" (default)" if m is config.model else "") for m in config.models)

@@ -61,6 +61,8 @@ class Gateway:
     metrics: Metrics
     metrics_port: int = 0
     http: HttpServer | None = None  # --http-listen
+    health_server: grpc.aio.Server | None = None  # --health-listen
+    health_port: int = 0
     _stop_metrics: Callable[[], None] | None = None
     _retiring: dict[asyncio.Task[None], Backend] = field(default_factory=dict)
 
@@ -76,6 +78,8 @@ class Gateway:
             except OSError as exc:
                 raise OSError(f"cannot serve metrics on {self.config.metrics_listen}: {exc.strerror}") from exc
         await self.server.start()
+        if self.health_server is not None:
+            await self.health_server.start()
         if self.http is not None:
             await self.http.start()
 
@@ -114,7 +118,8 @@ class Gateway:
 
     async def stop(self, grace_s: float) -> None:
         await self.health.shutdown()
-        await asyncio.gather(self.server.stop(grace_s), *([self.http.stop(grace_s)] if self.http else []))
+        others = [server.stop(grace_s) for server in (self.health_server, self.http) if server is not None]
+        await asyncio.gather(self.server.stop(grace_s), *others)
         await self.shadows.close()
         # Once the server has stopped, no call is left on any channel, retiring ones included.
         retiring = list(self._retiring.items())
@@ -169,13 +174,13 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    try:
-        if config.tls_cert:
-            port = server.add_secure_port(config.listen, server_credentials(config))
-        else:
-            port = server.add_insecure_port(config.listen)
-    except RuntimeError as exc:  # grpcio's word for a bad address or a port in use
-        raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
+    port = _listen(server, config.listen, server_credentials(config) if config.tls_cert else None)
+    health_server, health_port = None, 0
+    if config.health_listen:
+        # The same HealthServicer: a probe here sees what clients of the main port see.
+        health_server = grpc.aio.server(options=BOUNDED_TRANSPORT)
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, health_server)
+        health_port = _listen(health_server, config.health_listen, None)
     http = None
     if config.http_listen:
         # Imported only when asked for: connectrpc, uvicorn and Starlette cost 13 MB and 0.1 s at start.
@@ -183,4 +188,26 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
 
         # The same servicer behind the same interceptors: one InFlight, TokenFile, call log and metrics.
         http = HttpServer(HttpApp(servicer, interceptors, receive_limit), config)
-    return Gateway(server, port, servicer, health, shadows, config, make_backend, metrics, http=http)
+    return Gateway(
+        server,
+        port,
+        servicer,
+        health,
+        shadows,
+        config,
+        make_backend,
+        metrics,
+        http=http,
+        health_server=health_server,
+        health_port=health_port,
+    )
+
+
+def _listen(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """The port bound at `address`, with TLS when `credentials` are given."""
+    try:
+        if credentials is not None:
+            return server.add_secure_port(address, credentials)
+        return server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpcio's word for a bad address or a port in use
+        raise OSError(f"cannot listen on {address}: {exc}") from exc

@@ -160,6 +160,9 @@ class Config:
     config_poll_s: float = 0.0
     # Prometheus metrics at http://metrics_listen/metrics; empty: off.
     metrics_listen: str = ""
+    # grpc.health.v1 alone, plaintext and without tokens, for probes that cannot speak TLS (Kubernetes' gRPC
+    # probes, container health checks); empty: off.
+    health_listen: str = ""
     # The same service over HTTP (Connect with JSON or binary, gRPC-Web) and the web page at /; empty: off.
     http_listen: str = ""
     log_format: str = "text"  # or "json"
@@ -399,6 +402,14 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         check_listen_or_off,
         lambda c, v: replace(c, metrics_listen=v),
         "host:port for Prometheus metrics at /metrics; empty: off (default off)",
+    ),
+    Setting(
+        "health_listen",
+        str,
+        check_listen_or_off,
+        lambda c, v: replace(c, health_listen=v),
+        "host:port for grpc.health.v1 alone, plaintext and open, for probes that cannot speak TLS; empty: off "
+        "(default off)",
     ),
     Setting(
         "http_listen",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ from tests import images
 from tests.fakes import FakeTFServing, serving
 from tests.gateway.test_api import running, two_model_config
 from tests.gateway.test_traffic import split
-from tests.helpers import start_gateway
+from tests.helpers import free_port, start_gateway, wait_for_health
 from tests.paths import ROOT
 
 IMAGE = images.png("chelsea.png")
@@ -218,3 +221,35 @@ def test_tls_and_mutual_tls_to_the_backend(pki: dict[str, pathlib.Path]) -> None
             assert error.value.code() == grpc.StatusCode.UNAVAILABLE and target in error.value.details()
 
     assert len(tf_serving.metadata) == 1
+
+
+def _healthcheck(*flags: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTATION_")}
+    command = [sys.executable, "-m", "service.healthcheck", *flags]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=environ, check=False)
+
+
+def test_the_health_port_answers_probes_in_plaintext_beside_a_tls_port(
+    pki: dict[str, pathlib.Path], fake_tf_serving: tuple[str, FakeTFServing], tmp_path: pathlib.Path
+) -> None:
+    # Kubernetes' gRPC probes and container health checks speak no TLS: they ask health_listen.
+    target, _ = fake_tf_serving
+    health_port = free_port()
+    (tmp_path / "tokens").write_text("s3cret\n")
+    tls = (f"--tls-cert={pki['server.crt']}", f"--tls-key={pki['server.key']}", f"--auth-tokens={tmp_path / 'tokens'}")
+    gateway = start_gateway(target, "--listen=127.0.0.1:0", f"--health-listen=127.0.0.1:{health_port}", *tls)
+    try:
+        assert f"health on 127.0.0.1:{health_port} (plaintext)" in gateway.output()
+        wait_for_health(f"127.0.0.1:{health_port}", health_pb2.HealthCheckResponse.SERVING, service="")
+        ok = _healthcheck(f"--health-listen=127.0.0.1:{health_port}", *tls)
+        assert (ok.returncode, ok.stdout) == (0, f"127.0.0.1:{health_port}: SERVING\n"), ok.stderr
+        refused = _healthcheck(f"--listen={gateway.target}", *tls)  # no health port: it will not guess
+        assert refused.returncode == 1 and "set health_listen" in refused.stderr
+        with grpc.insecure_channel(f"127.0.0.1:{health_port}") as channel:  # health alone, nothing else
+            with pytest.raises(grpc.RpcError) as error:
+                pb_grpc.SegmentationServiceStub(channel).SegmentImage(pb.SegmentImageRequest(image=IMAGE), timeout=5)
+            assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        gateway.stop()
+    down = _healthcheck(f"--health-listen=127.0.0.1:{health_port}")
+    assert down.returncode == 1 and "UNAVAILABLE" in down.stderr
