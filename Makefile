@@ -14,7 +14,8 @@ LITE_BASE ?= models/deeplab-lite
 # A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
 CONFIG ?=
 
-.PHONY: setup toolchains browser gen check-gen lint format export test run bench bench-quick clients demo fuzz soak clean
+.PHONY: setup toolchains browser gen check-gen lint format export test run bench bench-quick clients demo fuzz soak clean \
+	image compose-test scale-test
 
 setup: $(STAMP) toolchains browser
 
@@ -55,6 +56,8 @@ lint: setup check-gen
 	@if git rev-parse --verify --quiet main:buf.yaml >/dev/null; then \
 	  $(BUF) breaking --against '.git#branch=main' && echo "no breaking changes against main"; \
 	else echo "buf breaking: main has no protos yet, nothing to compare"; fi
+	bash deploy/check-manifests.sh
+	bash deploy/envoy/check.sh
 
 format: setup
 	$(VENV)/bin/ruff format .
@@ -85,9 +88,24 @@ $(LITE_BASE)/1/model.tflite:
 clients: setup
 	@BUF=$(BUF) bash clients/build.sh
 
-test: setup clients
+test: setup clients scale-test
 	$(PY) -m pytest tests/gateway
 	$(PY) -m pytest tests/model
+
+# The gateway's image and the local modelserver's (deploy/Containerfile*), built with podman; their sizes at the end.
+# BASE_IMAGE=... picks the base (default: python:3.11-slim-bookworm if a registry answers, else a local Debian one).
+image: setup
+	@bash deploy/containers/build.sh
+
+# deploy/compose/ brought up with podman-compose (the local override: modelserver for tensorflow/serving), a photo
+# sent through it with grpcurl, metrics read from the gateway, the model server and Prometheus, then taken down.
+compose-test: image
+	$(PY) -m pytest -s -p no:cacheprovider tests/deploy/test_compose.py
+
+# Envoy (deploy/envoy/envoy.yaml) -> 2 gateways -> round_robin -> 2 modelservers on loopback: the spread, then one
+# gateway and one modelserver killed under load and restarted (tests/deploy/test_scale.py). Part of `make test`.
+scale-test: export
+	$(PY) -m pytest -s -p no:cacheprovider tests/deploy/test_scale.py
 
 # 10 minutes at concurrency 16 of mixed photos, formats, mask options and bad inputs (bench/soak.py): unexpected
 # errors, the gateway's RSS slope and the first and last minute's p99, as one JSON line.

@@ -69,6 +69,10 @@ class CallContext:
         return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
 
     async def send_initial_metadata(self, metadata: Sequence[tuple[str, str]]) -> None:
+        self.set_trailing_metadata(metadata)
+
+    def set_trailing_metadata(self, metadata: Sequence[tuple[str, str]]) -> None:
+        # An HTTP answer, error or not, has one set of headers; Connect sends both kinds of metadata in it.
         for key, value in metadata:
             self._ctx.response_headers[key] = value
 

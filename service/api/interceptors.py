@@ -77,10 +77,16 @@ class RequestIds(_Interceptor):
     def wrap_unary(self, call: Unary, method: str) -> Unary:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             request_id.set(_caller_request_id(context))
-            await context.send_initial_metadata(((REQUEST_ID_KEY, request_id.get()),))
+            metadata = ((REQUEST_ID_KEY, request_id.get()),)
+            # A failure's status carries the id in its (trailers-only) headers. An answer sends it with the
+            # response, not before: until headers go out, a proxy may still retry the call elsewhere when this
+            # process dies (Envoy's retry on reset), instead of failing it.
+            context.set_trailing_metadata(metadata)
             pending = call(request, context)
             del request  # see ErrorStatus: no frame above it may hold the request while an abort unwinds
-            return await pending
+            response = await pending
+            await context.send_initial_metadata(metadata)
+            return response
 
         return unary
 
