@@ -163,7 +163,7 @@ BAD_INPUTS = {
     "text": (b"GET / HTTP/1.1\r\nHost: example\r\n\r\n", "not an image"),
     "json": (b'{"image": "aGVsbG8="}', "not an image"),
     "truncated-jpeg": (images.jpeg("astronaut.png")[:5000], "JPEG image could not be decoded"),
-    "truncated-png": (images.png("astronaut.png")[:5000], "PNG image could not be decoded"),
+    "truncated-png": (images.png("astronaut.png")[:5000], "PNG is truncated or corrupt: chunk 'IDAT'"),
     "jpeg-header-only": (images.jpeg("astronaut.png")[:300], "JPEG"),
     "png-signature-only": (b"\x89PNG\r\n\x1a\n", "PNG header is truncated"),
     "png-claims-30000x30000": (images.png_header_claiming(30000, 30000), "max_image_pixels=50000000"),
