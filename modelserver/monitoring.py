@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import pathlib
 import re
 import sys
 import threading
@@ -37,11 +36,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from modelserver.options import OptionsError, ServerOptions
+from modelserver.options import ServerOptions, read_text_proto
 
 log = logging.getLogger("modelserver")
 
@@ -89,15 +88,7 @@ def prometheus_path(options: ServerOptions) -> str | None:
     if not options.rest_api_port or options.rest_api_port == options.port:
         log.warning("--monitoring_config_file %s is not read: metrics are served only on the REST API port", path)
         return None
-    try:
-        text = pathlib.Path(path).read_text()
-    except OSError as exc:
-        raise OptionsError(f"cannot read --monitoring_config_file {path}: {exc.strerror}") from exc
-    config = MonitoringConfig()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as exc:
-        raise OptionsError(f"--monitoring_config_file {path}: {exc}") from exc
+    config = read_text_proto(path, "--monitoring_config_file", MonitoringConfig())
     if not config.prometheus_config.enable:
         return None
     return config.prometheus_config.path or DEFAULT_PATH

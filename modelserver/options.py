@@ -7,9 +7,13 @@ import os
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from google.protobuf import text_format
+from google.protobuf.message import Message
 from tensorflow_serving.config import model_server_config_pb2
+
+MessageT = TypeVar("MessageT", bound=Message)
 
 # TF Serving's own limit: the largest message protobuf can parse.
 MAX_MESSAGE_BYTES = 2**31 - 1
@@ -187,16 +191,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_from_file(path: pathlib.Path) -> model_server_config_pb2.ModelServerConfig:
+def read_text_proto(path: str | os.PathLike[str], flag: str, message: MessageT) -> MessageT:
+    """`message` filled from the text-format file at `path`, named by `flag`; one-line OptionsError otherwise."""
     try:
-        text = path.read_text()
+        text = pathlib.Path(path).read_text()
     except OSError as exc:
-        raise OptionsError(f"cannot read --model_config_file {path}: {exc.strerror}") from exc
-    config = model_server_config_pb2.ModelServerConfig()
+        raise OptionsError(f"cannot read {flag} {path}: {exc.strerror}") from exc
     try:
-        text_format.Parse(text, config)
+        text_format.Parse(text, message)
     except text_format.ParseError as exc:
-        raise OptionsError(f"--model_config_file {path}: {exc}") from exc
+        raise OptionsError(f"{flag} {path}: {exc}") from exc
+    return message
+
+
+def _config_from_file(path: pathlib.Path) -> model_server_config_pb2.ModelServerConfig:
+    config = read_text_proto(path, "--model_config_file", model_server_config_pb2.ModelServerConfig())
     if config.WhichOneof("config") != "model_config_list" or not config.model_config_list.config:
         raise OptionsError(f"--model_config_file {path}: needs a model_config_list with at least one config")
     names = [model.name for model in config.model_config_list.config]

@@ -7,12 +7,10 @@ own text format. As in TF Serving, only the gRPC port uses it; the REST port sta
 
 from __future__ import annotations
 
-import pathlib
-
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from modelserver.options import OptionsError
+from modelserver.options import OptionsError, read_text_proto
 
 
 def _ssl_config_class() -> type:
@@ -37,15 +35,7 @@ SSLConfig = _ssl_config_class()
 def server_credentials(path: str) -> grpc.ServerCredentials:
     """Server credentials from an SSLConfig file; with client_verify, clients must present a certificate that
     custom_ca signed."""
-    try:
-        text = pathlib.Path(path).read_text()
-    except OSError as exc:
-        raise OptionsError(f"cannot read --ssl_config_file {path}: {exc.strerror}") from exc
-    config = SSLConfig()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as exc:
-        raise OptionsError(f"--ssl_config_file {path}: {exc}") from exc
+    config = read_text_proto(path, "--ssl_config_file", SSLConfig())
     if not config.server_key or not config.server_cert:
         raise OptionsError(f"--ssl_config_file {path}: needs server_key and server_cert (PEM contents)")
     if config.client_verify and not config.custom_ca:

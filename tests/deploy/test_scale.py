@@ -270,7 +270,7 @@ def test_calls_spread_survive_a_kill_and_come_back(system: tuple[Envoy, list[Gat
     }
     assert in_flight, "the kill must land on calls in flight"
     # A failed call was in flight when the processes died, and at most every caller had one in flight on each.
-    assert all(start <= killed_at[0] <= end + 0.5 for start, end, _ in failed), (failed, killed_at)
+    assert all(start <= killed_at[0] <= end + 0.5 for start, end, _ in failed), (failed, killed_at, load.details)
     assert len(failed) <= 2 * CONCURRENCY, report
     assert after and all(code == "OK" for *_, code in after), report
 
