@@ -25,6 +25,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench import photos
 from deploy.local import ROOT, rss_mb, start_gateway, start_modelserver
 
 # The shared real data beside the checkout (see the README).
@@ -35,7 +36,6 @@ LABELS = SHARED / "models" / "deeplabv3_mnv2_pascal" / "labels.txt"
 
 SIZES = {"640x480": (640, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 SCENARIOS = ("floor", "gateway-png", "gateway-rle", "seed")
-SOURCE_PHOTO = "chelsea.png"
 
 
 @dataclass(frozen=True)
@@ -55,21 +55,10 @@ PLANS = {
 
 
 def make_jpeg(size: str, directory: pathlib.Path) -> pathlib.Path:
+    """A mosaic of real photos at native scale (bench/photos.py), JPEG quality 90."""
     width, height = SIZES[size]
-    photo = cv2.imread(str(IMAGES / SOURCE_PHOTO), cv2.IMREAD_COLOR)
-    # Crop to the target aspect ratio first, so the cat is not stretched.
-    ph, pw = photo.shape[:2]
-    if pw / ph > width / height:
-        crop = round(ph * width / height)
-        photo = photo[:, (pw - crop) // 2 : (pw + crop) // 2]
-    else:
-        crop = round(pw * height / width)
-        photo = photo[(ph - crop) // 2 : (ph + crop) // 2]
-    image = cv2.resize(photo, (width, height), interpolation=cv2.INTER_CUBIC)
     path = directory / f"{size}.jpg"
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    assert ok
-    path.write_bytes(data.tobytes())
+    path.write_bytes(photos.jpeg(photos.mosaic(photos.photos(IMAGES), width, height)))
     return path
 
 
@@ -176,8 +165,10 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         gateway = start_gateway(f"--backend={modelserver.target}", f"--labels={LABELS}", "--health-poll=0.2")
         try:
             results: dict[str, dict[str, dict[int, dict]]] = {}
+            image_bytes: dict[str, int] = {}
             for size in plan.sizes:
                 image = make_jpeg(size, work)
+                image_bytes[size] = image.stat().st_size
                 results[size] = {scenario: {} for scenario in SCENARIOS}
                 # The seed chain needs TensorFlow in its client, so it runs in a process of its own.
                 for group in (("floor", "gateway-png", "gateway-rle"), ("seed",)):
@@ -197,7 +188,13 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         finally:
             gateway.stop()
             modelserver.stop()
-    return {"results": results, "gateway_rss_peak_mb": peak, "gateway_rss_mb": rss_now, "start_to_serving_s": serving}
+    return {
+        "results": results,
+        "image_bytes": image_bytes,
+        "gateway_rss_peak_mb": peak,
+        "gateway_rss_mb": rss_now,
+        "start_to_serving_s": serving,
+    }
 
 
 def ratios(run_result: dict, plan: Plan) -> dict[str, float | None]:
@@ -214,8 +211,10 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | None]:
 
     size = "1080p" if "1080p" in results else plan.sizes[0]
     c4 = 4 if 4 in plan.concurrencies else plan.concurrencies[-1]
+    width, height = SIZES[size]
     return {
         "size": size,
+        "image_bytes_per_mp_1080p": round(run_result["image_bytes"][size] / (width * height / 1e6)),
         "p50_ratio_png_1080p": ratio(cell(size, "gateway-png", 1, "p50"), cell(size, "floor", 1, "p50")),
         "p50_ratio_rle_1080p": ratio(cell(size, "gateway-rle", 1, "p50"), cell(size, "floor", 1, "p50")),
         "throughput_ratio_c4_1080p": ratio(
@@ -337,9 +336,11 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
         "",
         "Everything runs on this one machine, on loopback: modelserver (TensorFlow, the model), the gateway, and the",
         "load generators, each in its own process, so the model server and the gateway share the same cores.",
-        f"Images: `{SOURCE_PHOTO}` cropped to the aspect ratio and resized, JPEG quality 90. Each cell runs for",
-        f"{plan.seconds} s after a warm-up call, in {plan.rounds} phases that take turns with the other scenarios",
-        "(floor, gateway-png and gateway-rle alternate, so a noisy machine's drift falls on all three alike).",
+        "Images: mosaics of real photos at their native scale, never resized (the shared photos and scikit-image's",
+        f"sample photos; bench/photos.py), JPEG quality 90: {summary.get('image_bytes_per_mp_1080p')} bytes per",
+        "megapixel at 1080p, as a camera's photos (an upscaled picture is smoother and decodes faster).",
+        f"Each cell runs for {plan.seconds} s after a warm-up call, in {plan.rounds} phases that take turns with",
+        "the other scenarios (they alternate, so a noisy machine's drift falls on all of them alike).",
         "Gateway input size 513 (longest side); the floor sends the same tensor.",
         "",
         "- **floor**: Predict to modelserver with a tensor the client resized beforehand (the model plus transport).",

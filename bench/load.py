@@ -36,14 +36,39 @@ CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_
 Call = Callable[[], Any]
 
 
-def _gateway(target: str, data: bytes, mask_format: str) -> tuple[Call, int]:
+def _gateway(target: str, data: bytes, variant: str) -> tuple[Call, int]:
+    """gateway-png, gateway-rle, and levers on RLE: gateway-rle-MODEL names another of the gateway's models
+    (bench/__main__.py configures e.g. deeplab-u8, deeplab-257)."""
     from segmentation.v1 import segmentation_service_pb2 as pb  # noqa: PLC0415
     from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc  # noqa: PLC0415
 
     stub = pb_grpc.SegmentationServiceStub(grpc.insecure_channel(target, options=CHANNEL_OPTIONS))
+    mask_format, _, model = variant.partition("-")
     fmt = pb.MASK_FORMAT_PNG if mask_format == "png" else pb.MASK_FORMAT_RLE
     request = pb.SegmentImageRequest(image=data, mask_format=fmt)
+    if model:
+        request.model.name = f"deeplab-{model}"
     return (lambda: stub.SegmentImage(request, timeout=120)), request.ByteSize()
+
+
+def _ingraph(target: str, data: bytes) -> tuple[Call, int]:
+    """The TF-native peer: the JPEG bytes straight to TF Serving, decoded, resized and segmented in the graph
+    (the exporter's --bytes-signature), a uint8 mask back at the model's size."""
+    from tfs_subset.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: PLC0415
+    from tfs_subset.tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: PLC0415
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "deeplab-bytes"
+    request.model_spec.signature_name = "serving_bytes"
+    request.inputs["image_bytes"].CopyFrom(
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_STRING,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]),
+            string_val=[data],
+        )
+    )
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target, options=CHANNEL_OPTIONS))
+    return (lambda: stub.Predict(request, timeout=120)), request.ByteSize()
 
 
 def _floor(target: str, data: bytes, input_size: int) -> tuple[Call, int]:
@@ -85,14 +110,29 @@ def _seed(target: str, data: bytes) -> tuple[Call, int]:
     return call, sizes[0]
 
 
-def make_call(scenario: str, target: str, data: bytes, input_size: int) -> tuple[Call, int]:
+def make_call(scenario: str, targets: dict[str, str], data: bytes, input_size: int) -> tuple[Call, int]:
     if scenario.startswith("gateway-"):
-        return _gateway(target, data, scenario.removeprefix("gateway-"))
+        return _gateway(targets["gateway"], data, scenario.removeprefix("gateway-"))
     if scenario == "floor":
-        return _floor(target, data, input_size)
+        return _floor(targets["model"], data, input_size)
     if scenario == "seed":
-        return _seed(target, data)
+        return _seed(targets["model"], data)
+    if scenario == "ingraph":
+        return _ingraph(targets["model"], data)
+    if scenario == "tfserving-rest":
+        from bench.peers import tfserving_rest_call  # noqa: PLC0415
+
+        return tfserving_rest_call(targets["rest"], data, input_size)
+    if scenario == "kserve":
+        from bench.peers import kserve_call  # noqa: PLC0415
+
+        return kserve_call(targets["kserve"], data)
     raise SystemExit(f"unknown scenario {scenario}")
+
+
+def response_size(response: Any) -> int:
+    """Bytes of an answer: a protobuf message's serialized size, or an HTTP body's length."""
+    return response.ByteSize() if hasattr(response, "ByteSize") else len(response)
 
 
 def process_cpu_s(pid: int) -> float:
@@ -116,6 +156,7 @@ class Cell:
         self.wall = 0.0
         self.client_cpu = 0.0
         self.server_cpu: float | None = None
+        self.backend_cpu: float | None = None
 
     def result(self) -> dict:
         stages = self.stages
@@ -130,6 +171,7 @@ class Cell:
             "response_bytes": self.response_bytes,
             "client_cpu_s": self.client_cpu,
             "server_cpu_s": self.server_cpu,
+            "backend_cpu_s": self.backend_cpu,
             "stages_us": {k: float(np.mean([s[k] for s in stages])) for k in stages[0]} if stages else {},
         }
 
@@ -139,7 +181,7 @@ def _cpu_now() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def phase(call: Call, cell: Cell, seconds: float, watch_pid: int | None) -> None:
+def phase(call: Call, cell: Cell, seconds: float, watch_pid: int | None, backend_pid: int | None) -> None:
     """`cell.concurrency` callers call back to back for `seconds`; each makes at least one call."""
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
@@ -154,6 +196,10 @@ def phase(call: Call, cell: Cell, seconds: float, watch_pid: int | None) -> None
                 with lock:
                     cell.errors.append(f"{exc.code().name}: {exc.details()}")
                 return
+            except (OSError, ValueError) as exc:  # the HTTP peers
+                with lock:
+                    cell.errors.append(f"{type(exc).__name__}: {exc}")
+                return
             elapsed_ms = (time.perf_counter() - start) * 1000
             with lock:
                 cell.latencies.append(elapsed_ms)
@@ -165,6 +211,7 @@ def phase(call: Call, cell: Cell, seconds: float, watch_pid: int | None) -> None
     threads = [threading.Thread(target=caller) for _ in range(cell.concurrency)]
     cpu_before = _cpu_now()
     watched_before = process_cpu_s(watch_pid) if watch_pid else 0.0
+    backend_before = process_cpu_s(backend_pid) if backend_pid else 0.0
     wall_start = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -173,6 +220,8 @@ def phase(call: Call, cell: Cell, seconds: float, watch_pid: int | None) -> None
     cell.wall += time.perf_counter() - wall_start
     if watch_pid:
         cell.server_cpu = (cell.server_cpu or 0.0) + process_cpu_s(watch_pid) - watched_before
+    if backend_pid:
+        cell.backend_cpu = (cell.backend_cpu or 0.0) + process_cpu_s(backend_pid) - backend_before
     cell.client_cpu += _cpu_now() - cpu_before
 
 
@@ -186,15 +235,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--input-size", type=int, default=513)
-    parser.add_argument("--watch-pid", type=int, default=None)
+    parser.add_argument("--rest", default="", help="the model server's REST API, http://HOST:PORT")
+    parser.add_argument("--kserve", default="", help="the KServe transformer, http://HOST:PORT")
+    parser.add_argument("--watch-pid", type=int, default=None, help="the gateway: its CPU per gateway call")
+    parser.add_argument("--backend-pid", type=int, default=None, help="the model server: its CPU per call")
     args = parser.parse_args()
+    targets = {"gateway": args.gateway, "model": args.model, "rest": args.rest, "kserve": args.kserve}
     with open(args.image, "rb") as file:
         data = file.read()
     calls = {}
     for scenario in args.scenarios.split(","):
-        target = args.gateway if scenario.startswith("gateway-") else args.model
-        call, request_bytes = make_call(scenario, target, data, args.input_size)
-        response_bytes = call().ByteSize()  # also the warm-up: connection, first inference at this size
+        call, request_bytes = make_call(scenario, targets, data, args.input_size)
+        response_bytes = response_size(call())  # also the warm-up: connection, first inference at this size
         calls[scenario] = (call, request_bytes, response_bytes)
     results = []
     for concurrency in (int(c) for c in args.concurrency.split(",")):
@@ -202,7 +254,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, (call, _, _) in calls.items():
                 watch = args.watch_pid if name.startswith("gateway-") else None
-                phase(call, cells[name], args.seconds / args.rounds, watch)
+                phase(call, cells[name], args.seconds / args.rounds, watch, args.backend_pid)
         results += [cell.result() for cell in cells.values()]
     print(json.dumps(results), flush=True)
 

@@ -21,6 +21,7 @@ KEYS = {
     "gateway_cpu_ms_1080p",
     "gateway_rss_mb",
     "start_to_serving_s",
+    "image_bytes_per_mp_1080p",
 }
 
 
