@@ -27,6 +27,23 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--model-name", default=None, help="name to serve the model under (default: EXPORT_DIR's last part)"
     )
+    parser.add_argument(
+        "--output-dtype",
+        choices=("int64", "uint8"),
+        default="int64",
+        help="dtype of serving_default's SemanticPredictions: int64 as the frozen graph computes it (default), or "
+        "uint8, cast in the graph (DeepLab's class ids are < 256): 1 byte per pixel instead of 8 in a tensor_content "
+        "answer (TF Serving's --enable_serialization_as_tensor_content); the default typed fields already send "
+        "ids < 128 in one byte each",
+    )
+    parser.add_argument(
+        "--bytes-signature",
+        action="store_true",
+        help="also write a 'serving_bytes' signature: input image_bytes, a string tensor of shape [1] holding one "
+        'encoded image (JPEG, PNG, BMP or GIF; {"b64": ...} over REST), decoded and resized in the graph to at most '
+        "513 on the longest side (aspect ratio kept, never enlarged), then the same DeepLab nodes -> "
+        "SemanticPredictions uint8 [1,h,w] at that size; serving_default is kept as it is",
+    )
     return parser.parse_args(argv)
 
 
@@ -49,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
     graph_def = parse_graph(data, tf.compat.v1.GraphDef, args.frozen_graph)
     with staging_dir(base, version) as staging:
-        write_saved_model(graph_def, staging)
-        summary = verify_saved_model(staging)
+        write_saved_model(graph_def, staging, args.output_dtype, args.bytes_signature)
+        summary = verify_saved_model(staging, args.output_dtype, args.bytes_signature)
         final = publish(staging, base, version)
     print(f"exported {args.frozen_graph} -> {final}")
     print(summary.describe())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import pathlib
@@ -10,10 +11,22 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
+import cv2
+import grpc
+import numpy as np
 import pytest
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import predict_pb2
 
 from tests.helpers import run_exporter
+from tests.model.processes import RestServer, start_with_rest
+from tests.model.test_modelserver import Client
 from tests.paths import CAT, FROZEN_GRAPH, IMAGES, PERSON, TF_SIDE
 
 
@@ -53,6 +66,7 @@ def test_export_prints_the_signature_and_numbers_versions_upwards(tmp_path: path
     assert "signature 'serving_default' [serve]" in first.stdout
     assert "ImageTensor: uint8 [1, -1, -1, 3]" in first.stdout
     assert "SemanticPredictions: int64 [1, -1, -1]" in first.stdout
+    assert "serving_bytes" not in first.stdout  # the levers are off by default
     second = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base)
     assert second.returncode == 0, second.stderr
     assert _leftovers(base) == ["1", "2"]
@@ -149,3 +163,228 @@ def test_interrupted_export_leaves_nothing(tmp_path: pathlib.Path, sig: signal.S
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0, stderr
     assert _leftovers(base) == [], stderr[-2000:]
+
+
+# -- the levers: --output-dtype uint8 and --bytes-signature ---------------------------------------------------------
+
+LEVERS = ("--output-dtype", "uint8", "--bytes-signature")
+HD = (1920, 1080)  # width, height of the enlarged photo: serving_bytes shrinks it to 513x289
+HD_MODEL_SIZE = (289, 513)  # height, width: 1080 * 513 / 1920 = 288.56, rounded
+
+
+@pytest.fixture(scope="module")
+def levers_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, str]:
+    """The model base path exported with both levers, and what the exporter printed."""
+    base = tmp_path_factory.mktemp("levers") / "deeplab"
+    result = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base, "--version", "1", *LEVERS)
+    assert result.returncode == 0, result.stderr
+    return base, result.stdout
+
+
+@pytest.fixture(scope="module")
+def levers_base(levers_export: tuple[pathlib.Path, str]) -> pathlib.Path:
+    return levers_export[0]
+
+
+@pytest.fixture(scope="module")
+def levers_model(levers_base: pathlib.Path) -> Any:
+    return tf.saved_model.load(str(levers_base / "1"), tags=["serve"])
+
+
+@pytest.fixture(scope="module")
+def default_model(servable_base: pathlib.Path) -> Any:
+    return tf.saved_model.load(str(servable_base / "1"), tags=["serve"])
+
+
+def _bgr(name: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    image = cv2.imread(str(IMAGES / name), cv2.IMREAD_COLOR)
+    return image if size is None else cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+
+
+def _encoded(name: str, size: tuple[int, int] | None = None, ext: str = ".jpg") -> bytes:
+    """The shared photo (enlarged to `size`, width x height), encoded by OpenCV now; nothing is stored."""
+    ok, data = cv2.imencode(ext, _bgr(name, size))
+    assert ok
+    return data.tobytes()
+
+
+def _mask(fn: Any, **feeds: Any) -> np.ndarray:
+    return fn(**{k: tf.constant(v) for k, v in feeds.items()})["SemanticPredictions"].numpy()
+
+
+def _fraction(mask: np.ndarray, class_id: int) -> float:
+    return float(np.mean(mask == class_id))
+
+
+def _signatures(version: pathlib.Path) -> dict[str, Any]:
+    """The SignatureDefs as written in saved_model.pb, read without loading the graph."""
+    model = saved_model_pb2.SavedModel()
+    model.ParseFromString((version / "saved_model.pb").read_bytes())
+    (meta_graph,) = model.meta_graphs
+    assert list(meta_graph.meta_info_def.tags) == ["serve"]
+    return dict(meta_graph.signature_def)
+
+
+def _info(info: Any) -> tuple[str, int, list[int]]:
+    return info.name, info.dtype, [d.size for d in info.tensor_shape.dim]
+
+
+def test_levers_export_prints_both_signatures_and_stores_the_weights_once(
+    levers_export: tuple[pathlib.Path, str],
+) -> None:
+    levers_base, stdout = levers_export
+    assert (
+        "signature 'serving_default' [serve]: inputs {ImageTensor: uint8 [1, -1, -1, 3]} -> "
+        "outputs {SemanticPredictions: uint8 [1, -1, -1]}" in stdout
+    )
+    assert (
+        "signature 'serving_bytes' [serve]: inputs {image_bytes: string [1]} -> "
+        "outputs {SemanticPredictions: uint8 [1, -1, -1]}" in stdout
+    )
+    assert "image_bytes: a batch of one string, shape [1]" in stdout
+    # One import of the frozen graph feeds both signatures: the weights (nearly all of its 2.8 MB) are there once.
+    assert (levers_base / "1" / "saved_model.pb").stat().st_size < 1.1 * FROZEN_GRAPH.stat().st_size
+
+
+def test_signature_defs_keep_serving_default_and_add_serving_bytes(
+    levers_base: pathlib.Path, servable_base: pathlib.Path
+) -> None:
+    default = _signatures(servable_base / "1")
+    assert list(default) == ["serving_default"]
+    image = ("ImageTensor:0", types_pb2.DT_UINT8, [1, -1, -1, 3])
+    assert _info(default["serving_default"].inputs["ImageTensor"]) == image
+    assert _info(default["serving_default"].outputs["SemanticPredictions"])[1:] == (types_pb2.DT_INT64, [1, -1, -1])
+
+    levers = _signatures(levers_base / "1")
+    assert sorted(levers) == ["serving_bytes", "serving_default"]
+    # serving_default is fed as before, by the same tensor name, dtype and shape; only its output is uint8.
+    assert levers["serving_default"].inputs["ImageTensor"] == default["serving_default"].inputs["ImageTensor"]
+    assert levers["serving_default"].method_name == default["serving_default"].method_name
+    assert _info(levers["serving_default"].outputs["SemanticPredictions"])[1:] == (types_pb2.DT_UINT8, [1, -1, -1])
+    assert list(levers["serving_bytes"].inputs) == ["image_bytes"]
+    assert _info(levers["serving_bytes"].inputs["image_bytes"])[1:] == (types_pb2.DT_STRING, [1])
+    assert list(levers["serving_bytes"].outputs) == ["SemanticPredictions"]
+    assert _info(levers["serving_bytes"].outputs["SemanticPredictions"])[1:] == (types_pb2.DT_UINT8, [1, -1, -1])
+
+
+def test_tf_loads_both_signatures_with_their_dtypes(levers_model: Any) -> None:
+    assert sorted(levers_model.signatures) == ["serving_bytes", "serving_default"]
+    default = levers_model.signatures["serving_default"]
+    assert default.structured_input_signature[1]["ImageTensor"].dtype == tf.uint8
+    assert default.structured_outputs["SemanticPredictions"].dtype == tf.uint8
+    by_bytes = levers_model.signatures["serving_bytes"]
+    spec = by_bytes.structured_input_signature[1]["image_bytes"]
+    assert (spec.dtype, spec.shape.as_list()) == (tf.string, [1])
+    output = by_bytes.structured_outputs["SemanticPredictions"]
+    assert (output.dtype, output.shape.as_list()) == (tf.uint8, [1, None, None])
+
+
+@pytest.mark.parametrize(("name", "class_id", "share"), [("astronaut.png", PERSON, 0.40), ("chelsea.png", CAT, 0.70)])
+def test_uint8_output_is_the_int64_output_cast(
+    levers_model: Any, default_model: Any, name: str, class_id: int, share: float
+) -> None:
+    rgb = cv2.cvtColor(_bgr(name), cv2.COLOR_BGR2RGB)[np.newaxis]
+    small = _mask(levers_model.signatures["serving_default"], ImageTensor=rgb)
+    wide = _mask(default_model.signatures["serving_default"], ImageTensor=rgb)
+    assert (small.dtype, wide.dtype) == (np.uint8, np.int64)
+    assert small.shape == wide.shape == rgb.shape[:3]
+    assert wide.max() < 256
+    np.testing.assert_array_equal(small, wide.astype(np.uint8))
+    assert _fraction(small, class_id) >= share
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A shared photo, maybe enlarged (width x height) and encoded; the size serving_bytes segments it at."""
+
+    name: str
+    size: tuple[int, int] | None
+    ext: str
+    model_size: tuple[int, int]  # height, width
+    class_id: int
+    share: float
+
+
+PHOTOS = {
+    "chelsea-jpeg": Photo("chelsea.png", None, ".jpg", (300, 451), CAT, 0.70),  # within 513: never enlarged
+    "chelsea-1080p-jpeg": Photo("chelsea.png", HD, ".jpg", HD_MODEL_SIZE, CAT, 0.70),
+    # Portrait: 700 * 513 / 1400 = 256.5, rounded half up.
+    "astronaut-portrait-png": Photo("astronaut.png", (700, 1400), ".png", (513, 257), PERSON, 0.40),
+}
+
+
+@pytest.mark.parametrize("photo", PHOTOS.values(), ids=PHOTOS.keys())
+def test_bytes_signature_agrees_with_serving_default_on_the_same_resized_image(levers_model: Any, photo: Photo) -> None:
+    data = _encoded(photo.name, photo.size, photo.ext)
+    mask = _mask(levers_model.signatures["serving_bytes"], image_bytes=[data])
+    assert mask.dtype == np.uint8 and mask.shape == (1, *photo.model_size)
+    assert _fraction(mask, photo.class_id) >= photo.share
+    # What a TF Serving user would otherwise do before serving_default: decode, bilinear resize, round to uint8.
+    decoded = tf.io.decode_image(data, channels=3, expand_animations=False)
+    resized = tf.image.resize(decoded[tf.newaxis], photo.model_size, method="bilinear")
+    pixels = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    np.testing.assert_array_equal(mask, _mask(levers_model.signatures["serving_default"], ImageTensor=pixels))
+
+
+def test_bytes_signature_refuses_bytes_that_are_not_an_image(levers_model: Any) -> None:
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format"):
+        _mask(levers_model.signatures["serving_bytes"], image_bytes=[b"not an image"])
+
+
+@pytest.fixture(scope="module")
+def levers_server(levers_base: pathlib.Path) -> Iterator[RestServer]:
+    server = start_with_rest("--model_name=deeplab", f"--model_base_path={levers_base}")
+    yield server
+    server.stop()
+
+
+def _bytes_request(data: bytes) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "deeplab"
+    request.model_spec.signature_name = "serving_bytes"
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([data]))  # DT_STRING, shape [1]
+    return request
+
+
+def test_modelserver_answers_serving_bytes_with_a_uint8_mask(levers_server: RestServer, levers_model: Any) -> None:
+    data = _encoded("chelsea.png", HD)
+    request = _bytes_request(data)
+    assert request.inputs["image_bytes"].dtype == types_pb2.DT_STRING
+    response = Client(levers_server.target).predictions.Predict(request, timeout=60)
+    assert response.model_spec.signature_name == "serving_bytes"
+    output = response.outputs["SemanticPredictions"]
+    assert output.dtype == types_pb2.DT_UINT8
+    assert [d.size for d in output.tensor_shape.dim] == [1, *HD_MODEL_SIZE]
+    mask = tf.make_ndarray(output)
+    assert _fraction(mask, CAT) >= 0.70
+    local = _mask(levers_model.signatures["serving_bytes"], image_bytes=[data])
+    assert np.mean(mask == local) >= 0.999
+
+
+def test_modelserver_still_answers_serving_default_with_pixels(levers_server: RestServer) -> None:
+    rgb = cv2.cvtColor(_bgr("chelsea.png"), cv2.COLOR_BGR2RGB)
+    response = Client(levers_server.target).predict(rgb)
+    output = response.outputs["SemanticPredictions"]
+    assert output.dtype == types_pb2.DT_UINT8
+    mask = tf.make_ndarray(output)
+    assert mask.shape == (1, *rgb.shape[:2]) and _fraction(mask, CAT) >= 0.70
+
+
+def test_modelserver_refuses_bytes_that_are_not_an_image(levers_server: RestServer) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        Client(levers_server.target).predictions.Predict(_bytes_request(b"not an image"), timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Unknown image file format" in info.value.details()
+
+
+def test_rest_api_takes_the_image_as_b64_and_lists_both_signatures(levers_server: RestServer) -> None:
+    status, metadata = levers_server.json("GET", "/v1/models/deeplab/metadata")
+    assert status == 200
+    assert sorted(metadata["metadata"]["signature_def"]["signature_def"]) == ["serving_bytes", "serving_default"]
+    encoded = base64.b64encode(_encoded("chelsea.png")).decode()
+    body = {"signature_name": "serving_bytes", "inputs": {"image_bytes": [{"b64": encoded}]}}
+    status, answer = levers_server.json("POST", "/v1/models/deeplab:predict", body)
+    assert status == 200, answer
+    mask = np.array(answer["outputs"])
+    assert mask.shape == (1, 300, 451)
+    assert _fraction(mask, CAT) >= 0.70
