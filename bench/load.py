@@ -37,17 +37,22 @@ Call = Callable[[], Any]
 
 
 def _gateway(target: str, data: bytes, variant: str) -> tuple[Call, int]:
-    """gateway-png, gateway-rle, and levers on RLE: gateway-rle-MODEL names another of the gateway's models
-    (bench/__main__.py configures e.g. deeplab-u8, deeplab-257)."""
+    """gateway-FORMAT[-OPTION...]: FORMAT png or rle; options `model` (the mask at the model's size), `overlay`,
+    or another of the gateway's models by its suffix (bench/__main__.py configures deeplab-u8, deeplab-257)."""
     from segmentation.v1 import segmentation_service_pb2 as pb  # noqa: PLC0415
     from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc  # noqa: PLC0415
 
     stub = pb_grpc.SegmentationServiceStub(grpc.insecure_channel(target, options=CHANNEL_OPTIONS))
-    mask_format, _, model = variant.partition("-")
+    mask_format, *options = variant.split("-")
     fmt = pb.MASK_FORMAT_PNG if mask_format == "png" else pb.MASK_FORMAT_RLE
     request = pb.SegmentImageRequest(image=data, mask_format=fmt)
-    if model:
-        request.model.name = f"deeplab-{model}"
+    for option in options:
+        if option == "model":
+            request.mask_size = pb.MASK_SIZE_MODEL
+        elif option == "overlay":
+            request.include_overlay = True
+        else:
+            request.model.name = f"deeplab-{option}"
     return (lambda: stub.SegmentImage(request, timeout=120)), request.ByteSize()
 
 
@@ -58,7 +63,7 @@ def _ingraph(target: str, data: bytes) -> tuple[Call, int]:
     from tfs_subset.tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: PLC0415
 
     request = predict_pb2.PredictRequest()
-    request.model_spec.name = "deeplab-bytes"
+    request.model_spec.name = "deeplab-u8"
     request.model_spec.signature_name = "serving_bytes"
     request.inputs["image_bytes"].CopyFrom(
         tensor_pb2.TensorProto(
