@@ -258,7 +258,8 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         )
         config = gateway_config(work / "gateway.toml", modelserver.target)
         gateway = start_gateway(f"--config={config}", "--health-poll=0.2")
-        kserve, kserve_url = start_kserve(rest_port)
+        # Only where it is measured: its environment is 600 MB of packages.
+        kserve, kserve_url = start_kserve(rest_port) if "1080p" in plan.sizes else (None, "")
         servers = Servers(
             gateway.target,
             modelserver.target,
