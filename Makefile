@@ -128,7 +128,8 @@ demo: setup
 	.venv/bin/segment $(SHARED)/images --server localhost:50051 --out demo-out
 	@echo "masks, overlays and JSON summaries are in demo-out/"
 
-# Side-by-side benchmarks; writes bench/BENCHMARKS.md and bench/benchmarks.png (about 7 minutes; quick: about 1).
+# Side-by-side benchmarks with the peers and levers; writes bench/BENCHMARKS.md, benchmarks.png and benchmarks-run.json
+# (about 9 minutes; quick: about 2).
 bench: export
 	$(PY) -m bench --plan=full --model-base=$(MODEL_BASE)
 
