@@ -472,18 +472,21 @@ def analysis(results: dict, summary: dict, plan: Plan) -> list[str]:
     ]
     missed = [name for name in TARGETS if met(name, summary.get(name)) != "met"]
     reasons = {
-        "overhead_vs_decode_1080p": "per-call Python work beyond the decode (asyncio, protobuf, the extra hop);"
-        " the 257 px lever cuts the tensor and mask work by four",
+        "overhead_vs_decode_1080p": "per-call Python work beyond the decode (asyncio, protobuf, the extra hop; see"
+        " bench/LEVERS.md for a profile); the 257 px lever cuts the tensor and mask work by four",
         "gateway_cpu_vs_decode_1080p": "the event loop's gRPC and protobuf work per call (see CPU above)",
         "throughput_ratio_c4_1080p": f"shared cores: the expected ratio is {expected:.2f} (above)",
         "speedup_vs_ingraph_1080p": "the in-graph peer decodes inside TF Serving, in C++, with no second hop;"
         " the gateway pays a gRPC hop and Python per call (the 257 px lever closes most of the gap)",
         "throughput_vs_ingraph_c4_1080p": "shared cores (as for throughput_ratio_c4_1080p)",
-        "request_bytes_ratio_1080p": "a camera-like JPEG is larger than an upscaled one; the seed's raw tensor"
-        " is the same, so the ratio falls",
-        "speedup_vs_seed_4k": "the seed chain's cost is dominated by decoding the 4K JPEG in full, which varies"
-        " with the machine's load",
-        "gateway_rss_mb": "peak RSS with several models and the 4K overlay in one process",
+        "speedup_vs_seed_4k": "a camera-like 4K JPEG costs the gateway's decode about 16 ms even at 1/8 scale, so"
+        " its own time grows faster than the seed's, whose cost is the full decode and the tensor either way",
+        "request_bytes_ratio_1080p": "a camera-like JPEG is larger than an upscaled one (the bytes per megapixel"
+        " above), while the seed's raw tensor is the same size, so the ratio falls",
+        "response_bytes_ratio_1080p": "the seed's answer is TF Serving's default typed-field int64 mask, one byte a"
+        " pixel for ids below 128, an eighth of the tensor_content answer the target was set against",
+        "gateway_rss_mb": "the peak of the whole run, in which one gateway serves three models and every size,"
+        " 4K images and overlays included (its RSS at the end is in the memory line above); not yet profiled",
     }
     for name in missed:
         value = summary.get(name)
