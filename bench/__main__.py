@@ -462,7 +462,7 @@ def analysis(results: dict, summary: dict, plan: Plan) -> list[str]:
         f"  to expect is {model_cpu:.0f} / ({model_cpu:.0f} + {cpu:.1f}) = {expected:.2f}; measured",
         f"  {summary['throughput_ratio_c4_1080p']}.",
         "  Beside a GPU model server, on cores of its own, the ratio is set by latency, not by shared CPU.",
-        f"- The answers: the RLE mask at {size} is {rle['response_bytes']} bytes. The mosaic's tiles are photos at"
+        f"- The answers: the RLE mask at {size} is {rle['response_bytes']} bytes. The mosaic's tiles are photos at",
         "  their own scale, so at 1080p and 4K each subject is small for a 513 px model input: where DeepLab finds no",
         "  object the mask is one run of background, and mask work and answers are at their cheapest; bytes and",
         "  postprocessing of a photo with a large subject cost more (see 640x480).",
