@@ -77,12 +77,14 @@ class Servers:
     model_pid: int
 
 
-def load(scenarios: tuple[str, ...], image: pathlib.Path, plan: Plan, servers: Servers) -> list[dict]:
+def load(
+    scenarios: tuple[str, ...], image: pathlib.Path, plan: Plan, servers: Servers, concurrencies: tuple[int, ...]
+) -> list[dict]:
     args = [sys.executable, "-m", "bench.load", f"--scenarios={','.join(scenarios)}", f"--image={image}"]
     args += [f"--gateway={servers.gateway}", f"--model={servers.model}", f"--rest={servers.rest}"]
     args += [f"--kserve={servers.kserve}", f"--watch-pid={servers.gateway_pid}", f"--backend-pid={servers.model_pid}"]
     args += ["--input-size=513"]
-    args += [f"--concurrency={','.join(map(str, plan.concurrencies))}", f"--seconds={plan.seconds}"]
+    args += [f"--concurrency={','.join(map(str, concurrencies))}", f"--seconds={plan.seconds}"]
     args += [f"--rounds={plan.rounds}"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(args, capture_output=True, text=True, timeout=1800, check=False, cwd=ROOT, env=env)
@@ -238,11 +240,14 @@ BASE_GROUP = ("floor", "gateway-png", "gateway-rle")
 PEERS_1080P = ("gateway-rle-model", "ingraph", "gateway-rle-model-u8", "gateway-rle-model-257", "tfserving-rest")
 
 
-def groups(size: str, kserve: bool) -> list[tuple[str, ...]]:
-    found = [BASE_GROUP + (PEERS_1080P + (("kserve",) if kserve else ()) if size == "1080p" else ())]
+def groups(size: str, kserve: bool, plan: Plan) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
+    """(scenarios, concurrencies) for each load-generator process at `size`."""
+    peers = PEERS_1080P + (("kserve",) if kserve else ()) if size == "1080p" else ()
+    found = [(BASE_GROUP + peers, plan.concurrencies), (("seed",), plan.concurrencies)]
     if size == "4k":
-        found[0] += ("gateway-png-overlay",)
-    return [*found, ("seed",)]
+        # For overlay_ms_4k, one call at a time: eight 4K overlays at once would only measure a memory peak.
+        found.append((("gateway-png-overlay",), (1,)))
+    return found
 
 
 def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
@@ -277,8 +282,8 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
                 image_bytes[size] = image.stat().st_size
                 decode_times[size] = decode_ms(image)
                 results[size] = {}
-                for group in groups(size, bool(kserve_url)):
-                    for r in load(group, image, plan, servers):
+                for group, concurrencies in groups(size, bool(kserve_url), plan):
+                    for r in load(group, image, plan, servers, concurrencies):
                         results[size].setdefault(r["scenario"], {})[r["concurrency"]] = summarise(r)
                 for scenario, cells in results[size].items():
                     line = "  ".join(f"c{c}: p50 {s['p50']:7.1f} ms {s['throughput']:5.1f}/s" for c, s in cells.items())
