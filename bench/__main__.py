@@ -26,7 +26,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench import photos
+from bench import photos, profile
 from deploy.local import ROOT, free_port, rss_mb, start_gateway, start_modelserver
 from service.config import Limits
 from service.image.decode import decode
@@ -250,6 +250,25 @@ def groups(size: str, kserve: bool, plan: Plan) -> list[tuple[tuple[str, ...], t
     return found
 
 
+PROFILE_SECONDS = 10
+
+
+def profile_1080p(image: pathlib.Path, servers: Servers) -> dict | None:
+    """A py-spy profile of the gateway serving the 1080p image (RLE) at concurrency 4 (bench/profile.py)."""
+    args = [sys.executable, "-m", "bench.load", "--scenarios=gateway-rle", f"--image={image}"]
+    args += [f"--gateway={servers.gateway}", "--concurrency=4", f"--seconds={PROFILE_SECONDS + 4}", "--rounds=1"]
+    load_process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        folded = profile.record(servers.gateway_pid, PROFILE_SECONDS)
+    finally:
+        load_process.wait(timeout=120)
+    if folded is None:
+        return None
+    samples, top = profile.summarise(folded)
+    return {"samples": samples, "top": top}
+
+
 def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = pathlib.Path(tmp)
@@ -277,6 +296,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
             results: dict[str, dict[str, dict[int, dict]]] = {}
             image_bytes: dict[str, int] = {}
             decode_times: dict[str, float] = {}
+            flame: dict | None = None
             for size in plan.sizes:
                 image = make_jpeg(size, work)
                 image_bytes[size] = image.stat().st_size
@@ -285,6 +305,8 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
                 for group, concurrencies in groups(size, bool(kserve_url), plan):
                     for r in load(group, image, plan, servers, concurrencies):
                         results[size].setdefault(r["scenario"], {})[r["concurrency"]] = summarise(r)
+                if size == "1080p" and plan.seconds >= 1:
+                    flame = profile_1080p(image, servers)
                 for scenario, cells in results[size].items():
                     line = "  ".join(f"c{c}: p50 {s['p50']:7.1f} ms {s['throughput']:5.1f}/s" for c, s in cells.items())
                     print(f"  {size:>8} {scenario:<22} {line}", flush=True)
@@ -302,6 +324,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         "results": results,
         "image_bytes": image_bytes,
         "decode_ms": decode_times,
+        "profile_1080p": flame,
         "gateway_rss_peak_mb": peak,
         "gateway_rss_mb": rss_now,
         "start_to_serving_s": serving,
@@ -429,7 +452,7 @@ def plot(results: dict, path: pathlib.Path, plan: Plan) -> None:
     fig.savefig(path, dpi=110)
 
 
-def analysis(results: dict, summary: dict, plan: Plan) -> list[str]:
+def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None) -> list[str]:
     """Where the gateway's time and CPU go at the headline size, and what stands in the way of each missed
     target, computed from this run's own figures."""
     size = summary["size"]
@@ -475,6 +498,21 @@ def analysis(results: dict, summary: dict, plan: Plan) -> list[str]:
         f"{levers.get('as_is')}, with the graph's uint8 output {levers.get('uint8_output')}, and with also the",
         f"  graph's own 257 px input {levers.get('uint8_output_and_257_input')} (the shared graph resizes to 257",
         "  inside: sending 513 makes it resize twice and return four times the pixels).",
+        "",
+    ]
+    flame = run_profile
+    if flame:
+        lines += [
+            "",
+            f"Where the gateway's time goes at {size} (py-spy, {flame['samples']} samples of every thread over",
+            f"{PROFILE_SECONDS} s at concurrency 4, RLE; grouped by the deepest frame of the gateway's own code, or",
+            "the library frame where there is none; bench/profile.py):",
+            "",
+            "| share | where |",
+            "| --- | --- |",
+            *(f"| {100 * share:.1f}% | `{where}` |" for share, where in flame["top"]),
+        ]
+    lines += [
         "",
         "## Targets missed, and what stands in the way",
         "",
@@ -585,7 +623,7 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
         f"Start to SERVING with the backend up: {run_result['start_to_serving_s']:.2f} s "
         "(median, process start included).",
         "",
-        *analysis(results, summary, plan),
+        *analysis(results, summary, plan, run_result.get("profile_1080p")),
         "The load generator is not the bottleneck: its CPU use is in the last column (percent of one core over the",
         "run); the gateway and floor clients only send prepared bytes, far below a core. The seed client's CPU is",
         "part of what the seed-style chain costs (decoding and tensor building happen in the client).",
