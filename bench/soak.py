@@ -26,7 +26,7 @@ import cv2
 import grpc
 import numpy as np
 
-from bench.__main__ import IMAGES, LABELS, export_model
+from bench.__main__ import IMAGES, LABELS, export
 from deploy.local import rss_mb, start_gateway, start_modelserver
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
@@ -69,7 +69,7 @@ def main() -> int:
     args = parser.parse_args()
     samples = inputs()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        base = args.model_base or str(export_model(pathlib.Path(tmp)))
+        base = args.model_base or str(export(pathlib.Path(tmp), "deeplab"))
         modelserver = start_modelserver("--model_name=deeplab", f"--model_base_path={base}")
         gateway = start_gateway(f"--backend={modelserver.target}", f"--labels={LABELS}")
         try:
