@@ -102,6 +102,11 @@ class ModelConfig:
     def name_at_backend(self) -> str:
         return self.served_name or self.name
 
+    @property
+    def variant_models(self) -> tuple[ModelConfig, ...]:
+        """The model as each variant of its split calls it."""
+        return tuple(variant.model for variant in self.variants)
+
     def variant(self, name: str) -> Variant:
         return next(v for v in self.variants if v.name == name)
 
@@ -174,6 +179,9 @@ class Config:
     # unless auth_health.
     auth_tokens: str = ""
     auth_health: bool = False
+    # OpenTelemetry traces: "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT) or "console"; empty: off.
+    tracing: str = ""
+    tracing_sample_ratio: float = 1.0
     source: str = ""  # the config file, if any, for messages
 
     @property
@@ -182,14 +190,25 @@ class Config:
         return next(m for m in self.models if m.name == self.default_model)
 
 
-def read_labels(path: pathlib.Path) -> tuple[str, ...]:
+def read_labels(path: pathlib.Path, relative_to: pathlib.Path | None = None) -> tuple[str, ...]:
+    """The class names in a labels file, one a line, class 0 first; a ConfigError of one line says what is accepted.
+
+    `relative_to` is the config file's folder, which a relative `path` in the file is read from.
+    """
+    full = relative_to / path if relative_to is not None else path
+    accepted = "use a readable UTF-8 text file, one class name a line, class 0 first"
+    if relative_to is not None:
+        accepted += f", relative to the config file's folder ({relative_to})"
     try:
-        lines = path.read_text().splitlines()
+        # utf-8-sig: a byte order mark, as some Windows editors write, is not part of class 0's name.
+        lines = full.read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
-        raise ConfigError(f"cannot read the labels file {path}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read the labels file {full}: {exc.strerror or exc}; {accepted}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the labels file {full} is not UTF-8 text (byte {exc.start}); {accepted}") from exc
     labels = tuple(line.strip() for line in lines if line.strip())
     if not labels:
-        raise ConfigError(f"the labels file {path} has no labels (one class name a line, class 0 first)")
+        raise ConfigError(f"the labels file {full} has no labels; {accepted}")
     return labels
 
 
@@ -289,6 +308,12 @@ def log_level(value: str) -> str:
 def nonempty(value: str) -> str:
     if not value:
         raise ValueError("must not be empty")
+    return value
+
+
+def ratio(value: float) -> float:
+    if not 0 <= value <= 1:
+        raise ValueError("must be from 0 to 1")
     return value
 
 
@@ -459,6 +484,21 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         "true: health and reflection need a token too (default false: open)",
     ),
     Setting(
+        "tracing",
+        str,
+        lambda v: one_of("otlp", "console")(v) if v else v,
+        lambda c, v: replace(c, tracing=v),
+        "OpenTelemetry traces: otlp (to OTEL_EXPORTER_OTLP_ENDPOINT, default localhost:4317) or console; empty: off "
+        "(default off; needs the 'tracing' extra)",
+    ),
+    Setting(
+        "tracing_sample_ratio",
+        float,
+        ratio,
+        lambda c, v: replace(c, tracing_sample_ratio=v),
+        "share of new traces recorded, 0 to 1; a caller's sampled traceparent is always followed (default 1)",
+    ),
+    Setting(
         "config_poll",
         float,
         not_negative,
@@ -477,15 +517,49 @@ def with_server_settings(config: Config, values: Mapping[str, Any]) -> Config:
     return config
 
 
-def check_config(config: Config) -> Config:
-    """The checks across settings, once every source has been applied."""
-    if bool(config.tls_cert) != bool(config.tls_key):
-        raise ConfigError("tls_cert and tls_key go together: give both, or neither for plaintext")
+def check_config(config: Config, origins: Mapping[str, str] | None = None) -> Config:
+    """The checks across settings, once every source has been applied.
+
+    `origins` maps a setting's key (a flag's: "tls_cert", "backend_cert") to the flag or variable that set it
+    ("--tls-cert", "SEGMENTATION_TLS_CERT"); the other settings came from the config file, config.source, if any.
+    A message starts as the file's and the flags' do: FILE: server.tls_cert = '...': or --tls-cert='...':.
+    """
+    origins = origins or {}
+
+    def spelled(key: str, file_key: str, like: str) -> str:
+        """Setting `key` (`file_key` in the file) named as the setting `like` was given."""
+        origin = origins.get(like, "")
+        if origin.startswith("--"):
+            return "--" + key.replace("_", "-")
+        if origin:
+            return "SEGMENTATION_" + key.upper()
+        return file_key if config.source else file_key.removeprefix("server.")
+
+    def error(key: str, file_key: str, value: str, problem: str) -> ConfigError:
+        if key in origins:
+            return ConfigError(f"{origins[key]}={value!r}: {problem}")
+        if config.source:
+            return ConfigError(f"{config.source}: {file_key} = {value!r}: {problem}")
+        return ConfigError(f"{file_key.removeprefix('server.')} = {value!r}: {problem}")
+
+    for given, missing in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
+        if getattr(config, given) and not getattr(config, missing):
+            other = spelled(missing, f"server.{missing}", like=given)
+            problem = f"needs {other} too: tls_cert and tls_key go together, or neither for plaintext"
+            raise error(given, f"server.{given}", getattr(config, given), problem)
     if config.tls_client_ca and not config.tls_cert:
-        raise ConfigError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
-    for backend in config.backends:
-        if bool(backend.cert) != bool(backend.key):
-            raise ConfigError(f"backend {backend.name!r}: cert and key go together (mutual TLS)")
+        cert, key = (spelled(k, f"server.{k}", like="tls_client_ca") for k in ("tls_cert", "tls_key"))
+        problem = f"needs {cert} and {key}: client certificates (mutual TLS) are checked over TLS"
+        raise error("tls_client_ca", "server.tls_client_ca", config.tls_client_ca, problem)
+    for i, backend in enumerate(config.backends):
+        where = f"backends[{i}]"
+        for given, missing in (("cert", "key"), ("key", "cert")):
+            if getattr(backend, given) and not getattr(backend, missing):
+                other = spelled(f"backend_{missing}", f"{where}.{missing}", like=f"backend_{given}")
+                problem = f"needs {other} too: a backend's cert and key go together (mutual TLS), or neither"
+                raise error(f"backend_{given}", f"{where}.{given}", getattr(backend, given), problem)
         if backend.cert and not backend.ca:
-            raise ConfigError(f"backend {backend.name!r}: cert and key need ca (the backend's CA)")
+            ca = spelled("backend_ca", f"{where}.ca", like="backend_cert")
+            problem = f"needs {ca}, the CA (PEM file) that signed the backend's certificate: mutual TLS is over TLS"
+            raise error("backend_cert", f"{where}.cert", backend.cert, problem)
     return config

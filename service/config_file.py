@@ -123,7 +123,7 @@ class _FileReader:
 
     def read(self) -> Config:
         try:
-            document = tomllib.loads(self.path.read_text())
+            document = tomllib.loads(self.path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read the config file {self.path}: {exc.strerror}") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -248,7 +248,7 @@ class _FileReader:
         labels = self.value(table, "labels", where, str, nonempty)
         if labels is not _MISSING:
             try:
-                fields["labels"] = read_labels(self.path.parent / labels)
+                fields["labels"] = read_labels(pathlib.Path(labels), relative_to=self.path.parent)
             except ConfigError as exc:
                 self.fail(f"{where}.labels = {labels!r}", str(exc))
         model = ModelConfig(name=name, **fields)

@@ -103,6 +103,7 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
     args = vars(_parser().parse_args(argv))
     config_path = args.pop("config") or environ.get("SEGMENTATION_CONFIG") or None
     given: dict[str, Any] = {}
+    origins: dict[str, str] = {}  # the flag or variable each given setting came from, for messages
     for flag in FLAGS:
         raw, source = args[flag.key], f"--{flag.name}"
         if raw is None and flag.env in environ:
@@ -115,11 +116,12 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
             given[flag.key] = flag.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{source}={raw!r}: {exc}") from exc
-    base = read_config_file(pathlib.Path(config_path)) if config_path else _single_model(given)
-    return check_config(with_server_settings(base, given))
+        origins[flag.key] = source
+    base = read_config_file(pathlib.Path(config_path)) if config_path else _single_model(given, origins)
+    return check_config(with_server_settings(base, given), origins)
 
 
-def _single_model(values: Mapping[str, Any]) -> Config:
+def _single_model(values: Mapping[str, Any], origins: Mapping[str, str]) -> Config:
     """The one model and backend the flags describe."""
     defaults = ModelConfig()
     model = ModelConfig(
@@ -128,7 +130,7 @@ def _single_model(values: Mapping[str, Any]) -> Config:
         input_key=values.get("input_key", defaults.input_key),
         output_key=values.get("output_key", defaults.output_key),
         profile=replace(DEEPLAB_ZOO, longest_side=values.get("input_size", DEEPLAB_ZOO.longest_side)),
-        labels=_labels(values["labels"]) if "labels" in values else (),
+        labels=_labels(values["labels"], origins["labels"]) if "labels" in values else (),
     )
     backend = BackendConfig(
         targets=(values.get("backend", BackendConfig().targets[0]),),
@@ -139,8 +141,9 @@ def _single_model(values: Mapping[str, Any]) -> Config:
     return Config(backends=(backend,), models=(model,), default_model=model.name)
 
 
-def _labels(path: str) -> tuple[str, ...]:
+def _labels(path: str, origin: str) -> tuple[str, ...]:
+    """The labels file named by --labels or SEGMENTATION_LABELS (`origin`), read from the working directory."""
     try:
         return read_labels(pathlib.Path(path))
     except ConfigError as exc:
-        raise ConfigError(f"--labels (or SEGMENTATION_LABELS): {exc}") from exc
+        raise ConfigError(f"{origin}={path!r}: {exc}") from exc

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pathlib
+import re
 import subprocess
 import sys
 
 import pytest
 
-from service.config import ConfigError, InputDtype, OutputKind, ResizePolicy
+from service.config import Config, ConfigError, InputDtype, OutputKind, ResizePolicy, check_config
 from service.flags import load_config
 from tests.paths import LABELS, ROOT
 
@@ -108,7 +109,42 @@ MISTAKES = [
     ('[[backends]]\nname = "a"\ntargets = ["h:1"]\n', r"models: at least one \[\[models\]\] table is needed"),
     ('[[models]]\nname = "m"\nbackend = "nope"\n', r"models\[0\]\.backend = 'nope': no such backend; defined: a"),
     ('[[models]]\nname = "m"\n[[models]]\nname = "m"\n', r"models\[1\]\.name = 'm': another model has this name"),
-    ('[[models]]\nname = "m"\nlabels = "missing.txt"\n', r"models\[0\]\.labels = 'missing.txt': cannot read"),
+    (
+        '[[models]]\nname = "m"\nlabels = "missing.txt"\n',
+        r"models\[0\]\.labels = 'missing.txt': cannot read the labels file .*missing\.txt: No such file or directory; "
+        r"use a readable UTF-8 text file, one class name a line, class 0 first, relative to the config file's folder",
+    ),
+    (
+        '[[models]]\nname = "m"\nlabels = "utf16.txt"\n',
+        r"models\[0\]\.labels = 'utf16.txt': the labels file .*utf16\.txt is not UTF-8 text \(byte 0\); "
+        r"use a readable UTF-8 text file, one class name a line, class 0 first",
+    ),
+    ('[[models]]\nname = "m"\nlabels = "blank.txt"\n', r"labels = 'blank.txt': .* has no labels; use a readable UTF-8"),
+    (
+        '[server]\ntls_cert = "cert.pem"\n[[models]]\nname = "m"\n',
+        r"server\.tls_cert = '.*cert\.pem': needs server\.tls_key too: tls_cert and tls_key go together, or neither",
+    ),
+    (
+        '[server]\ntls_key = "key.pem"\n[[models]]\nname = "m"\n',
+        r"server\.tls_key = '.*key\.pem': needs server\.tls_cert",
+    ),
+    (
+        '[server]\ntls_client_ca = "ca.pem"\n[[models]]\nname = "m"\n',
+        r"server\.tls_client_ca = '.*ca\.pem': needs server\.tls_cert and server\.tls_key: client certificates",
+    ),
+    (
+        '[[backends]]\nname = "a"\ntargets = ["h:1"]\n[[backends]]\nname = "b"\ntargets = ["h:2"]\ncert = "cert.pem"\n'
+        '[[models]]\nname = "m"\nbackend = "a"\n',
+        r"backends\[1\]\.cert = '.*cert\.pem': needs backends\[1\]\.key too: a backend's cert and key go together",
+    ),
+    (
+        '[[backends]]\nname = "a"\ntargets = ["h:1"]\nkey = "key.pem"\n[[models]]\nname = "m"\n',
+        r"backends\[0\]\.key = '.*key\.pem': needs backends\[0\]\.cert too",
+    ),
+    (
+        '[[backends]]\nname = "a"\ntargets = ["h:1"]\ncert = "cert.pem"\nkey = "key.pem"\n[[models]]\nname = "m"\n',
+        r"backends\[0\]\.cert = '.*cert\.pem': needs backends\[0\]\.ca, the CA \(PEM file\) that signed the backend's",
+    ),
     ('[[models]]\nname = "m"\nversion = 0\n', r"models\[0\]\.version = 0: must be positive"),
     ('[[models]]\nname = "m"\nversion = "2"\n', r"models\[0\]\.version = '2': must be an integer"),
     ('[[models]]\nname = "m"\nversion = 1\nversion_label = "x"\n', "version and version_label cannot both"),
@@ -130,6 +166,15 @@ MISTAKES = [
     ('[[models]]\nname = "m"\nprofile = { longest_side = 100000 }\n', "must be positive and at most 8192 pixels"),
 ]
 BACKEND = '[[backends]]\nname = "a"\ntargets = ["localhost:8500"]\n'
+# Files the mistakes above name, written next to the config file: TLS files that can be read (their content is
+# checked later, by gRPC), a labels file that is not UTF-8 (UTF-16 with its byte order mark) and one of blank lines.
+FILES = {
+    "cert.pem": b"PEM",
+    "key.pem": b"PEM",
+    "ca.pem": b"PEM",
+    "utf16.txt": b"\xff\xfe\x00bad",
+    "blank.txt": b"\n \n",
+}
 
 
 @pytest.mark.parametrize(("text", "message"), MISTAKES)
@@ -138,6 +183,8 @@ def test_each_mistake_is_one_line_naming_the_file_the_key_and_what_is_accepted(
 ) -> None:
     needs_backend = "[[models]]" in text and "[[backends]]" not in text and "backends:" not in message
     path = write(tmp_path, (BACKEND if needs_backend else "") + text)
+    for name, content in FILES.items():
+        (tmp_path / name).write_bytes(content)
     with pytest.raises(ConfigError, match=message) as error:
         load_config(["--config", path], {})
     assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
@@ -172,12 +219,56 @@ def test_model_flags_cannot_be_mixed_with_a_file(tmp_path: pathlib.Path) -> None
 def test_flags_are_checked_as_the_file_is() -> None:
     with pytest.raises(ConfigError, match=r"--backend='tfserving': use host:port"):
         load_config(["--backend", "tfserving"], {})
-    with pytest.raises(ConfigError, match=r"--labels \(or SEGMENTATION_LABELS\): cannot read the labels file"):
+    with pytest.raises(ConfigError, match=r"SEGMENTATION_LABELS='/nonexistent': cannot read the labels file"):
         load_config([], {"SEGMENTATION_LABELS": "/nonexistent"})
 
 
-def test_the_service_exits_2_with_one_line_on_a_bad_file(tmp_path: pathlib.Path) -> None:
-    path = write(tmp_path, BACKEND + '[[models]]\nname = "m"\nbackend = "b"\n')
+def test_settings_checked_together_name_the_flag_or_variable_that_set_them(tmp_path: pathlib.Path) -> None:
+    for name, content in FILES.items():
+        (tmp_path / name).write_bytes(content)
+    cert, key, ca, utf16 = (str(tmp_path / name) for name in ("cert.pem", "key.pem", "ca.pem", "utf16.txt"))
+    c, k, a, u = (re.escape(path) for path in (cert, key, ca, utf16))  # as they appear in the patterns
+    with pytest.raises(ConfigError, match=rf"^--tls-cert='{c}': needs --tls-key too: tls_cert and tls_key go"):
+        load_config(["--tls-cert", cert], {})
+    with pytest.raises(ConfigError, match=rf"^SEGMENTATION_TLS_KEY='{k}': needs SEGMENTATION_TLS_CERT too"):
+        load_config([], {"SEGMENTATION_TLS_KEY": key})
+    with pytest.raises(ConfigError, match=rf"^--tls-client-ca='{a}': needs --tls-cert and --tls-key: client"):
+        load_config(["--tls-client-ca", ca], {})
+    with pytest.raises(ConfigError, match=rf"^--backend-cert='{c}': needs --backend-key too: a backend's cert"):
+        load_config(["--backend-cert", cert], {})
+    with pytest.raises(ConfigError, match=rf"^SEGMENTATION_BACKEND_CERT='{c}': needs SEGMENTATION_BACKEND_CA, the"):
+        load_config([], {"SEGMENTATION_BACKEND_CERT": cert, "SEGMENTATION_BACKEND_KEY": key})
+    # With a config file, a server setting given by a flag is still named by the flag, not by the file.
+    with pytest.raises(ConfigError, match=rf"^--tls-cert='{c}': needs --tls-key too"):
+        load_config(["--config", write(tmp_path, GOOD), "--tls-cert", cert], {})
+    # Built without flags or a file: the setting's name.
+    with pytest.raises(ConfigError, match=r"^tls_cert = 'c\.pem': needs tls_key too"):
+        check_config(Config(tls_cert="c.pem"))
+    with pytest.raises(ConfigError, match=rf"^--labels='{u}': the labels file {u} is not UTF-8 text \(byte 0\); use"):
+        load_config(["--labels", utf16], {})
+
+
+def test_a_labels_file_may_start_with_a_utf8_byte_order_mark(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "labels.txt").write_bytes(b"\xef\xbb\xbfbackground\nperson\n")
+    assert load_config(["--labels", str(tmp_path / "labels.txt")], {}).model.labels == ("background", "person")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (BACKEND + '[[models]]\nname = "m"\nbackend = "b"\n', "models[0].backend = 'b': no such backend; defined: a"),
+        # Once a traceback and exit status 1 (a UnicodeDecodeError).
+        (
+            BACKEND + '[[models]]\nname = "m"\nlabels = "utf16.txt"\n',
+            "models[0].labels = 'utf16.txt': the labels file {dir}/utf16.txt is not UTF-8 text (byte 0); use a "
+            "readable UTF-8 text file, one class name a line, class 0 first, relative to the config file's folder "
+            "({dir})",
+        ),
+    ],
+)
+def test_the_service_exits_2_with_one_line_on_a_bad_file(tmp_path: pathlib.Path, text: str, message: str) -> None:
+    (tmp_path / "utf16.txt").write_bytes(FILES["utf16.txt"])
+    path = write(tmp_path, text)
     result = subprocess.run(
         [sys.executable, "-m", "service", "--config", path],
         capture_output=True,
@@ -187,4 +278,4 @@ def test_the_service_exits_2_with_one_line_on_a_bad_file(tmp_path: pathlib.Path)
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr == f"service: error: {path}: models[0].backend = 'b': no such backend; defined: a\n"
+    assert result.stderr == f"service: error: {path}: {message.format(dir=tmp_path)}\n"
