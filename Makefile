@@ -30,7 +30,7 @@ browser:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[model,dev,client]"
+	$(PY) -m pip install --quiet -e ".[model,dev,client,tracing]"
 	touch $(STAMP)
 
 # Regenerates the committed Python stubs under protos/gen/python from protos/ (see buf.gen.yaml). The other

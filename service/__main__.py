@@ -10,6 +10,7 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from service import tracing
 from service.app import create_gateway
 from service.config import ConfigError
 from service.flags import load_config
@@ -45,6 +46,14 @@ def tune_malloc() -> None:
 async def serve(argv: list[str] | None) -> int:
     config = load_config(argv)
     configure_logging(config.log_format, config.log_level)
+    if config.tracing:
+        try:
+            tracing.start(config.tracing, config.tracing_sample_ratio)
+        except ImportError as exc:
+            raise ConfigError(
+                f"tracing = {config.tracing!r} needs the 'tracing' extra (pip install 'deeplab-gateway[tracing]'): "
+                f"{exc}"
+            ) from exc
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Image work runs here; more threads than cores would only queue on the GIL-free parts and hold memory.
@@ -76,6 +85,7 @@ async def serve(argv: list[str] | None) -> int:
     log.info("shutting down: NOT_SERVING, draining calls for up to %.1f s", config.shutdown_grace_s)
     reloader.stop()
     await gateway.stop(config.shutdown_grace_s)
+    tracing.stop()  # sends the spans not yet exported
     return 0
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from service import tracing
 from service.backends import Prediction
 from service.config import Limits
 from service.errors import DeadlineExceeded
@@ -65,7 +67,7 @@ class Timings:
 
 class _Clock:
     def __init__(self) -> None:
-        self._last = time.perf_counter_ns()
+        self.started_ns = self._last = time.perf_counter_ns()
 
     def lap(self) -> int:
         now = time.perf_counter_ns()
@@ -83,6 +85,7 @@ class Prepared:
     decode_us: int
     resize_us: int
     pack_us: int
+    started_ns: int  # perf_counter_ns at the probe's start, for trace spans
 
     @property
     def model_shape(self) -> tuple[int, int]:
@@ -103,6 +106,7 @@ class EncodedMask:
     unpack_us: int
     postprocess_us: int
     encode_us: int
+    started_ns: int  # perf_counter_ns at the unpack's start, for trace spans
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,9 @@ def prepare(data: bytes, route: Route, limits: Limits, keep_image: bool) -> Prep
     tensor = model_input(resized, profile)
     pack_us = clock.lap()
     rgb = decoded.rgb if keep_image else None
-    return Prepared(tensor, rgb, decoded.width, decoded.height, probe_us, decode_us, resize_us, pack_us)
+    return Prepared(
+        tensor, rgb, decoded.width, decoded.height, probe_us, decode_us, resize_us, pack_us, clock.started_ns
+    )
 
 
 def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Options) -> EncodedMask:
@@ -165,6 +171,7 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
         unpack_us,
         postprocess_us,
         encode_us,
+        clock.started_ns,
     )
 
 
@@ -179,6 +186,10 @@ class Pipeline:
 
         A route with a shadow also starts the shadow, which is handed this call's model-size mask once it exists.
         """
+        with tracing.span("segment", model=route.model.name, variant=route.variant):
+            return await self._segment(data, route, options, deadline)
+
+    async def _segment(self, data: bytes, route: Route, options: Options, deadline: float | None) -> Segmentation:
         start = time.perf_counter_ns()
         shadow_retensors = route.shadow is not None and route.shadow.model.profile != route.model.profile
         keep_image = options.include_overlay or shadow_retensors
@@ -206,11 +217,14 @@ class Pipeline:
                 raise DeadlineExceeded("the deadline passed before the image reached the model")
             timeout = min(timeout, remaining)
         model, before = route.model, time.perf_counter_ns()
-        prediction = await route.backend.predict(
-            route.spec, model.input_key, prepared.tensor, model.output_key, timeout
-        )
+        with tracing.span("predict", client=True, backend=route.backend.name, model=route.spec.name):
+            prediction = await route.backend.predict(
+                route.spec, model.input_key, prepared.tensor, model.output_key, timeout
+            )
         predict_us = (time.perf_counter_ns() - before) // 1000
         mask = await asyncio.to_thread(finish, prepared, prediction, route, options)
+        if tracing.on():
+            _trace_stages(prepared, mask)
         timings = Timings(
             probe_us=prepared.probe_us,
             decode_us=prepared.decode_us,
@@ -223,3 +237,22 @@ class Pipeline:
             total_us=(time.perf_counter_ns() - start) // 1000,
         )
         return Segmentation(route, prediction.version, prepared.width, prepared.height, mask, timings)
+
+
+def _trace_stages(prepared: Prepared, mask: EncodedMask) -> None:
+    """Spans for the CPU stages, from the times their threads measured, laid end to end from each part's start."""
+    stages: list[tuple[str, int, int]] = []
+    parts = (
+        (
+            prepared.started_ns,
+            ("probe", "decode", "resize", "pack"),
+            (prepared.probe_us, prepared.decode_us, prepared.resize_us, prepared.pack_us),
+        ),
+        (mask.started_ns, ("unpack", "postprocess", "encode"), (mask.unpack_us, mask.postprocess_us, mask.encode_us)),
+    )
+    for started_ns, names, durations_us in parts:
+        offsets_ns = itertools.accumulate(durations_us[:-1], lambda total, us: total + us * 1000, initial=0)
+        stages += [
+            (name, started_ns + offset, us) for name, offset, us in zip(names, offsets_ns, durations_us, strict=True)
+        ]
+    tracing.record_stages(stages)

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from service import tracing
 from service.api.status import to_status
 from service.context import REQUEST_ID_KEY, CallInfo, call_info, request_id
 from service.errors import Overloaded
@@ -100,6 +101,41 @@ class RequestIds(_Interceptor):
         return stream
 
 
+class Tracing(_Interceptor):
+    """A span per call (service/tracing.py), continuing the caller's trace; only installed when tracing is on."""
+
+    def wrap_unary(self, call: Unary, method: str) -> Unary:
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            with tracing.call_span(method, context.invocation_metadata() or ()) as span:
+                pending = call(request, context)
+                del request  # see ErrorStatus
+                try:
+                    return await pending
+                finally:
+                    tracing.end_call(span, *_code(context))
+
+        return unary
+
+    def wrap_stream(self, call: Streaming, method: str) -> Streaming:
+        async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            with tracing.call_span(method, context.invocation_metadata() or ()) as span:
+                try:
+                    async for response in call(requests, context):
+                        yield response
+                finally:
+                    tracing.end_call(span, *_code(context))
+
+        return stream
+
+
+def _code(context: grpc.aio.ServicerContext) -> tuple[str, int]:
+    """The call's status code, name and number, as far as it is known (OK until something else is set)."""
+    code = context.code() or grpc.StatusCode.OK
+    if isinstance(code, grpc.StatusCode):
+        return code.name, code.value[0]
+    return str(code), -1
+
+
 def _image_bytes(message: Any) -> int:
     """The image size of a SegmentImageRequest or a stream item; 0 for other messages."""
     inner = getattr(message, "request", message)
@@ -117,7 +153,7 @@ class CallLog(_Interceptor):
         self, method: str, context: grpc.aio.ServicerContext, info: CallInfo, start: float
     ) -> tuple[str, float]:
         """Counts the call; its status code name and milliseconds, for the log line."""
-        code = _name(context.code() or grpc.StatusCode.OK)
+        code = _code(context)[0]
         seconds = time.perf_counter() - start
         self.metrics.requests.labels(method, code, info.model, info.variant).inc()
         self.metrics.request_seconds.labels(method, info.model).observe(seconds)
@@ -159,10 +195,6 @@ class CallLog(_Interceptor):
                 log.info("%s %s items=%d bytes=%d %.1fms", method, code, counted[0], counted[1], ms)
 
         return stream
-
-
-def _name(code: Any) -> str:
-    return code.name if isinstance(code, grpc.StatusCode) else str(code)
 
 
 def _ms(start: float) -> float:
