@@ -15,7 +15,16 @@ from grpc_reflection.v1alpha import reflection
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
-from service.api.interceptors import CallLog, ErrorStatus, InFlight, LoadShedding, RequestIds, StreamWrites
+from service import tracing
+from service.api.interceptors import (
+    CallLog,
+    ErrorStatus,
+    InFlight,
+    LoadShedding,
+    RequestIds,
+    StreamWrites,
+    Tracing,
+)
 from service.api.servicer import SegmentationServicer
 from service.auth import Authentication, TokenFile
 from service.backends import Backend
@@ -65,6 +74,8 @@ class Gateway:
     health_port: int = 0
     _stop_metrics: Callable[[], None] | None = None
     _retiring: dict[asyncio.Task[None], Backend] = field(default_factory=dict)
+    # Routers replaced by a reload whose calls have not all ended.
+    _old_routers: list[Router] = field(default_factory=list)
 
     @property
     def router(self) -> Router:
@@ -87,7 +98,7 @@ class Gateway:
         """Routes new calls by `config`'s backends and models; calls in flight finish on the routes they have.
 
         A backend whose settings are unchanged keeps its channel; a new or changed one gets a new channel, and a
-        replaced channel is closed once the calls that may still use it have ended (the predict timeout).
+        replaced channel is closed once no call or shadow request that may use it is left.
         Server settings apply at start only: a change to them is logged as needing a restart.
         """
         old = self.router
@@ -97,22 +108,32 @@ class Gateway:
         }
         router = Router(config, backends)
         self.servicer.router = router
+        self._old_routers = [r for r in (*self._old_routers, old) if r.calls > 0]
+        self.shadows.keep_only({(m.name, m.shadow.variant) for m in config.models if m.shadow})
         await self.health.use(router)
         for name, backend in old.backends.items():
             if backends.get(name) is not backend:
-                self._retire(backend, self.config.predict_timeout_s + 1)
+                self._retire(backend)
         fixed = [f.name for f in fields(Config) if f.name not in _RELOADED]
         restart = [name for name in fixed if getattr(self.config, name) != getattr(config, name)]
         if restart:
             log.warning("config: %s changed; the change applies at the next restart", ", ".join(restart))
         self.config = replace(self.config, **{name: getattr(config, name) for name in _RELOADED})
 
-    def _retire(self, backend: Backend, after_s: float) -> None:
-        async def close_later() -> None:
-            await asyncio.sleep(after_s)
-            await backend.close()
+    def _in_use(self, backend: Backend) -> bool:
+        """Whether a call or shadow request may still use `backend` (routed before a reload replaced it)."""
+        self._old_routers = [r for r in self._old_routers if r.calls > 0]
+        in_routers = any(backend is b for r in (self.router, *self._old_routers) for b in r.backends.values())
+        return in_routers or self.shadows.uses(backend)
 
-        task = asyncio.create_task(close_later(), name=f"retire-{backend.name}")
+    def _retire(self, backend: Backend) -> None:
+        async def close_when_unused() -> None:
+            while self._in_use(backend):
+                await asyncio.sleep(_RETIRE_CHECK_S)
+            await backend.close()
+            log.info("backend %s (%s): old channel closed, no call uses it any more", backend.name, backend.target)
+
+        task = asyncio.create_task(close_when_unused(), name=f"retire-{backend.name}")
         self._retiring[task] = backend
         task.add_done_callback(lambda done: self._retiring.pop(done, None))
 
@@ -131,6 +152,8 @@ class Gateway:
             await asyncio.to_thread(self._stop_metrics)
 
 
+# How often a replaced backend checks whether its last call has ended.
+_RETIRE_CHECK_S = 0.1
 # What a reload changes; the rest of a Config is fixed at start.
 _RELOADED = ("backends", "models", "default_model", "source")
 
@@ -153,6 +176,8 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
         RequestIds(),
         CallLog(metrics),
     ]
+    if tracing.on():
+        interceptors.append(Tracing())
     if config.auth_tokens:
         interceptors.append(Authentication(TokenFile(config.auth_tokens), protect_health=config.auth_health))
     interceptors += [ErrorStatus(), LoadShedding(InFlight(config.max_concurrent_calls), metrics)]

@@ -14,7 +14,7 @@ from grpc_health.v1 import health, health_pb2
 
 from service.backends import VersionState, VersionStatus
 from service.config import ModelConfig
-from service.errors import GatewayError
+from service.errors import BackendUnavailable, DeadlineExceeded, GatewayError
 from service.metrics import Metrics
 from service.routing import Router
 
@@ -35,8 +35,16 @@ def serves(model: ModelConfig, versions: list[VersionStatus]) -> bool:
     return model.version in available if model.version is not None else bool(available)
 
 
+Status = list[VersionStatus] | GatewayError
+
+
+def reachable(status: Status) -> bool:
+    """Whether the backend answered: an error about the model (not served, say) still means it is up."""
+    return not isinstance(status, BackendUnavailable | DeadlineExceeded)
+
+
 class HealthPoller:
-    """Polls GetModelStatus for every model and publishes the results."""
+    """Polls GetModelStatus for every model (and its variants) and publishes the results and backend_up."""
 
     def __init__(self, router: Router, service: str, interval_s: float, metrics: Metrics) -> None:
         self.servicer = health.aio.HealthServicer()
@@ -46,52 +54,73 @@ class HealthPoller:
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self._serving: dict[str, bool] = {}
+        self._backends_seen: set[tuple[str, str]] = set()  # backend_up's label values
 
     async def use(self, router: Router) -> None:
         """Follows the models of a new configuration; a removed model's name stays, NOT_SERVING."""
         self.router = router
-        kept = {name for model in router.models.values() for name in self._names(model)}
+        kept = {name for model in router.models.values() for name in self._names(router, model)}
         for name in [name for name in self._serving if name not in kept]:
             log.info("health of %r: NOT_SERVING (the model was removed from the configuration)", name)
             self._serving.pop(name)
             await self.servicer.set(name, NOT_SERVING)
+        configured = {(backend.name, backend.target) for backend in router.backends.values()}
+        for labels in self._backends_seen - configured:
+            self._metrics.backend_up.remove(*labels)
+        self._backends_seen &= configured
         await self.check_once()
 
-    def _names(self, model: ModelConfig) -> tuple[str, ...]:
+    def _names(self, router: Router, model: ModelConfig) -> tuple[str, ...]:
         own = model_health_name(self._service, model.name)
-        return ("", self._service, own) if model is self.router.default else (own,)
+        return ("", self._service, own) if model is router.default else (own,)
 
-    async def _publish(self, model: ModelConfig, serving: bool, why: str) -> None:
-        for name in self._names(model):
+    async def _publish(self, router: Router, model: ModelConfig, serving: bool, why: str) -> None:
+        for name in self._names(router, model):
             if self._serving.get(name) != serving:
                 log.info("health of %r: %s (%s)", name, "SERVING" if serving else "NOT_SERVING", why)
             self._serving[name] = serving
             await self.servicer.set(name, SERVING if serving else NOT_SERVING)
 
-    async def _check(self, model: ModelConfig) -> bool:
-        backend = self.router.backend_of(model)
-        up = self._metrics.backend_up.labels(backend.name, backend.target)
+    async def _status(self, router: Router, backend: str, served_name: str) -> Status:
         try:
-            versions = await backend.model_status(model.name_at_backend, timeout=max(self._interval_s, 1.0))
+            return await router.backends[backend].model_status(served_name, timeout=max(self._interval_s, 1.0))
         except GatewayError as exc:
-            up.set(0)
-            await self._publish(model, False, exc.message)
-            return False
-        up.set(1)
-        serving = serves(model, versions)
-        available = [v.version for v in versions if v.state == VersionState.AVAILABLE]
-        await self._publish(model, serving, f"{model.name_at_backend!r} at {backend.name}: AVAILABLE {available}")
-        return serving
+            return exc
 
     async def check_once(self) -> bool:
         """Checks every model; True when the default one serves."""
-        models = list(self.router.models.values())
-        results = await asyncio.gather(*(self._check(model) for model in models))
-        return results[models.index(self.router.default)]
+        router = self.router
+        models = list(router.models.values())
+        # Each (backend, served model) once: the models, and the variants' own backends and served models.
+        asked = list(
+            dict.fromkeys((m.backend, m.name_at_backend) for model in models for m in (model, *model.variant_models))
+        )
+        answers = await asyncio.gather(*(self._status(router, *key) for key in asked))
+        statuses = dict(zip(asked, answers, strict=True))
+        if router is not self.router:
+            # A reload swapped the configuration while we asked; its own check publishes what holds now.
+            return self._serving.get("", False)
+        for name, backend in router.backends.items():
+            answered = [reachable(status) for (at, _), status in statuses.items() if at == name]
+            if answered:
+                self._backends_seen.add((name, backend.target))
+                self._metrics.backend_up.labels(name, backend.target).set(1 if any(answered) else 0)
+        default_serves = False
+        for model in models:
+            status = statuses[(model.backend, model.name_at_backend)]
+            if isinstance(status, GatewayError):
+                serving, why = False, status.message
+            else:
+                serving = serves(model, status)
+                available = [v.version for v in status if v.state == VersionState.AVAILABLE]
+                why = f"{model.name_at_backend!r} at {model.backend}: AVAILABLE {available}"
+            await self._publish(router, model, serving, why)
+            default_serves = default_serves or (serving and model is router.default)
+        return default_serves
 
     async def start(self) -> None:
         for model in self.router.models.values():
-            await self._publish(model, False, "starting")
+            await self._publish(self.router, model, False, "starting")
         self._task = asyncio.create_task(self._run(), name="health-poller")
 
     async def _run(self) -> None:

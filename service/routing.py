@@ -11,10 +11,11 @@ the choice is a weighted random draw.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from service.backends import Backend, ModelSpec
@@ -30,6 +31,7 @@ class ModelChoice:
     version: int | None = None
     version_label: str = ""
     signature: str = ""
+    variant: str = ""  # a variant of the model's split, instead of the split's choice
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,18 @@ class Router:
         self.models = {model.name: model for model in config.models}
         self.default = self.models[config.default_model]
         self._rng = rng or random.Random()
+        # Calls that use this router: after a reload, its backends that the new one dropped are closed only once
+        # this is 0 (and no shadow uses them).
+        self.calls = 0
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[Router]:
+        """Counts a call for as long as it may use this router's backends."""
+        self.calls += 1
+        try:
+            yield self
+        finally:
+            self.calls -= 1
 
     def route(self, choice: ModelChoice, routing_key: str = "") -> Route:
         """The route for a request; InvalidRequest or ModelNotFound when it cannot have one."""
@@ -74,16 +88,24 @@ class Router:
         if model is None:
             configured = ", ".join(sorted(self.models))
             raise ModelNotFound(f"model {choice.name!r} is not configured on this service; configured: {configured}")
+        if choice.variant and (choice.version is not None or choice.version_label):
+            raise InvalidRequest("choose a variant or a version (or version label), not both")
         if choice.version is not None or choice.version_label:
             # The caller chose the version: no split, no shadow.
             spec = ModelSpec(
                 model.name_at_backend, choice.signature or model.signature, choice.version, choice.version_label
             )
             return Route(model, self.backend_of(model), spec)
+        if choice.variant:
+            # The caller chose the variant: no split, no shadow.
+            variant = self._named_variant(model, choice.variant)
+            return Route(variant.model, self.backend_of(variant.model), self._spec(variant.model, choice), variant.name)
         variant = choose_variant(model.variants, routing_key, self._rng) if model.variants else None
         chosen = variant.model if variant else model
         shadow = None
-        if model.shadow and self._rng.random() * 100 < model.shadow.percent:
+        # A call the split sent to the shadow's own variant is not mirrored to it: it would only agree with itself.
+        mirrors = model.shadow is not None and (variant is None or variant.name != model.shadow.variant)
+        if model.shadow and mirrors and self._rng.random() * 100 < model.shadow.percent:
             mirrored = model.variant(model.shadow.variant).model
             # The shadow runs as configured: the caller's signature choice is for the answer it gets.
             shadow = Route(
@@ -92,6 +114,16 @@ class Router:
         return Route(
             chosen, self.backend_of(chosen), self._spec(chosen, choice), variant.name if variant else "", shadow
         )
+
+    @staticmethod
+    def _named_variant(model: ModelConfig, name: str) -> Variant:
+        for variant in model.variants:
+            if variant.name == name:
+                return variant
+        if not model.variants:
+            raise InvalidRequest(f"model {model.name!r} has no traffic split, so no variant {name!r}")
+        known = ", ".join(v.name for v in model.variants)
+        raise InvalidRequest(f"model {model.name!r} has no variant {name!r}; its variants: {known}")
 
     @staticmethod
     def _spec(model: ModelConfig, choice: ModelChoice) -> ModelSpec:

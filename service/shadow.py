@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.backends import Backend
 from service.config import Profile
 from service.image.tensor import tensor_for
 from service.mask.agreement import agreement
@@ -57,11 +58,20 @@ class ShadowRunner:
         self.max_in_flight = max_in_flight
         self.predict_timeout_s = predict_timeout_s
         self.stats: dict[tuple[str, str], ShadowStats] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], Backend] = {}
 
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    def uses(self, backend: Backend) -> bool:
+        """Whether a shadow request in flight may still call `backend`."""
+        return any(used is backend for used in self._tasks.values())
+
+    def keep_only(self, figures_of: set[tuple[str, str]]) -> None:
+        """Forgets the figures of (model, variant) shadows no longer configured."""
+        for key in [key for key in self.stats if key not in figures_of]:
+            del self.stats[key]
 
     def figures(self, model: str, variant: str) -> ShadowStats:
         return self.stats.setdefault((model, variant), ShadowStats())
@@ -73,8 +83,8 @@ class ShadowRunner:
             figures.dropped += 1
             return
         task = asyncio.create_task(self._run(shadow, given, primary_mask, figures), name="shadow")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = shadow.backend
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
     async def _run(
         self, shadow: Route, given: ShadowInput, primary_mask: asyncio.Future[np.ndarray], figures: ShadowStats

@@ -78,6 +78,8 @@ class FakeBackend:
     async def predict(
         self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_key: str, timeout: float
     ) -> FakePrediction:
+        if self.closed:  # as a closed grpc.aio channel does
+            raise RuntimeError(f"predict on the closed backend {self.name} ({self.target})")
         self.calls.append(Call(spec, input_key, tensor, output_key, timeout))
         if self.down:
             raise BackendUnavailable(f"the model backend at {self.target} is unavailable (fake); try again later")

@@ -43,6 +43,7 @@ def model_choice(selector: pb.ModelSelector) -> ModelChoice:
         version=selector.version if version_choice == "version" else None,
         version_label=selector.version_label if version_choice == "version_label" else "",
         signature=selector.signature_name,
+        variant=selector.variant,
     )
 
 

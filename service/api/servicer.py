@@ -60,7 +60,8 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
         return convert.segment_response(result)
 
     async def SegmentImage(self, request, context):  # noqa: N802 (gRPC method name)
-        return await self._segment(self.router, request, _routing_key(context), _deadline(context))
+        with self.router.in_use() as router:
+            return await self._segment(router, request, _routing_key(context), _deadline(context))
 
     async def SegmentImageStream(  # noqa: N802
         self, request_iterator: AsyncIterator[pb.SegmentImageStreamRequest], context
@@ -77,11 +78,15 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
                 response.error.CopyFrom(pb.ItemError(code=code.value[0], message=message))
             return response
 
-        async for response in answer_in_order(request_iterator, answer, self._stream_window):
-            yield response
+        with router.in_use():
+            async for response in answer_in_order(request_iterator, answer, self._stream_window):
+                yield response
 
     async def ListModels(self, request, context):  # noqa: N802
-        router = self.router
+        with self.router.in_use() as router:
+            return await self._list_models(router)
+
+    async def _list_models(self, router: Router) -> pb.ListModelsResponse:
 
         async def describe(name: str) -> pb.ModelInfo:
             model = router.models[name]

@@ -14,6 +14,7 @@ import socket
 import grpc
 import numpy as np
 
+from service import tracing
 from service.backends import ModelSpec, VersionState, VersionStatus
 from service.config import BackendConfig
 from service.context import REQUEST_ID_KEY, request_id
@@ -199,10 +200,13 @@ def _read(path: str) -> bytes:
         return file.read()
 
 
-def _call_metadata() -> tuple[tuple[str, str], ...]:
-    """The caller's request id, sent on so that the backend's logs (or a proxy's) can be matched with ours."""
+def _call_metadata() -> list[tuple[str, str]]:
+    """The caller's request id, sent on so that the backend's logs (or a proxy's) can be matched with ours, and
+    the trace's context when tracing is on."""
     current = request_id.get()
-    return ((REQUEST_ID_KEY, current),) if current != "-" else ()
+    metadata = [(REQUEST_ID_KEY, current)] if current != "-" else []
+    tracing.inject(metadata)
+    return metadata
 
 
 class TensorPrediction:
@@ -250,15 +254,19 @@ class TFServingBackend:
             response = await self._predictions.Predict(request, timeout=timeout, metadata=_call_metadata())
         except grpc.aio.AioRpcError as error:
             raise translate(error, self.target, spec.describe()) from error
+        except grpc.aio.UsageError as error:  # the channel was closed: the gateway is stopping
+            raise BackendUnavailable(f"the channel to the model backend at {self.target} is closed") from error
         return TensorPrediction(response, output_key)
 
     async def model_status(self, name: str, timeout: float) -> list[VersionStatus]:
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = name
         try:
-            response = await self._models.GetModelStatus(request, timeout=timeout)
+            response = await self._models.GetModelStatus(request, timeout=timeout, metadata=_call_metadata())
         except grpc.aio.AioRpcError as error:
             raise translate(error, self.target, f"model {name!r}") from error
+        except grpc.aio.UsageError as error:
+            raise BackendUnavailable(f"the channel to the model backend at {self.target} is closed") from error
         return sorted(
             (
                 VersionStatus(s.version, _STATES.get(s.state, VersionState.UNKNOWN), s.status.error_message)

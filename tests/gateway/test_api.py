@@ -54,6 +54,8 @@ def running(config: Config, backends: dict[str, FakeBackend] | None = None) -> I
         if backends is None:
             gateway = create_gateway(config)
         else:
+            for fake in backends.values():  # a test may run fakes behind one gateway after another
+                fake.closed = False
             gateway = create_gateway(config, lambda backend: backends[backend.name])
         await gateway.start()
         return gateway

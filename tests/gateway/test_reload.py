@@ -6,6 +6,7 @@ import logging
 import pathlib
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -61,19 +62,40 @@ def test_a_changed_backend_gets_a_new_channel_and_the_old_one_is_closed_after_it
     first, second = FakeBackend(name="a", target="fake:1"), FakeBackend(name="a", target="fake:9")
     made = iter([first, second])
     config = config_with(split(50, 50), backends=(BackendConfig("a", ("fake:1",)),))
-    with running(config, {"a": first}) as served:
+    config = replace(config, predict_timeout_s=5.0)
+    with running(config, {"a": first}) as served, ThreadPoolExecutor(2) as pool:
         served.gateway.make_backend = lambda backend: next(made)
         next(made)  # the first was made at start
         unchanged = replace(config, max_concurrent_calls=3)
         served.run(served.gateway.apply(unchanged))
         assert served.gateway.router.backends["a"] is first  # same settings: the same channel
+
+        # In flight on the old channel when the target changes: a slow call, and a stream that goes on sending
+        # for longer than the predict timeout.
+        first.delay_s = 0.3
+        slow = pool.submit(served.stub.SegmentImage, pb.SegmentImageRequest(image=IMAGE), timeout=30)
+        sent_late = threading.Event()
+
+        def items() -> Iterator[pb.SegmentImageStreamRequest]:
+            yield pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=IMAGE))
+            time.sleep(1.0)
+            sent_late.set()
+            yield pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=IMAGE))
+
+        stream = pool.submit(lambda: list(served.stub.SegmentImageStream(items(), timeout=30)))
+        time.sleep(0.1)
         moved = replace(config, backends=(BackendConfig("a", ("fake:9",)),))
         served.run(served.gateway.apply(moved))
         assert served.gateway.router.backends["a"] is second and not first.closed
         served.stub.SegmentImage(pb.SegmentImageRequest(image=IMAGE), timeout=10)
-        assert second.calls and len(first.calls) == 0
+        assert second.calls
+
+        assert slow.result(30).model.name == "deeplab"
+        answers = stream.result(30)
+        assert sent_late.is_set() and [a.WhichOneof("outcome") for a in answers] == ["result", "result"], answers
+        assert len(first.calls) == 3  # the slow call and both stream items, all on the old channel
         deadline = time.monotonic() + 5
-        while not first.closed:  # after the predict timeout (0.2 s) and a second
+        while not first.closed:  # once its last call has ended
             assert time.monotonic() < deadline
             time.sleep(0.05)
 

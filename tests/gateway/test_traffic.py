@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from service.config import BackendConfig, Config, ModelConfig, Shadow, Variant
+from service.errors import InvalidRequest
 from service.mask.agreement import agreement
 from service.pipeline import Options, Pipeline
 from service.routing import ModelChoice, Router, choose_variant
@@ -84,9 +85,30 @@ def test_a_request_s_own_version_or_label_wins_over_the_split_and_the_shadow() -
     assert (route.spec.version, route.spec.version_label, route.variant, route.shadow) == (7, "", "", None)
     route = router.route(ModelChoice(version_label="stable"), "user-1")
     assert (route.spec.version_label, route.variant, route.shadow) == ("stable", "", None)
-    mirrored = router.route(ModelChoice(), "user-1")
+    on_stable = next(key for key in KEYS if router.route(ModelChoice(), key).variant == "stable")
+    mirrored = router.route(ModelChoice(), on_stable)
     assert mirrored.shadow is not None and mirrored.shadow.variant == "canary"
     assert mirrored.shadow.spec.version_label == "canary"
+
+
+def test_a_request_may_choose_a_variant_by_name_instead_of_the_split() -> None:
+    router = router_for(split(100, 0, shadow_percent=100))
+    for key in KEYS[:50]:
+        route = router.route(ModelChoice(variant="canary"), key)
+        assert (route.variant, route.spec.version_label, route.shadow) == ("canary", "canary", None)
+    with pytest.raises(InvalidRequest, match="no variant 'beta'; its variants: stable, canary"):
+        router.route(ModelChoice(variant="beta"))
+    with pytest.raises(InvalidRequest, match="not both"):
+        router.route(ModelChoice(variant="canary", version=2))
+    with pytest.raises(InvalidRequest, match="has no traffic split"):
+        router_for(BASE).route(ModelChoice(variant="canary"))
+
+
+def test_calls_the_split_sends_to_the_shadow_s_variant_are_not_mirrored_to_it() -> None:
+    router = router_for(split(50, 50, shadow_percent=100))
+    routes = [router.route(ModelChoice(), key) for key in KEYS[:400]]
+    assert {r.variant for r in routes} == {"stable", "canary"}
+    assert all((r.shadow is None) == (r.variant == "canary") for r in routes)
 
 
 def test_a_variant_may_be_another_served_model_at_another_backend() -> None:

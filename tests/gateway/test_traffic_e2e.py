@@ -74,6 +74,14 @@ def test_ab_split_shares_stickiness_and_a_reload_under_load(
             assert 30 - 4 * 5.2 < shares["canary"] < 30 + 4 * 5.2, shares
             for key in list(answers)[:30]:
                 assert segment(stub, key).model.variant == answers[key].model.variant
+            # A caller may name the variant itself (the web page's picker does).
+            chosen = pb.SegmentImageRequest(
+                image=images.jpeg("chelsea.png"),
+                mask_format=pb.MASK_FORMAT_RLE,
+                model=pb.ModelSelector(variant="canary"),
+            )
+            canary = stub.SegmentImage(chosen, metadata=(("x-routing-key", "user-0"),), timeout=30).model
+            assert (canary.variant, canary.version) == ("canary", VERSION_OF["canary"])
             split = stub.ListModels(pb.ListModelsRequest(), timeout=10).models[0].variants
             assert [(v.name, v.weight, v.version_label) for v in split] == [
                 ("stable", 90, "stable"),

@@ -43,16 +43,18 @@ MODEL_VERSION_STATE_UNLOADING: ModelVersionState
 MODEL_VERSION_STATE_END: ModelVersionState
 
 class ModelSelector(_message.Message):
-    __slots__ = ("name", "version", "version_label", "signature_name")
+    __slots__ = ("name", "version", "version_label", "signature_name", "variant")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSION_LABEL_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_NAME_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     version_label: str
     signature_name: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ..., signature_name: _Optional[str] = ...) -> None: ...
+    variant: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ..., signature_name: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class SegmentImageRequest(_message.Message):
     __slots__ = ("image", "model", "mask_format", "mask_size", "include_overlay")
