@@ -7,16 +7,25 @@ import pathlib
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from typing import ClassVar
 
 import cv2
+import grpc
 import numpy as np
 import pytest
 
+import segmentation_client.cli
+from segmentation.v1 import segmentation_service_pb2 as pb
+from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from segmentation_client import (
     InvalidImageError,
     Model,
     NotFoundError,
     SegmentationClient,
+    StreamItem,
     UnavailableError,
     blend,
     colorize,
@@ -266,3 +275,116 @@ def test_cli_keeps_outputs_of_inputs_sharing_a_name_and_only_claims_what_it_wrot
         [*run, str(tmp_path / "b.gif")], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
     )
     assert refused.returncode == 1 and "GIF" in refused.stderr and "wrote" not in refused.stdout
+
+
+def test_segment_many_makes_any_input_it_cannot_read_its_own_item(client: SegmentationClient) -> None:
+    # Not only OSErrors: what is neither bytes nor a path, or a path the OS refuses, fails alone and in its place.
+    inputs: list[object] = [42, IMAGES / "chelsea.png", "a\0b.jpg", None, b"garbage"]
+    items = list(client.segment_many(inputs, mask_format="rle"))  # type: ignore[arg-type]
+    assert [i.index for i in items] == [0, 1, 2, 3, 4]
+    assert [type(i.error).__name__ if i.error else "ok" for i in items] == [
+        "InvalidImageError",
+        "ok",
+        "InvalidImageError",
+        "InvalidImageError",
+        "InvalidImageError",
+    ]
+    assert items[0].error.message == "cannot read 42: an image is bytes or a path, not int"  # type: ignore[union-attr]
+    assert "null byte" in items[2].error.message and "NoneType" in items[3].error.message  # type: ignore[union-attr]
+    assert items[1].result is not None and (items[1].result.mask == CAT).mean() > 0.6
+
+    # An iterable that fails: the answers to what came before it, then its own exception, not a cancelled call.
+    def failing() -> Iterator[object]:
+        yield IMAGES / "chelsea.png"
+        yield 3.5
+        yield b"garbage"
+        raise LookupError("the caller's own failure")
+
+    got: list[StreamItem] = []
+    with pytest.raises(LookupError, match="the caller's own failure"):
+        got.extend(client.segment_many(failing(), mask_format="rle"))  # type: ignore[arg-type]
+    assert [(i.index, i.result is not None) for i in got] == [(0, True), (1, False), (2, False)]
+
+    # An option that no request can have fails the call before it starts, as for segment().
+    with pytest.raises(ValueError, match="mask_format"):
+        next(client.segment_many([b"garbage"], mask_format="jpeg"))  # type: ignore[arg-type]
+
+
+class _SlowRefuser(pb_grpc.SegmentationServiceServicer):
+    """Answers each stream item, a little late, with an INVALID_ARGUMENT error, as the gateway numbers them."""
+
+    def SegmentImageStream(self, request_iterator, context):  # type: ignore[no-untyped-def]  # noqa: N802
+        for index, item in enumerate(request_iterator):
+            time.sleep(0.0005)
+            yield pb.SegmentImageStreamResponse(index=index, id=item.id, error=pb.ItemError(code=3, message="no"))
+
+
+def test_segment_many_shares_its_bookkeeping_safely_with_grpcs_request_thread(tmp_path: pathlib.Path) -> None:
+    # gRPC reads the inputs on its own thread, noting the unreadable ones, while the caller's thread merges them with
+    # the answers. With thread switches as often as possible and many unreadable inputs between the answers, a dict
+    # iterated on one side while the other inserts raised "dictionary changed size during iteration" within a run.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pb_grpc.add_SegmentationServiceServicer_to_server(_SlowRefuser(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    missing = tmp_path / "missing.jpg"
+    inputs = [b"x" if i % 10 == 0 else missing for i in range(20_000)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with SegmentationClient(f"127.0.0.1:{port}") as refused:
+            items = list(refused.segment_many(inputs))
+    finally:
+        sys.setswitchinterval(interval)
+        server.stop(None)
+    assert [i.index for i in items] == list(range(len(inputs)))
+    assert all(isinstance(i.error, InvalidImageError) for i in items)
+    assert [i.error.message for i in items[:2]] == ["no", f"cannot read {missing}: No such file or directory"]  # type: ignore[union-attr]
+
+
+class _RecordingClient:
+    """Stands in for SegmentationClient in the CLI: records the timeouts it is given."""
+
+    calls: ClassVar[list[tuple[str, object]]] = []
+
+    def __init__(self, target: str, *, timeout: float) -> None:
+        self.calls.append(("client", timeout))
+
+    def __enter__(self) -> _RecordingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def segment_many(self, images: list[pathlib.Path], **options: object) -> Iterator[StreamItem]:
+        self.calls.append(("segment_many", options.get("timeout")))
+        return iter([])
+
+    def health(self, timeout: float | None = None) -> str:
+        self.calls.append(("health", timeout))
+        return "SERVING"
+
+
+def test_cli_timeout_is_per_image_over_the_whole_stream(
+    gateway: ServerProcess, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Three images stream over one call: its deadline is three times --timeout. Health gets --timeout as it is.
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(b"unread")
+    monkeypatch.setattr(segmentation_client.cli, "SegmentationClient", _RecordingClient)
+    monkeypatch.setattr(_RecordingClient, "calls", [])
+    assert segmentation_client.cli.main([str(tmp_path), "--timeout", "2.5", "--json", "--quiet"]) == 0
+    assert segmentation_client.cli.main(["health", "--timeout", "4"]) == 0
+    assert _RecordingClient.calls == [("client", 2.5), ("segment_many", 7.5), ("client", 4.0), ("health", 4.0)]
+    capsys.readouterr()
+    # The real thing: a millisecond is not enough to segment a photo, and the stream has that deadline.
+    result = subprocess.run(
+        [*SEGMENT, str(IMAGES / "chelsea.png"), "--server", gateway.target, "--timeout", "0.001", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("segment: error: DEADLINE_EXCEEDED")

@@ -1,9 +1,9 @@
 """`segment`: segment photos from the command line; writes masks, overlays and JSON summaries.
 
 segment IMAGE_OR_DIR... [--server HOST:PORT] [--out DIR] [--json] [--mask-size original|model]
-        [--mask-format png|raw|rle] [--no-overlay]
-segment models [--server HOST:PORT]
-segment health [--server HOST:PORT]
+        [--mask-format png|raw|rle] [--no-overlay] [--timeout SECONDS_PER_IMAGE]
+segment models [--server HOST:PORT] [--timeout SECONDS]
+segment health [--server HOST:PORT] [--timeout SECONDS]
 """
 
 from __future__ import annotations
@@ -78,12 +78,14 @@ def _segment(args: argparse.Namespace) -> int:
     failures = written = 0
     bar = _progress(len(images), enabled=not args.quiet and len(images) > 1)
     with SegmentationClient(args.server, timeout=args.timeout) as client:
+        # One streaming call for all the images, so one deadline: --timeout for each of them, in total.
         items: Iterator = client.segment_many(
             images,
             model=model,
             mask_format=args.mask_format,
             mask_size=args.mask_size,
             overlay=out is not None and not args.no_overlay,
+            timeout=args.timeout * len(images),
         )
         for item in items:
             bar.update(1)  # type: ignore[attr-defined]
@@ -130,7 +132,7 @@ def _models(args: argparse.Namespace) -> int:
 
 def _health(args: argparse.Namespace) -> int:
     with SegmentationClient(args.server, timeout=args.timeout) as client:
-        status = client.health()
+        status = client.health(timeout=args.timeout)
     print(status)
     return 0 if status == "SERVING" else 1
 
@@ -155,7 +157,12 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--no-overlay", action="store_true", help="write no overlay (cheaper for large photos)")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--server", default=DEFAULT_SERVER, help=f"host:port of the service (default {DEFAULT_SERVER})")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
+    timeout_help = (
+        "seconds per image: all the images stream over one call, which must end within TIMEOUT times their number"
+        if command == "segment"
+        else "seconds for the call"
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help=f"{timeout_help} (default 60)")
     parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     return parser
 

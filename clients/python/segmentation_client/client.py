@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -126,8 +127,18 @@ class ModelInfo:
 def _read(image: ImageInput) -> tuple[bytes, str]:
     if isinstance(image, bytes | bytearray):
         return bytes(image), ""
+    if not isinstance(image, str | os.PathLike):
+        raise TypeError(f"an image is bytes or a path, not {type(image).__name__}")
     path = pathlib.Path(image)
     return path.read_bytes(), str(path)
+
+
+def _unreadable(position: int, image: object, exc: Exception) -> StreamItem:
+    """The item of an input segment_many could not read (a missing file, a folder, not bytes nor a path, ...)."""
+    name = "bytes" if isinstance(image, bytes | bytearray) else str(image)
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    message = f"cannot read {name}: {reason}"
+    return StreamItem(position, name, error=InvalidImageError(grpc.StatusCode.INVALID_ARGUMENT, message))
 
 
 def _segmentation(response: pb.SegmentImageResponse, source: str) -> Segmentation:
@@ -231,36 +242,44 @@ class SegmentationClient:
         timeout: float | None = None,
     ) -> Iterator[StreamItem]:
         """Segments many images over one streaming call, yielding answers in order; a bad image is an item
-        with an error, not an exception. An image that cannot be read is not sent: its item has an
-        InvalidImageError. `timeout` bounds the whole stream (default: none)."""
-        # Positions in `images` of the requests sent (the service numbers only those), and the items that
-        # failed here, by position; the answers are merged back in the order of `images`.
+        with an error, not an exception. An input that cannot be read (a missing file, a folder, neither bytes
+        nor a path) is not sent: its item has an InvalidImageError. `timeout` bounds the whole stream (default:
+        none). An exception raised by `images` itself comes after the answers to the images before it."""
+        template = self._request(b"", model, mask_format, mask_size, overlay)  # ValueError now, not mid-stream
+        # gRPC reads `images` through requests() on a thread of its own while this generator reads the answers.
+        # That thread only appends: `sent`, the positions in `images` of the requests sent (the service numbers
+        # only those) and their sources; `failed`, the items of the inputs not sent, in position order, which
+        # only this generator pops. Both are safe to share that way (list.append and indexing, deque.append and
+        # popleft are atomic), and the answers are merged back in the order of `images`.
         sent: list[tuple[int, str]] = []
-        local: dict[int, StreamItem] = {}
+        failed: deque[StreamItem] = deque()
+        broken: list[Exception] = []  # what iterating `images` raised, if it did
 
         def requests() -> Iterator[pb.SegmentImageStreamRequest]:
-            for position, image in enumerate(images):
-                try:
-                    data, source = _read(image)
-                except OSError as exc:
-                    name = str(image) if not isinstance(image, bytes | bytearray) else "bytes"
-                    message = f"cannot read {name}: {exc.strerror or exc}"
-                    local[position] = StreamItem(
-                        position, name, error=InvalidImageError(grpc.StatusCode.INVALID_ARGUMENT, message)
-                    )
-                    continue
-                sent.append((position, source))
-                request = self._request(data, model, mask_format, mask_size, overlay)
-                yield pb.SegmentImageStreamRequest(request=request, id=source[-256:])
+            try:
+                for position, image in enumerate(images):
+                    try:
+                        data, source = _read(image)
+                    except Exception as exc:  # whatever it is, it fails this input alone
+                        failed.append(_unreadable(position, image, exc))
+                        continue
+                    request = pb.SegmentImageRequest()
+                    request.CopyFrom(template)
+                    request.image = data
+                    sent.append((position, source))
+                    yield pb.SegmentImageStreamRequest(request=request, id=source[-256:])
+            except Exception as exc:  # raised by `images`: end the stream there, and raise it to the caller
+                broken.append(exc)
 
-        def local_before(position: int) -> Iterator[StreamItem]:
-            for earlier in sorted(p for p in local if p < position):
-                yield local.pop(earlier)
+        def failed_before(position: int) -> Iterator[StreamItem]:
+            while failed and failed[0].index < position:
+                yield failed.popleft()
 
+        call = self._stub.SegmentImageStream(requests(), timeout=timeout)
         try:
-            for response in self._stub.SegmentImageStream(requests(), timeout=timeout):
+            for response in call:
                 position, source = sent[response.index] if response.index < len(sent) else (-1, response.id)
-                yield from local_before(position)
+                yield from failed_before(position)
                 if response.WhichOneof("outcome") == "result":
                     yield StreamItem(position, source, result=_segmentation(response.result, source))
                 else:
@@ -268,7 +287,12 @@ class SegmentationClient:
                     yield StreamItem(position, source, error=error)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
-        yield from local_before(sys.maxsize)  # those after the last image sent
+        finally:
+            call.cancel()  # a caller that stops early stops the reading of `images` too; no-op once it is over
+        # The call ends only after requests() has: nothing is appended any more.
+        yield from failed_before(sys.maxsize)  # those after the last image sent
+        if broken:
+            raise broken[0]
 
     def models(self, timeout: float | None = None) -> list[ModelInfo]:
         try:
