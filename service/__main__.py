@@ -63,7 +63,7 @@ async def serve(argv: list[str] | None) -> int:
     gateway = create_gateway(config)
     reloader = ConfigReloader(gateway, lambda: load_config(argv))
     if config.source:
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reloader.reload("SIGHUP")))
+        loop.add_signal_handler(signal.SIGHUP, reloader.on_signal)
         if config.config_poll_s > 0:
             reloader.start_polling(config.source, config.config_poll_s)
     else:

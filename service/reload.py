@@ -32,6 +32,7 @@ class ConfigReloader:
         self._load = load
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._signalled: set[asyncio.Task[bool]] = set()
 
     async def reload(self, why: str) -> bool:
         """Reads the configuration again and applies it; False when it was refused."""
@@ -41,10 +42,20 @@ class ConfigReloader:
             except (ConfigError, OSError) as exc:
                 log.error("config reload (%s) refused, the running configuration stays: %s", why, exc)
                 return False
-            await self._gateway.apply(config)
+            try:
+                await self._gateway.apply(config)
+            except Exception as exc:  # e.g. a channel that cannot be made; the running configuration stays
+                log.error("config reload (%s) failed, the running configuration stays: %r", why, exc)
+                return False
             models = ", ".join(m.name for m in config.models)
             log.info("config reloaded (%s): models %s, default %s", why, models, config.default_model)
             return True
+
+    def on_signal(self) -> None:
+        """SIGHUP: a reload in a task of its own (kept, so that it is neither collected nor its error lost)."""
+        task = asyncio.create_task(self.reload("SIGHUP"), name="config-reload")
+        self._signalled.add(task)
+        task.add_done_callback(self._signalled.discard)
 
     def start_polling(self, path: str, interval_s: float) -> None:
         self._task = asyncio.create_task(self._poll(path, interval_s), name="config-poll")

@@ -5,8 +5,9 @@ so a call keeps the routes it started with.
 
 Traffic splits are sticky: with a routing key, each variant's score is weight / -ln(u), u uniform in (0, 1) from
 a hash of the key and the variant's name, and the highest score wins (weighted rendezvous hashing). Each variant
-then gets its weight's share of the keys, and a weight change moves only the keys that must move. Without a key,
-the choice is a weighted random draw.
+then gets its weight's share of the keys. A weight change between two variants moves only the keys that must move;
+among three or more it moves somewhat more than the minimum (50/30/20 -> 40/30/30: 12.4% where 10% must), the
+price of needing no table of assignments. Without a key, the choice is a weighted random draw.
 """
 
 from __future__ import annotations

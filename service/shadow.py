@@ -8,8 +8,12 @@ agreement, mean IoU), and the running figures per model and variant are kept for
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,6 +25,7 @@ from service.mask.classes import class_mask
 from service.routing import Route
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,6 +62,9 @@ class ShadowRunner:
     def __init__(self, max_in_flight: int, predict_timeout_s: float) -> None:
         self.max_in_flight = max_in_flight
         self.predict_timeout_s = predict_timeout_s
+        # The shadows' CPU work (a tensor for another profile, the mask, the comparison) has a thread of its own,
+        # so that it never queues ahead of callers' images in the pool they share.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self.stats: dict[tuple[str, str], ShadowStats] = {}
         self._tasks: dict[asyncio.Task[None], Backend] = {}
 
@@ -94,11 +102,11 @@ class ShadowRunner:
             tensor = given.tensor
             if model.profile != given.profile:
                 assert given.rgb is not None, "the pipeline keeps the image for a shadow of another profile"
-                tensor = await asyncio.to_thread(tensor_for, given.rgb, given.full_size, model.profile)
+                tensor = await self._off_loop(tensor_for, given.rgb, given.full_size, model.profile)
             prediction = await shadow.backend.predict(
                 shadow.spec, model.input_key, tensor, model.output_key, self.predict_timeout_s
             )
-            mask = await asyncio.to_thread(
+            mask = await self._off_loop(
                 lambda: class_mask(prediction.output(), model.profile.output, (tensor.shape[1], tensor.shape[2]))
             )
         except asyncio.CancelledError:
@@ -111,12 +119,18 @@ class ShadowRunner:
         if primary_mask.cancelled() or primary_mask.exception() is not None:
             figures.skipped += 1
             return
-        result = await asyncio.to_thread(agreement, primary_mask.result(), mask)
+        result = await self._off_loop(agreement, primary_mask.result(), mask)
         figures.compared += 1
         figures.pixel_sum += result.pixels
         figures.iou_sum += result.mean_iou
+
+    async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` in the shadows' thread, with this task's context (its log lines keep the request id)."""
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: context.run(work, *args))
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._thread.shutdown(wait=False)

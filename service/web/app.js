@@ -18,6 +18,9 @@ const HEADLINES = {
   invalid_argument: "The gateway refused the photo or the request",
   not_found: "The model or version is not served",
   unauthenticated: "This gateway needs a bearer token: enter it under “Access token”",
+  permission_denied: "The access token is not allowed to make this call",
+  failed_precondition: "The gateway or the model is not ready for this call",
+  unimplemented: "This gateway does not offer this call: it may be an older version",
   resource_exhausted: "The gateway is busy or the upload is far too large",
   unavailable: "The model backend cannot be reached right now",
   deadline_exceeded: "The gateway ran out of time",
@@ -29,12 +32,15 @@ const form = $("#segment-form");
 const photoInput = $("#photo");
 const dropZone = $("#drop-zone");
 const modelSelect = $("#model");
+const variantSelect = $("#variant");
+const variantHint = $("#variant-hint");
 const tokenInput = $("#token");
 const button = $("#segment");
 const statusLine = $("#status");
 const errorBox = $("#error");
 const result = $("#result");
 const urls = [];  // object URLs of the current result, revoked when the next one replaces it
+const models = new Map();  // ListModels' answer by model name, for the variants of the chosen model
 
 class CallError extends Error {
   constructor(code, message, httpStatus) {
@@ -85,36 +91,76 @@ function pngUrl(base64) {
   return url;
 }
 
+// The error box stays in the page, empty when there is no error: screen readers announce a change of an alert's
+// text, not always an alert that appears with its text.
 function showError(error) {
   const headline = HEADLINES[error.code] ?? "The call failed";
   const where = error.httpStatus ? `HTTP ${error.httpStatus}, ${error.code}` : error.code;
-  errorBox.replaceChildren();
   const strong = document.createElement("strong");
   strong.textContent = `${headline} (${where}).`;
-  errorBox.append(strong, ` ${error.message}`);
-  errorBox.hidden = false;
-  if (error.code === "unauthenticated") $("#token-details").open = true;
+  errorBox.replaceChildren(strong, ` ${error.message}`);
+  if (error.code === "unauthenticated" || error.code === "permission_denied") $("#token-details").open = true;
 }
 
 function clearError() {
-  errorBox.hidden = true;
   errorBox.replaceChildren();
 }
 
 async function loadModels() {
   try {
-    const { models = [] } = await call("ListModels", {});
+    const { models: list = [] } = await call("ListModels", {});
     const chosen = modelSelect.value;
+    models.clear();
+    for (const model of list) models.set(model.name, model);
     modelSelect.replaceChildren(
-      ...models.map((model) => {
-        const split = (model.variants ?? []).map((v) => `${v.name} ${v.weight ?? 0}`).join(", ");
-        const text = `${model.name}${model.isDefault ? " (default)" : ""}${split ? `, split ${split}` : ""}`;
+      ...list.map((model) => {
+        const split = model.variants?.length ? ", with a traffic split" : "";
+        const text = `${model.name}${model.isDefault ? " (default)" : ""}${split}`;
         return new Option(text, model.name, false, chosen ? model.name === chosen : Boolean(model.isDefault));
       }),
     );
     clearError();
   } catch (error) {
     showError(error);
+  }
+  fillVariants();
+}
+
+// What a variant calls, as ListModels says: the model at the backend and its version or version label.
+function describeVariant(variant, model, totalWeight) {
+  const weight = variant.weight ?? 0;
+  const share = totalWeight ? Math.round((100 * weight) / totalWeight) : 0;
+  const traffic = weight ? `weight ${weight}, ${share} % of the calls` : "weight 0, never chosen by the split";
+  const version = variant.versionLabel
+    ? `version label “${variant.versionLabel}”`
+    : Number(variant.version ?? 0)
+      ? `version ${variant.version}`
+      : "latest version";
+  const served = variant.servedName || model.servedName || model.name;
+  const backend = variant.backend && variant.backend !== model.backend ? ` at ${variant.backend}` : "";
+  return `${variant.name}: ${traffic} (${served} ${version}${backend})`;
+}
+
+function fillVariants() {
+  const model = models.get(modelSelect.value);
+  const variants = model?.variants ?? [];
+  // A pick survives a reload of the list (a new token), not a change of model: it named the other model's variant.
+  const kept = variantSelect.dataset.model === modelSelect.value ? variantSelect.value : "";
+  variantSelect.dataset.model = modelSelect.value;
+  const totalWeight = variants.reduce((sum, v) => sum + (v.weight ?? 0), 0);
+  variantSelect.replaceChildren(
+    new Option("Chosen by the split", ""),
+    ...variants.map((v) => new Option(describeVariant(v, model, totalWeight), v.name, false, v.name === kept)),
+  );
+  // Kept in the page when there is nothing to pick, disabled, with the reason beside it.
+  variantSelect.disabled = variants.length === 0;
+  if (!model) {
+    variantHint.textContent = "The variants appear once the model list has loaded.";
+  } else if (!variants.length) {
+    variantHint.textContent = `${model.name} has no traffic split: every call goes to the same model version.`;
+  } else {
+    variantHint.textContent =
+      "The split sends each call to a variant, with a chance of its weight. Pick one to call it alone.";
   }
 }
 
@@ -127,7 +173,8 @@ function readBase64(file) {
   });
 }
 
-const percent = (fraction) => `${(100 * fraction).toFixed(1)} %`;
+// A small class would round to "0.0 %", as if it were not there.
+const percent = (fraction) => (fraction > 0 && fraction < 0.001 ? "< 0.1 %" : `${(100 * fraction).toFixed(1)} %`);
 const describe = (classes) => classes.map((c) => `${c.label} ${percent(c.fraction ?? 0)}`).join(", ") || "no class";
 
 function drawBoxes(classes, width, height) {
@@ -167,23 +214,47 @@ function fillClasses(classes) {
       const swatch = document.createElement("span");
       swatch.className = "swatch";
       swatch.style.background = pascalColour(c.classId ?? 0);
-      name.append(swatch, c.label);
+      // The swatch stays beside its label: a line break between them would leave a lone colour square.
+      const named = document.createElement("span");
+      named.className = "nowrap";
+      named.append(swatch, c.label);
+      name.append(named);
       const box = c.boundingBox ?? {};
       const cells = [
         [percent(c.fraction ?? 0), "number"],
         [Number(c.pixelCount ?? 0).toLocaleString("en"), "number"],
-        [`${box.x ?? 0}, ${box.y ?? 0}, ${box.width ?? 0} × ${box.height ?? 0}`, ""],
-      ].map(([text, className]) => {
+        // Two unbreakable halves: on a narrow screen the size goes under the position, a number never splits.
+        [[`${box.x ?? 0}, ${box.y ?? 0},`, `${box.width ?? 0} × ${box.height ?? 0}`], "box"],
+      ].map(([content, className]) => {
         const cell = document.createElement("td");
-        cell.textContent = text;
+        if (Array.isArray(content)) {
+          const [position, size] = content.map((text) => {
+            const part = document.createElement("span");
+            part.className = "nowrap";
+            part.textContent = text;
+            return part;
+          });
+          cell.append(position, " ", size);
+        } else {
+          cell.textContent = content;
+        }
         cell.className = className;
         return cell;
       });
       row.append(name, ...cells);
-      // Pointing at a row picks out its box on the photo.
-      const mark = (on) => $(`#boxes g[data-class-id="${row.dataset.classId}"]`)?.classList.toggle("active", on);
-      row.addEventListener("mouseenter", () => mark(true));
-      row.addEventListener("mouseleave", () => mark(false));
+      // Pointing at a row, focusing it with the keyboard or tapping it (which focuses it) picks out its box on
+      // the photo, until the pointer leaves and the focus moves on.
+      row.tabIndex = 0;
+      const why = new Set();  // "hover", "focus"
+      const mark = (reason, on) => {
+        why[on ? "add" : "delete"](reason);
+        row.classList.toggle("active", why.size > 0);
+        $(`#boxes g[data-class-id="${row.dataset.classId}"]`)?.classList.toggle("active", why.size > 0);
+      };
+      row.addEventListener("mouseenter", () => mark("hover", true));
+      row.addEventListener("mouseleave", () => mark("hover", false));
+      row.addEventListener("focus", () => mark("focus", true));
+      row.addEventListener("blur", () => mark("focus", false));
       return row;
     }),
   );
@@ -207,13 +278,14 @@ function fillTimings(timing) {
   );
 }
 
-function fillSummary(answer, file) {
+function fillSummary(answer, file, picked) {
   const model = answer.model ?? {};
+  const how = model.variant === picked ? "picked above" : "chosen by the split";
   const facts = [
     ["Photo", `${file.name}, ${answer.imageWidth ?? 0} × ${answer.imageHeight ?? 0} pixels`],
     ["Model", model.name ?? ""],
     ["Version", model.version ?? ""],
-    ["Variant", model.variant || "none (this model has no traffic split)"],
+    ["Variant", model.variant ? `${model.variant} (${how})` : "none (this model has no traffic split)"],
   ];
   const list = document.createElement("dl");
   for (const [term, value] of facts) {
@@ -227,8 +299,13 @@ function fillSummary(answer, file) {
   $("#summary").replaceChildren(list);
 }
 
-function show(answer, file) {
+function clearResult() {
+  result.hidden = true;
   for (const url of urls.splice(0)) URL.revokeObjectURL(url);
+}
+
+function show(answer, file, picked) {
+  clearResult();
   const classes = [...(answer.classes ?? [])].sort((a, b) => Number(b.pixelCount ?? 0) - Number(a.pixelCount ?? 0));
   const width = answer.imageWidth ?? 0;
   const height = answer.imageHeight ?? 0;
@@ -250,7 +327,7 @@ function show(answer, file) {
   $("#mask").src = pngUrl(answer.mask?.data ?? "");
   $("#mask").alt = `The class mask, one colour per class: ${found}`;
   drawBoxes(classes, width, height);
-  fillSummary(answer, file);
+  fillSummary(answer, file, picked);
   fillClasses(classes);
   fillTimings(answer.timing ?? {});
   result.hidden = false;
@@ -269,15 +346,19 @@ async function segment(event) {
   button.disabled = true;
   result.setAttribute("aria-busy", "true");
   const model = modelSelect.value;
-  statusLine.textContent = `Segmenting ${file.name}${model ? ` with ${model}` : ""}…`;
+  const variant = variantSelect.disabled ? "" : variantSelect.value;
+  const using = model ? ` with ${model}${variant ? `, variant ${variant}` : ""}` : "";
+  statusLine.textContent = `Segmenting ${file.name}${using}…`;
   try {
     const request = { image: await readBase64(file), includeOverlay: true };
-    if (model) request.model = { name: model };
+    if (model) request.model = variant ? { name: model, variant } : { name: model };
     const answer = await call("SegmentImage", request);
-    const classes = show(answer, file);
+    const classes = show(answer, file, variant);
     const ms = (Number(answer.timing?.totalUs ?? 0) / 1000).toFixed(0);
     statusLine.textContent = `Done: ${classes.length} classes in ${file.name} (${describe(classes)}), ${ms} ms in the gateway.`;
   } catch (error) {
+    // The result on the page is the previous photo's (or model's): left there, it would read as this call's.
+    clearResult();
     statusLine.textContent = `${file.name} was not segmented.`;
     showError(error instanceof CallError ? error : new CallError("unknown", String(error), 0));
   } finally {
@@ -287,26 +368,58 @@ async function segment(event) {
 }
 
 function choose(file) {
-  $("#photo-name").textContent = file ? `Chosen: ${file.name} (${Math.ceil(file.size / 1024)} KB)` : "";
+  const chosen = file ? `Chosen: ${file.name} (${Math.ceil(file.size / 1024)} KB)` : "";
+  $("#photo-name").textContent = chosen;
+  // Through the status line (a live region) too: a dropped file gives no other sign to a screen reader.
+  if (file) {
+    statusLine.textContent = `${chosen}. Press “Segment” to segment it.`;
+    clearError();
+  }
 }
 
 photoInput.addEventListener("change", () => choose(photoInput.files?.[0]));
-for (const name of ["dragenter", "dragover"]) {
-  dropZone.addEventListener(name, (event) => {
-    event.preventDefault();
-    dropZone.classList.add("dragging");
-  });
-}
-dropZone.addEventListener("dragleave", () => dropZone.classList.remove("dragging"));
+// dragenter and dragleave come in pairs for the zone and each child the pointer crosses: the zone is left only
+// when every enter has had its leave.
+let dragDepth = 0;
+const dragEnded = () => {
+  dragDepth = 0;
+  dropZone.classList.remove("dragging");
+};
+dropZone.addEventListener("dragenter", (event) => {
+  event.preventDefault();
+  dragDepth += 1;
+  dropZone.classList.add("dragging");
+});
+dropZone.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  event.stopPropagation();  // the document's handler below would refuse the drop
+  if (event.dataTransfer) event.dataTransfer.dropEffect = "copy";
+  dropZone.classList.add("dragging");
+});
+dropZone.addEventListener("dragleave", () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (!dragDepth) dropZone.classList.remove("dragging");
+});
 dropZone.addEventListener("drop", (event) => {
   event.preventDefault();
-  dropZone.classList.remove("dragging");
+  dragEnded();
   const files = event.dataTransfer?.files;
   if (files?.length) {
     photoInput.files = files;
     choose(files[0]);
   }
 });
+// A file dropped anywhere else would make the browser open it in place of the page (and lose the result).
+document.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  if (event.dataTransfer) event.dataTransfer.dropEffect = "none";
+});
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dragEnded();
+});
+document.addEventListener("dragend", dragEnded);
+modelSelect.addEventListener("change", fillVariants);
 form.addEventListener("submit", segment);
 tokenInput.addEventListener("change", loadModels);
 loadModels();

@@ -1,5 +1,5 @@
-"""The web page in a real browser: Debian's headless Chromium, driven by Selenium through chromedriver, against the
-`gateway` fixture (a real gateway process in front of a real modelserver). Screenshots are kept as artefacts."""
+"""The web page in a real browser: Debian's headless Chromium, driven by Selenium through chromedriver, against a real
+gateway process in front of the real `modelserver` fixture. Screenshots are kept as artefacts."""
 
 from __future__ import annotations
 
@@ -8,20 +8,45 @@ import pathlib
 from collections.abc import Callable, Iterator
 
 import pytest
+from grpc_health.v1 import health_pb2
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.paths import IMAGES
+from tests.helpers import ServerProcess, http_base, start_gateway, wait_for_health
+from tests.paths import IMAGES, LABELS
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 CHROMEDRIVER = pathlib.Path("/usr/bin/chromedriver")
 DESKTOP = (1280, 900)
-PHONE = (390, 844)  # CSS pixels of a common phone
+PHONE = (375, 812)  # CSS pixels of a common small phone
+SPLIT_MODEL = "deeplab-split"
+
+
+@pytest.fixture(scope="module")
+def http_url(modelserver: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The page's gateway, in place of the shared `gateway` fixture's (one gateway either way): the default model
+    "deeplab" as that one serves it, and the same servable as "deeplab-split" with a traffic split for the variant
+    picker. The modelserver serves version 1 only, so both variants call it; canary weighs 0, so the split never
+    chooses it and an answer from canary is one the page asked for."""
+    config = tmp_path_factory.mktemp("browser-gateway") / "gateway.toml"
+    config.write_text(
+        f'[[backends]]\nname = "local"\ntargets = ["{modelserver.target}"]\n\n'
+        f'[[models]]\nname = "deeplab"\ndefault = true\nlabels = "{LABELS}"\n\n'
+        f'[[models]]\nname = "{SPLIT_MODEL}"\nserved_name = "deeplab"\nlabels = "{LABELS}"\n\n'
+        '[[models.variants]]\nname = "stable"\nversion = 1\nweight = 100\n\n'
+        '[[models.variants]]\nname = "canary"\nversion = 1\nweight = 0\n'
+    )
+    gateway = start_gateway(None, f"--config={config}", "--http-listen=127.0.0.1:0", "--health-poll=0.2")
+    try:
+        wait_for_health(gateway.target, health_pb2.HealthCheckResponse.SERVING)
+        yield http_base(gateway)
+    finally:
+        assert gateway.stop() == 0, gateway.output()
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +121,10 @@ def _natural_width(driver: WebDriver, element_id: str) -> int:
     return driver.execute_script(f"return document.getElementById('{element_id}').naturalWidth")
 
 
+def _facts(driver: WebDriver) -> dict[str | None, str]:
+    return {e.get_attribute("data-fact"): e.text for e in driver.find_elements(By.CSS_SELECTOR, "#summary dd")}
+
+
 def test_the_page_segments_a_photo_and_shows_the_result(
     browser: WebDriver, http_url: str, tmp_path: pathlib.Path, keep_artefact: Callable[..., object]
 ) -> None:
@@ -110,7 +139,7 @@ def test_the_page_segments_a_photo_and_shows_the_result(
         alt = browser.find_element(By.ID, image).get_attribute("alt") or ""
         assert "person" in alt, (image, alt)
     assert browser.find_elements(By.CSS_SELECTOR, "#boxes g[data-class-id='15'] rect"), "no box around the person"
-    facts = {e.get_attribute("data-fact"): e.text for e in browser.find_elements(By.CSS_SELECTOR, "#summary dd")}
+    facts = _facts(browser)
     assert facts["model"] == "deeplab" and facts["version"] == "1" and facts["variant"].startswith("none")
     stages = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#timings tbody th")]
     assert stages[0].startswith("Probe") and stages[-1] == "Total"
@@ -139,11 +168,55 @@ def test_the_page_works_from_the_keyboard_on_a_phone_sized_screen(
     assert overflow <= 0, f"the page is {overflow} px wider than a {PHONE[0]} px screen"
     figures = browser.find_elements(By.CSS_SELECTOR, ".pictures figure")
     assert len({f.location["x"] for f in figures}) == 1, "the pictures should stack in one column on a phone"
+    # Nor does any table need its own scrolling: the last cell of every row, the header's too, ends on the screen.
+    rows, cut = browser.execute_script(
+        """
+        const rows = [...document.querySelectorAll("#classes tr, #timings tr")];
+        const cut = rows
+          .map((row) => [row.closest("table").id, row.lastElementChild])
+          .filter(([, cell]) => cell.getBoundingClientRect().right > window.innerWidth)
+          .map(([table, cell]) => `#${table}: "${cell.textContent}" ends at ${cell.getBoundingClientRect().right}`);
+        return [rows.length, cut];
+        """
+    )
+    assert browser.execute_script("return window.innerWidth") == PHONE[0]
+    assert rows >= 2 + 1 + 9, rows  # the two header rows, a class or more, eight stages and the total
+    assert not cut, f"cut off on a {PHONE[0]} px screen: {cut}"
     _screenshot(browser, "page-phone.png", tmp_path, keep_artefact)
+
+
+def test_the_variant_picker_calls_the_variant_picked(browser: WebDriver, http_url: str) -> None:
+    _open(browser, http_url + "/", DESKTOP)
+    variant = browser.find_element(By.ID, "variant")
+    # The default model has no split: the picker is there, disabled, and says why.
+    assert not variant.is_enabled()
+    assert "no traffic split" in browser.find_element(By.ID, "variant-hint").text
+
+    Select(browser.find_element(By.ID, "model")).select_by_value(SPLIT_MODEL)
+    _wait(browser, lambda d: d.find_element(By.ID, "variant").is_enabled(), "the variant picker stayed disabled")
+    options = {o.get_attribute("value"): o.text for o in Select(variant).options}
+    assert list(options) == ["", "stable", "canary"], options
+    assert options[""] == "Chosen by the split"
+    assert "weight 100" in options["stable"] and "weight 0" in options["canary"], options
+    assert Select(variant).first_selected_option.get_attribute("value") == "", "the split should decide by default"
+
+    Select(variant).select_by_value("canary")
+    _segment(browser, IMAGES / "astronaut.png", lambda: browser.find_element(By.ID, "segment").click())
+    facts = _facts(browser)
+    assert (facts["model"], facts["version"]) == (SPLIT_MODEL, "1"), facts
+    assert facts["variant"] == "canary (picked above)", facts
+
+    # Back to the model without a split: nothing left to pick.
+    Select(browser.find_element(By.ID, "model")).select_by_value("deeplab")
+    assert not variant.is_enabled()
+    assert [o.get_attribute("value") for o in Select(variant).options] == [""]
 
 
 def test_errors_are_shown_plainly(browser: WebDriver, http_url: str, tmp_path: pathlib.Path) -> None:
     _open(browser, http_url + "/", DESKTOP)
+    # A result first: a failed call must not leave it on the page as if it were the failed call's.
+    _segment(browser, IMAGES / "chelsea.png", lambda: browser.find_element(By.ID, "segment").click())
+    assert browser.find_element(By.ID, "result").is_displayed()
     not_a_photo = tmp_path / "notes.png"
     not_a_photo.write_text("these are notes, not a photo")
     browser.find_element(By.ID, "photo").send_keys(str(not_a_photo))
@@ -153,3 +226,4 @@ def test_errors_are_shown_plainly(browser: WebDriver, http_url: str, tmp_path: p
     assert error.get_attribute("role") == "alert"
     assert "HTTP 400, invalid_argument" in error.text and "not an image" in error.text, error.text
     assert browser.find_element(By.ID, "status").text == "notes.png was not segmented."
+    assert not browser.find_element(By.ID, "result").is_displayed(), "the previous result is still shown"

@@ -6,7 +6,7 @@ import logging
 import pathlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -149,6 +149,49 @@ def test_reloads_from_the_file_good_bad_and_under_load_without_a_failed_call(
         _write(path, 100, 0, extra="[[models.variants]]\nname = 'broken'\n")
         with caplog.at_level(logging.ERROR, logger="service"):
             assert not served.run(reloader.reload("SIGHUP"))
-        assert "config reload (SIGHUP) refused, the running configuration stays" in caplog.text
-        assert "models[0].variants[2]: needs a weight" in caplog.text
+        (refusal,) = [r for r in caplog.records if r.levelno >= logging.ERROR]  # one record, of one line
+        assert "\n" not in refusal.getMessage()
+        assert "config reload (SIGHUP) refused, the running configuration stays" in refusal.getMessage()
+        assert "models[0].variants[2]: needs a weight" in refusal.getMessage()
         assert {variant_of(served.stub, f"after-{i}") for i in range(20)} == {"canary"}
+
+
+def test_config_poll_applies_a_changed_file_and_outlives_a_failing_apply(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gateway.toml"
+    _write(path, 100, 0)
+    argv = ["--config", str(path), "--listen", "127.0.0.1:0"]
+    backends = {"a": FakeBackend(name="a")}
+    with running(load_config(argv, {}), backends) as served:
+        reloader = ConfigReloader(served.gateway, lambda: load_config(argv, {}))
+        served.run(_start_polling(reloader, str(path), 0.05))
+        try:
+            _write(path, 0, 100)
+            _wait_until(lambda: variant_of(served.stub, "k") == "canary")
+            # A configuration that loads but cannot be applied is refused; the poller goes on.
+            served.gateway.make_backend = _refuse
+            _write(path, 100, 0)
+            path.write_text(path.read_text().replace('"fake:1"', '"fake:2"'))  # a new target: a new channel
+            _wait_until(lambda: "config reload" in caplog.text and "failed" in caplog.text)
+            assert variant_of(served.stub, "k") == "canary"
+            served.gateway.make_backend = lambda backend: backends.setdefault(backend.name, FakeBackend(backend.name))
+            _write(path, 100, 0)
+            _wait_until(lambda: variant_of(served.stub, "k") == "stable")
+        finally:
+            reloader.stop()
+
+
+async def _start_polling(reloader: ConfigReloader, path: str, interval_s: float) -> None:
+    reloader.start_polling(path, interval_s)
+
+
+def _refuse(backend: BackendConfig) -> FakeBackend:
+    raise RuntimeError(f"cannot make a channel to {backend.targets}")
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
