@@ -53,9 +53,12 @@ lint: setup check-gen
 	$(VENV)/bin/ruff format --check .
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
-	@if git rev-parse --verify --quiet main:buf.yaml >/dev/null; then \
-	  $(BUF) breaking --against '.git#branch=main' && echo "no breaking changes against main"; \
-	else echo "buf breaking: main has no protos yet, nothing to compare"; fi
+	@# The API against its first release and against the commit before this one (main itself is this commit).
+	@first=$$(git log --diff-filter=A --format=%H -- protos/segmentation/v1/segmentation_service.proto | tail -n 1); \
+	if [ -n "$$first" ] && git rev-parse --verify --quiet HEAD~1 >/dev/null; then \
+	  $(BUF) breaking --against ".git#ref=$$first" && $(BUF) breaking --against '.git#ref=HEAD~1' && \
+	  echo "no breaking changes against the API's first release ($${first:0:7}) or the previous commit"; \
+	else echo "buf breaking: no earlier API in this clone's history, nothing to compare"; fi
 	bash deploy/check-manifests.sh
 	bash deploy/envoy/check.sh
 
