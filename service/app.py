@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
@@ -76,6 +77,8 @@ class Gateway:
     _retiring: dict[asyncio.Task[None], Backend] = field(default_factory=dict)
     # Routers replaced by a reload whose calls have not all ended.
     _old_routers: list[Router] = field(default_factory=list)
+    # Each backend's TLS files as its channel read them.
+    _tls_files: dict[str, tuple[tuple[int, int] | None, ...]] = field(default_factory=dict)
 
     @property
     def router(self) -> Router:
@@ -103,9 +106,15 @@ class Gateway:
         """
         old = self.router
         previous = {backend.name: backend for backend in self.config.backends}
+        # Unchanged: the same settings, and TLS files as they were when its channel was made (a renewed
+        # certificate at the same path needs a new channel, which reads it).
         backends = {
-            b.name: old.backends[b.name] if previous.get(b.name) == b else self.make_backend(b) for b in config.backends
+            b.name: old.backends[b.name]
+            if previous.get(b.name) == b and self._tls_files.get(b.name) == tls_files(b)
+            else self.make_backend(b)
+            for b in config.backends
         }
+        self._tls_files = {b.name: tls_files(b) for b in config.backends}
         router = Router(config, backends)
         self.servicer.router = router
         self._old_routers = [r for r in (*self._old_routers, old) if r.calls > 0]
@@ -156,6 +165,19 @@ class Gateway:
 _RETIRE_CHECK_S = 0.1
 # What a reload changes; the rest of a Config is fixed at start.
 _RELOADED = ("backends", "models", "default_model", "source")
+
+
+def tls_files(backend: BackendConfig) -> tuple[tuple[int, int] | None, ...]:
+    """What changes when a backend's CA, certificate or key file is rewritten: modification time and size."""
+
+    def stamp(path: str) -> tuple[int, int] | None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    return tuple(stamp(path) if path else None for path in (backend.ca, backend.cert, backend.key))
 
 
 def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backend] = TFServingBackend) -> Gateway:
@@ -213,7 +235,7 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
 
         # The same servicer behind the same interceptors: one InFlight, TokenFile, call log and metrics.
         http = HttpServer(HttpApp(servicer, interceptors, receive_limit), config)
-    return Gateway(
+    gateway = Gateway(
         server,
         port,
         servicer,
@@ -226,6 +248,8 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
         health_server=health_server,
         health_port=health_port,
     )
+    gateway._tls_files = {backend.name: tls_files(backend) for backend in config.backends}
+    return gateway
 
 
 def _listen(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:

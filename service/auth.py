@@ -85,8 +85,11 @@ class TokenFile:
 
 def _bearer(metadata: Any) -> str:
     for key, value in metadata or ():
-        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-            return value.removeprefix("Bearer ").strip()
+        if key == "authorization" and isinstance(value, str):
+            # The scheme's name is case-insensitive (RFC 9110 §11.1): "bearer x" is the same credential.
+            scheme, _, token = value.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
     return ""
 
 

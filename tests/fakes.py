@@ -16,6 +16,7 @@ import grpc
 import numpy as np
 
 from service.backends import ModelSpec, VersionState, VersionStatus
+from service.context import request_id
 from service.errors import BackendUnavailable
 from tfs_subset.tensorflow.core.framework import types_pb2
 from tfs_subset.tensorflow_serving.apis import (
@@ -62,6 +63,7 @@ class Call:
     tensor: np.ndarray
     output_key: str
     timeout: float
+    request_id: str = ""  # the call's, as the real backend sends it on
 
 
 @dataclass
@@ -80,7 +82,7 @@ class FakeBackend:
     ) -> FakePrediction:
         if self.closed:  # as a closed grpc.aio channel does
             raise RuntimeError(f"predict on the closed backend {self.name} ({self.target})")
-        self.calls.append(Call(spec, input_key, tensor, output_key, timeout))
+        self.calls.append(Call(spec, input_key, tensor, output_key, timeout, request_id.get()))
         if self.down:
             raise BackendUnavailable(f"the model backend at {self.target} is unavailable (fake); try again later")
         await asyncio.sleep(self.delay_s)

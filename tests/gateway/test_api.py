@@ -108,6 +108,16 @@ def test_request_id_is_the_caller_s_or_a_new_one_and_comes_back_in_the_metadata(
     assert lines[0][1].startswith("SegmentImage OK bytes=") and lines[2][1].startswith("SegmentImage INVALID_ARGUMENT")
 
 
+def test_a_stream_s_request_id_comes_back_and_its_items_reach_the_backend_with_it() -> None:
+    config, backends = two_model_config()
+    item = pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=images.png("chelsea.png")))
+    with running(config, backends) as served:
+        answers = served.stub.SegmentImageStream(iter([item, item]), metadata=(("x-request-id", "stream-7"),))
+        assert ("x-request-id", "stream-7") in answers.initial_metadata()
+        assert len(list(answers)) == 2
+    assert [call.request_id for call in backends["a"].calls] == ["stream-7", "stream-7"]
+
+
 def test_stream_items_count_against_the_limit_and_wait_instead_of_failing() -> None:
     config, backends = two_model_config(max_concurrent_calls=2, stream_window=4)
     backends["a"].delay_s = 0.5

@@ -18,6 +18,7 @@ import grpc
 import pytest
 import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -245,11 +246,12 @@ def test_bearer_tokens_guard_the_api_and_leave_health_open(tmp_path: pathlib.Pat
                 served.stub.SegmentImage(request, metadata=metadata, timeout=10)
             assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
             assert error.value.details() == "missing or invalid bearer token"
-        for token in ("s3cret-one", "second-token"):
-            served.stub.SegmentImage(request, metadata=(("authorization", f"Bearer {token}"),), timeout=10)
+        for value in ("Bearer s3cret-one", "Bearer second-token", "bearer s3cret-one"):  # the scheme's case is free
+            served.stub.SegmentImage(request, metadata=(("authorization", value),), timeout=10)
         with grpc.insecure_channel(served.target) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             assert health.Check(health_pb2.HealthCheckRequest(), timeout=5) is not None
+            assert "segmentation.v1.SegmentationService" in _reflected_services(channel)
         # Tokens rotate without a restart (the file is checked at most once a second).
         tokens.write_text("rotated\n")
         time.sleep(1.1)
@@ -260,6 +262,16 @@ def test_bearer_tokens_guard_the_api_and_leave_health_open(tmp_path: pathlib.Pat
         with pytest.raises(grpc.RpcError) as error:
             health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as error:
+            _reflected_services(ch)
+        assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _reflected_services(channel: grpc.Channel) -> list[str]:
+    """The services the server's reflection lists."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    (answer,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+    return [service.name for service in answer.list_services_response.service]
 
 
 def test_tls_and_mutual_tls_to_the_backend(pki: dict[str, pathlib.Path]) -> None:

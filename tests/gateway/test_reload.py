@@ -195,3 +195,18 @@ def _wait_until(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_a_renewed_backend_certificate_gets_a_new_channel_at_the_next_reload(tmp_path: pathlib.Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("the first CA\n")
+    backend = BackendConfig("a", ("fake:1",), ca=str(ca))
+    config = config_with(split(100, 0), backends=(backend,))
+    first = FakeBackend(name="a")
+    with running(config, {"a": first}) as served:
+        served.gateway.make_backend = lambda b: FakeBackend(name=b.name)
+        served.run(served.gateway.apply(config))
+        assert served.gateway.router.backends["a"] is first  # nothing changed: the same channel
+        ca.write_text("the renewed CA, same path\n")
+        served.run(served.gateway.apply(config))
+        assert served.gateway.router.backends["a"] is not first
