@@ -129,6 +129,10 @@ class Gateway:
             log.warning("config: %s changed; the change applies at the next restart", ", ".join(restart))
         self.config = replace(self.config, **{name: getattr(config, name) for name in _RELOADED})
 
+    def _calls_open(self) -> int:
+        """Calls in the servicer (they hold a router), on the current configuration or a replaced one."""
+        return self.router.calls + sum(router.calls for router in self._old_routers)
+
     def _in_use(self, backend: Backend) -> bool:
         """Whether a call or shadow request may still use `backend` (routed before a reload replaced it)."""
         self._old_routers = [r for r in self._old_routers if r.calls > 0]
@@ -148,8 +152,19 @@ class Gateway:
 
     async def stop(self, grace_s: float) -> None:
         await self.health.shutdown()
-        others = [server.stop(grace_s) for server in (self.health_server, self.http) if server is not None]
-        await asyncio.gather(self.server.stop(grace_s), *others)
+        grpc_servers = [server for server in (self.server, self.health_server) if server is not None]
+        stopping = [asyncio.create_task(server.stop(grace_s)) for server in grpc_servers]
+        if self.http is not None:
+            stopping.append(asyncio.create_task(self.http.stop(grace_s)))
+        # The servers take no new calls now. Once the calls that use the router (everything but health and
+        # reflection) have ended, what is left open is health watches and reflection streams: they are ended
+        # then, or they would hold the process for the whole grace period.
+        deadline = asyncio.get_running_loop().time() + grace_s
+        await asyncio.sleep(_SETTLE_S)  # calls accepted just before the stop reach the servicer
+        while self._calls_open() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(_SETTLE_S)
+        await asyncio.gather(*(server.stop(0) for server in grpc_servers))
+        await asyncio.gather(*stopping)
         await self.shadows.close()
         # Once the server has stopped, no call is left on any channel, retiring ones included.
         retiring = list(self._retiring.items())
@@ -163,6 +178,8 @@ class Gateway:
 
 # How often a replaced backend checks whether its last call has ended.
 _RETIRE_CHECK_S = 0.1
+# At a stop: how long a call accepted just before it may take to reach the servicer, and how often to look.
+_SETTLE_S = 0.1
 # What a reload changes; the rest of a Config is fixed at start.
 _RELOADED = ("backends", "models", "default_model", "source")
 
@@ -205,6 +222,7 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
     interceptors += [ErrorStatus(), LoadShedding(InFlight(config.max_concurrent_calls), metrics)]
     server = grpc.aio.server(
         interceptors=interceptors,
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", receive_limit),
             ("grpc.max_send_message_length", 1 << 30),

@@ -154,6 +154,9 @@ class Config:
     stream_write_timeout_s: float = 30.0
     # Images in progress at once (unary calls and stream items) before new calls get RESOURCE_EXHAUSTED.
     max_concurrent_calls: int = 64
+    # Calls of any kind open at once (a stream is one, however many items): past it, gRPC refuses new calls with
+    # RESOURCE_EXHAUSTED. Each open call may hold one received message beyond the images in progress.
+    max_concurrent_rpcs: int = 256
     # Threads for the CPU stages (decode, resize, encode); by default one per core.
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
     health_poll_s: float = 1.0
@@ -385,6 +388,13 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         positive,
         lambda c, v: replace(c, max_concurrent_calls=v),
         "images in progress, calls and stream items, before shedding load (default 64)",
+    ),
+    Setting(
+        "max_concurrent_rpcs",
+        int,
+        positive,
+        lambda c, v: replace(c, max_concurrent_rpcs=v),
+        "calls of any kind open at once, a stream counting once, before gRPC refuses more (default 256)",
     ),
     Setting(
         "workers",

@@ -71,10 +71,11 @@ CHANNEL_OPTIONS = (
     ("grpc.per_rpc_retry_buffer_size", 64 << 20),
     ("grpc.max_send_message_length", MAX_BACKEND_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_BACKEND_MESSAGE_BYTES),
-    # A restarted backend is found again within a second instead of gRPC's default backoff of up to 2 minutes.
+    # A restarted backend is found again within half a second instead of gRPC's default backoff of up to
+    # 2 minutes; two connection attempts a second to a dead backend cost nothing worth saving.
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.max_reconnect_backoff_ms", 500),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
 )

@@ -4,13 +4,16 @@ client is served. Measured on a gateway process of its own, with small limits so
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
@@ -83,7 +86,19 @@ def test_a_storm_of_cancellations_leaves_nothing_behind(guarded: ServerProcess) 
         for stream in streams:
             stream.cancel()
     time.sleep(1)
+    # Every place went back, and nothing was kept.
+    assert _in_flight(guarded) == 0
+    assert rss_mb(guarded.process.pid) < RSS_BOUND_MB
     assert _serving(guarded.target) and _polite_call(guarded.target).classes
+
+
+def _in_flight(gateway: ServerProcess) -> float:
+    """The gateway's segmentation_in_flight gauge, read from its /metrics."""
+    port = re.search(r"metrics on http://[^:]+:(\d+)/metrics", gateway.output())
+    assert port, gateway.output()
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/metrics", timeout=10).read().decode()
+    (gauge,) = [f for f in text_string_to_metric_families(text) if f.name == "segmentation_in_flight"]
+    return gauge.samples[0].value
 
 
 def test_oversized_metadata_is_refused_by_grpc_and_nothing_else_changes(guarded: ServerProcess) -> None:

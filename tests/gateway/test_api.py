@@ -167,3 +167,25 @@ def test_each_model_has_its_own_health_and_the_service_follows_the_default() -> 
         backends["a"].down = True
         wait_for_health(target, health_pb2.HealthCheckResponse.NOT_SERVING, timeout=10, service=SERVICE)
         wait_for_health(target, health_pb2.HealthCheckResponse.NOT_SERVING, timeout=10, service="")
+
+
+def test_calls_past_max_concurrent_rpcs_are_refused_by_grpc_and_served_again_after() -> None:
+    config, backends = two_model_config(max_concurrent_rpcs=2)
+    item = pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=images.png("chelsea.png")))
+    release = threading.Event()
+
+    def held() -> Iterator[pb.SegmentImageStreamRequest]:
+        yield item
+        release.wait(30)
+
+    with running(config, backends) as served:
+        streams = [served.stub.SegmentImageStream(held(), timeout=30) for _ in range(2)]
+        for stream in streams:
+            next(stream)  # both open, each holding its place
+        with pytest.raises(grpc.RpcError) as error:
+            served.stub.SegmentImage(pb.SegmentImageRequest(image=images.png("chelsea.png")), timeout=10)
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        release.set()
+        for stream in streams:
+            assert list(stream) == []
+        assert served.stub.SegmentImage(pb.SegmentImageRequest(image=images.png("chelsea.png")), timeout=10).classes
