@@ -219,10 +219,12 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
         interceptors.append(Tracing())
     if config.auth_tokens:
         interceptors.append(Authentication(TokenFile(config.auth_tokens), protect_health=config.auth_health))
-    interceptors += [ErrorStatus(), LoadShedding(InFlight(config.max_concurrent_calls), metrics)]
+    interceptors += [
+        ErrorStatus(),
+        LoadShedding(InFlight(config.max_concurrent_calls), metrics, config.max_concurrent_rpcs),
+    ]
     server = grpc.aio.server(
         interceptors=interceptors,
-        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", receive_limit),
             ("grpc.max_send_message_length", 1 << 30),

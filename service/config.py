@@ -154,8 +154,9 @@ class Config:
     stream_write_timeout_s: float = 30.0
     # Images in progress at once (unary calls and stream items) before new calls get RESOURCE_EXHAUSTED.
     max_concurrent_calls: int = 64
-    # Calls of any kind open at once (a stream is one, however many items): past it, gRPC refuses new calls with
-    # RESOURCE_EXHAUSTED. Each open call may hold one received message beyond the images in progress.
+    # SegmentationService calls open at once (a stream is one, however many items): past it, new calls get
+    # RESOURCE_EXHAUSTED. Each open call may hold one received message beyond the images in progress. Health and
+    # reflection are not counted.
     max_concurrent_rpcs: int = 256
     # Threads for the CPU stages (decode, resize, encode); by default one per core.
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
@@ -394,7 +395,8 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         int,
         positive,
         lambda c, v: replace(c, max_concurrent_rpcs=v),
-        "calls of any kind open at once, a stream counting once, before gRPC refuses more (default 256)",
+        "SegmentationService calls open at once, a stream counting once, before more are refused; health and "
+        "reflection are not counted (default 256)",
     ),
     Setting(
         "workers",

@@ -28,6 +28,7 @@ __all__ = [
     "run_exporter",
     "start_gateway",
     "start_modelserver",
+    "wait_for",
     "wait_for_health",
 ]
 
@@ -49,6 +50,15 @@ def http_base(server: ServerProcess) -> str:
         if match := HTTP_LINE.search(line):
             return f"{match.group(1)}://127.0.0.1:{match.group(2)}"
     raise AssertionError(f"the gateway printed no HTTP address:\n{server.output()}")
+
+
+def wait_for(condition, timeout: float) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def wait_for_health(target: str, want: int, timeout: float = 60, service: str = SERVICE) -> float:

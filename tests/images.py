@@ -21,6 +21,10 @@ def bgr(name: str) -> np.ndarray:
     return image
 
 
+def rgb(name: str) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(IMAGES / name), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def encode(image: np.ndarray, ext: str, *params: int) -> bytes:
     ok, data = cv2.imencode(ext, image, list(params))
     assert ok, ext

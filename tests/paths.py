@@ -12,6 +12,7 @@ FROZEN_GRAPH = MODEL_DIR / "frozen_inference_graph.pb"
 TFLITE = MODEL_DIR / "deeplabv3_257_mv_gpu.tflite"
 LABELS = MODEL_DIR / "labels.txt"
 TF_SIDE = ROOT / "tests" / "tf_side"
+GRPCURL = ROOT / ".venv" / "bin" / "grpcurl"
 
 PERSON = 15
 CAT = 8

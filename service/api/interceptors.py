@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -228,32 +228,49 @@ class InFlight:
 
 
 class LoadShedding(_Interceptor):
-    """Past `limit` images in progress, unary calls get RESOURCE_EXHAUSTED and streams wait.
+    """Past `limit` images in progress, unary calls get RESOURCE_EXHAUSTED and streams wait; past `max_open_calls`
+    calls open at once (a stream counts once), new calls get RESOURCE_EXHAUSTED before anything of theirs is read.
 
     A stream item takes a place when the servicer reads it (which it does only when its window has room) and
     gives it back when gRPC has taken its answer (answers come one per item, in order). While an item waits for
-    a place the stream reads no further, and gRPC's flow control slows the sender.
+    a place the stream reads no further, and gRPC's flow control slows the sender. So each open call holds at most
+    one received message beyond the images in progress, and what clients can make the gateway hold is bounded by
+    the two limits. Health and reflection are not counted: probes are answered whatever the load.
     """
 
-    def __init__(self, in_flight: InFlight, metrics: Metrics) -> None:
+    def __init__(self, in_flight: InFlight, metrics: Metrics, max_open_calls: int) -> None:
         self.in_flight = in_flight
         self.metrics = metrics
+        self.max_open_calls = max_open_calls
+        self.open_calls = 0
         metrics.watch_in_flight(lambda: in_flight.count)
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[None]:
+        if self.open_calls >= self.max_open_calls:
+            self.metrics.shed.inc()
+            raise Overloaded(f"the service has {self.max_open_calls} calls open, its limit; retry with backoff")
+        self.open_calls += 1
+        try:
+            yield
+        finally:
+            self.open_calls -= 1
 
     def wrap_unary(self, call: Unary, method: str) -> Unary:
         if method not in IMAGE_METHODS:
             return call
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if not await self.in_flight.try_take():
-                self.metrics.shed.inc()
-                raise Overloaded(
-                    f"the service is at its limit of {self.in_flight.limit} images in progress; retry with backoff"
-                )
-            try:
-                return await call(request, context)
-            finally:
-                self.in_flight.give_back()
+            with self._open():
+                if not await self.in_flight.try_take():
+                    self.metrics.shed.inc()
+                    raise Overloaded(
+                        f"the service is at its limit of {self.in_flight.limit} images in progress; retry with backoff"
+                    )
+                try:
+                    return await call(request, context)
+                finally:
+                    self.in_flight.give_back()
 
         return unary
 
@@ -271,16 +288,17 @@ class LoadShedding(_Interceptor):
                     held += 1
                     yield item
 
-            try:
-                async for response in call(taking(), context):
-                    # The place is given back once gRPC has taken the answer: an answer a client does not read
-                    # still counts, so clients that never read cannot pile up answers beyond the limit.
-                    yield response
-                    if held:
-                        held -= 1
-                        self.in_flight.give_back()
-            finally:
-                self.in_flight.give_back(held)
+            with self._open():
+                try:
+                    async for response in call(taking(), context):
+                        # The place is given back once gRPC has taken the answer: an answer a client does not
+                        # read still counts, so clients that never read cannot pile up answers beyond the limit.
+                        yield response
+                        if held:
+                            held -= 1
+                            self.in_flight.give_back()
+                finally:
+                    self.in_flight.give_back(held)
 
         return stream
 

@@ -2,86 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from segmentation.v1 import segmentation_service_pb2 as pb
-from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
-from service.app import Gateway, create_gateway
-from service.config import BackendConfig, Config
 from tests import images
-from tests.fakes import FakeBackend, bright_is_person, scores_of
-from tests.gateway.test_pipeline import LITE_MODEL, ZOO_MODEL
+from tests.gateway.inprocess import running, two_model_config
 from tests.helpers import SERVICE, wait_for_health
-
-T = TypeVar("T")
-
-
-@dataclass
-class Running:
-    """A gateway running in-process: a stub for it, the Gateway, and a way to run coroutines on its loop."""
-
-    stub: pb_grpc.SegmentationServiceStub
-    gateway: Gateway
-    target: str
-    loop: asyncio.AbstractEventLoop
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
-
-
-@contextmanager
-def running(config: Config, backends: dict[str, FakeBackend] | None = None) -> Iterator[Running]:
-    """A gateway on a loopback port, its event loop in a thread of this process, over the given fake backends
-    (None: the configured TF Serving backends)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True, name="gateway-loop")
-    thread.start()
-
-    async def start() -> Gateway:
-        # Made on the loop that runs it, as grpc.aio requires.
-        if backends is None:
-            gateway = create_gateway(config)
-        else:
-            for fake in backends.values():  # a test may run fakes behind one gateway after another
-                fake.closed = False
-            gateway = create_gateway(config, lambda backend: backends[backend.name])
-        await gateway.start()
-        return gateway
-
-    gateway = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-    target = f"127.0.0.1:{gateway.port}"
-    try:
-        with grpc.insecure_channel(target) as channel:
-            yield Running(pb_grpc.SegmentationServiceStub(channel), gateway, target, loop)
-    finally:
-        asyncio.run_coroutine_threadsafe(gateway.stop(0), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-
-
-def two_model_config(**settings: object) -> tuple[Config, dict[str, FakeBackend]]:
-    config = Config(
-        listen="127.0.0.1:0",
-        backends=(BackendConfig("a", ("fake:1",)), BackendConfig("b", ("fake:2",))),
-        models=(ZOO_MODEL, LITE_MODEL),
-        default_model="deeplab",
-        **settings,  # type: ignore[arg-type]
-    )
-    backends = {"a": FakeBackend(name="a"), "b": FakeBackend(name="b", answer=scores_of(bright_is_person))}
-    return config, backends
 
 
 def test_request_id_is_the_caller_s_or_a_new_one_and_comes_back_in_the_metadata(caplog) -> None:
@@ -169,7 +103,7 @@ def test_each_model_has_its_own_health_and_the_service_follows_the_default() -> 
         wait_for_health(target, health_pb2.HealthCheckResponse.NOT_SERVING, timeout=10, service="")
 
 
-def test_calls_past_max_concurrent_rpcs_are_refused_by_grpc_and_served_again_after() -> None:
+def test_calls_past_max_concurrent_rpcs_are_refused_and_health_is_still_answered() -> None:
     config, backends = two_model_config(max_concurrent_rpcs=2)
     item = pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=images.png("chelsea.png")))
     release = threading.Event()
@@ -185,6 +119,13 @@ def test_calls_past_max_concurrent_rpcs_are_refused_by_grpc_and_served_again_aft
         with pytest.raises(grpc.RpcError) as error:
             served.stub.SegmentImage(pb.SegmentImageRequest(image=images.png("chelsea.png")), timeout=10)
         assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "2 calls open, its limit" in error.value.details()
+        with pytest.raises(grpc.RpcError) as error:
+            list(served.stub.SegmentImageStream(iter([item]), timeout=10))
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        with grpc.insecure_channel(served.target) as channel:
+            check = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert check.status == health_pb2.HealthCheckResponse.SERVING
         release.set()
         for stream in streams:
             assert list(stream) == []

@@ -8,9 +8,7 @@ import subprocess
 
 from tests import images
 from tests.helpers import ServerProcess
-from tests.paths import CAT, ROOT
-
-GRPCURL = ROOT / ".venv" / "bin" / "grpcurl"
+from tests.paths import CAT, GRPCURL
 
 
 def grpcurl(*args: str, stdin: str | None = None) -> str:

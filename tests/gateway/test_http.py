@@ -35,7 +35,7 @@ from service.config import ConfigError, Limits
 from service.flags import load_config
 from tests import images
 from tests.fakes import FakeBackend
-from tests.gateway.test_api import Running, running, two_model_config
+from tests.gateway.inprocess import Running, running, two_model_config
 
 PATH = "/segmentation.v1.SegmentationService/"
 IMAGE = images.png("chelsea.png")

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from grpc_health.v1 import health_pb2
 
-from tests.gateway.test_grpcurl import GRPCURL
 from tests.helpers import ServerProcess, http_base, start_gateway, wait_for_health
-from tests.paths import CAT, IMAGES, ROOT
+from tests.paths import CAT, GRPCURL, IMAGES, ROOT
 
 SEGMENT = "/segmentation.v1.SegmentationService/SegmentImage"
 

@@ -32,8 +32,7 @@ from service.config import BackendConfig, Config, ConfigError, Shadow
 from service.flags import load_config
 from tests import images
 from tests.fakes import FakeTFServing, serving
-from tests.gateway.test_api import running, two_model_config
-from tests.gateway.test_traffic import split
+from tests.gateway.inprocess import running, split, two_model_config
 from tests.helpers import free_port, start_gateway, wait_for_health
 from tests.paths import ROOT
 

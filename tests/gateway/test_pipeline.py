@@ -9,35 +9,14 @@ import numpy as np
 import pytest
 
 from service.backends import ModelSpec
-from service.config import (
-    Config,
-    InputDtype,
-    Limits,
-    ModelConfig,
-    OutputKind,
-    Profile,
-    ResizePolicy,
-)
+from service.config import Config, Limits, ModelConfig
 from service.errors import BackendFailed, BackendUnavailable, InvalidRequest, ModelNotFound
 from service.pipeline import MaskFormat, MaskSize, Options, Pipeline, Segmentation
 from service.routing import ModelChoice, Router
 from tests import images
 from tests.fakes import FakeBackend, bright_is_person, scores_of
+from tests.gateway.inprocess import LITE_MODEL, ZOO_MODEL
 from tests.paths import PERSON
-
-LITE = Profile(
-    input_dtype=InputDtype.FLOAT32,
-    input_offset=127.5,
-    input_scale=127.5,
-    resize=ResizePolicy.FIXED,
-    width=257,
-    height=257,
-    output=OutputKind.SCORES,
-)
-ZOO_MODEL = ModelConfig(name="deeplab", backend="a")
-LITE_MODEL = ModelConfig(
-    name="deeplab-lite", backend="b", served_name="lite", input_key="sub_7", output_key="ResizeBilinear_3", profile=LITE
-)
 
 
 def two_models() -> tuple[Router, FakeBackend, FakeBackend]:

@@ -19,8 +19,7 @@ from service.flags import load_config
 from service.reload import ConfigReloader
 from tests import images
 from tests.fakes import FakeBackend
-from tests.gateway.test_api import running
-from tests.gateway.test_traffic import split
+from tests.gateway.inprocess import running, split
 
 IMAGE = images.png("chelsea.png")
 

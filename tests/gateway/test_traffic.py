@@ -20,19 +20,9 @@ from service.routing import ModelChoice, Router, choose_variant
 from service.shadow import ShadowRunner
 from tests import images
 from tests.fakes import FakeBackend, bright_is_person
+from tests.gateway.inprocess import BASE, split
 
-BASE = ModelConfig(name="deeplab", backend="a")
 KEYS = [f"user-{i}" for i in range(2000)]
-
-
-def split(stable: int, canary: int, shadow_percent: float = 0.0, name: str = "deeplab") -> ModelConfig:
-    base = replace(BASE, name=name)
-    variants = (
-        Variant("stable", stable, replace(base, version_label="stable")),
-        Variant("canary", canary, replace(base, version_label="canary")),
-    )
-    shadow = Shadow("canary", shadow_percent) if shadow_percent else None
-    return replace(base, variants=variants, shadow=shadow)
 
 
 def router_for(model: ModelConfig, backends: dict[str, FakeBackend] | None = None, seed: int = 0) -> Router:

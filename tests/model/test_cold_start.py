@@ -12,8 +12,8 @@ import pytest
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from tests.helpers import copy_version
+from tests.model.client import Client
 from tests.model.processes import STARTUP_FAILED, WatchedStart, connectable, run_modelserver
-from tests.model.test_modelserver import Client
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 END = get_model_status_pb2.ModelVersionStatus.END

@@ -13,8 +13,9 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
 
-from tests.helpers import ServerProcess, copy_version, start_modelserver
-from tests.model.test_modelserver import Client, _rgb, _wait_for
+from tests.helpers import ServerProcess, copy_version, start_modelserver, wait_for
+from tests.images import rgb
+from tests.model.client import Client
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 END = get_model_status_pb2.ModelVersionStatus.END
@@ -53,7 +54,7 @@ def _versions(client: Client, model: str = "deeplab") -> dict[int, int]:
 
 
 def _served_version(client: Client, model: str = "deeplab", **spec: object) -> int:
-    return client.predict(_rgb("chelsea.png")[:64, :64], model=model, **spec).model_spec.version.value  # type: ignore[arg-type]
+    return client.predict(rgb("chelsea.png")[:64, :64], model=model, **spec).model_spec.version.value  # type: ignore[arg-type]
 
 
 def _error(call) -> grpc.RpcError:  # type: ignore[no-untyped-def]
@@ -87,7 +88,7 @@ def test_a_rollout_through_the_polled_config_file(bases: dict[str, pathlib.Path]
         # Version 2 and a label for it in one change: the label names a version that is not AVAILABLE, so the
         # whole reload is refused, and the new policy with it.
         _write(config, _config(deeplab, {"deeplab": [1, 2]}, {"canary": 2}))
-        _wait_for(lambda: REFUSED_LABEL.format(version=2) in server.output(), timeout=20)
+        wait_for(lambda: REFUSED_LABEL.format(version=2) in server.output(), timeout=20)
         time.sleep(1.5)  # more polls: still refused, still nothing loaded
         assert _versions(client) == {1: AVAILABLE}
         error = _error(lambda: _served_version(client, label="canary"))
@@ -96,21 +97,21 @@ def test_a_rollout_through_the_polled_config_file(bases: dict[str, pathlib.Path]
 
         # TF Serving's way: first the version...
         _write(config, _config(deeplab, {"deeplab": [1, 2]}, {}))
-        _wait_for(lambda: _versions(client).get(2) == AVAILABLE, timeout=20)
+        wait_for(lambda: _versions(client).get(2) == AVAILABLE, timeout=20)
         assert _served_version(client) == 2
         # ... then the labels.
         _write(config, _config(deeplab, {"deeplab": [1, 2]}, {"stable": 1, "canary": 2}))
-        _wait_for(lambda: _labels_work(client, {"stable": 1, "canary": 2}), timeout=20)
+        wait_for(lambda: _labels_work(client, {"stable": 1, "canary": 2}), timeout=20)
 
         # A new model loads; the labels stay.
         both = {**deeplab, "other": bases["other"]}
         _write(config, _config(both, {"deeplab": [1, 2]}, {"stable": 1, "canary": 2}))
-        _wait_for(lambda: _versions(client, "other").get(5) == AVAILABLE, timeout=20)
+        wait_for(lambda: _versions(client, "other").get(5) == AVAILABLE, timeout=20)
         assert _served_version(client, model="other") == 5
 
         # stable moves to 2 and version 1 leaves the policy: 1 is unloaded at the next file-system poll.
         _write(config, _config(both, {"deeplab": [2]}, {"stable": 2, "canary": 2}))
-        _wait_for(lambda: _versions(client) == {1: END, 2: AVAILABLE}, timeout=20)
+        wait_for(lambda: _versions(client) == {1: END, 2: AVAILABLE}, timeout=20)
         assert _labels_work(client, {"stable": 2, "canary": 2})
         error = _error(lambda: _served_version(client, version=1))
         assert error.code() == grpc.StatusCode.NOT_FOUND
@@ -119,7 +120,7 @@ def test_a_rollout_through_the_polled_config_file(bases: dict[str, pathlib.Path]
         # A model removed from the config is unloaded; its versions are still reported, as TF Serving's monitor
         # keeps them.
         _write(config, _config(deeplab, {"deeplab": [2]}, {"stable": 2}))
-        _wait_for(lambda: _versions(client, "other") == {5: END}, timeout=20)
+        wait_for(lambda: _versions(client, "other") == {5: END}, timeout=20)
         error = _error(lambda: _served_version(client, model="other"))
         assert error.code() == grpc.StatusCode.NOT_FOUND
         assert "Servable not found for request: Latest(other)" in error.details()
@@ -127,7 +128,7 @@ def test_a_rollout_through_the_polled_config_file(bases: dict[str, pathlib.Path]
 
         # A file that does not parse is logged; the running config stays.
         _write(config, "model_config_list { this is not a config")
-        _wait_for(lambda: "Failed to read ModelServerConfig file" in server.output(), timeout=20)
+        wait_for(lambda: "Failed to read ModelServerConfig file" in server.output(), timeout=20)
         assert _served_version(client, label="stable") == 2
     finally:
         assert server.stop() == 0, server.output()
@@ -167,7 +168,7 @@ def test_handle_reload_config_request_and_labels_for_unavailable_versions(
     try:
         # With the flag, a new label may name a version that is not loaded yet; it serves once the version is.
         assert _reload(client, _config(deeplab, {"deeplab": [1, 2]}, {"stable": 1, "canary": 2})).status.error_code == 0
-        _wait_for(lambda: _labels_work(client, {"stable": 1, "canary": 2}), timeout=20)
+        wait_for(lambda: _labels_work(client, {"stable": 1, "canary": 2}), timeout=20)
 
         # But a label that exists may only move to an AVAILABLE version, flag or not.
         error = _error(lambda: _reload(client, _config(deeplab, {"deeplab": [1, 2, 3]}, {"stable": 3, "canary": 2})))

@@ -25,8 +25,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from tests.helpers import run_exporter
+from tests.model.client import Client
 from tests.model.processes import RestServer, start_with_rest
-from tests.model.test_modelserver import Client
 from tests.paths import CAT, FROZEN_GRAPH, IMAGES, PERSON, TF_SIDE
 
 

@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import grpc
 import numpy as np
 import pytest
@@ -19,63 +18,17 @@ from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
-    model_service_pb2_grpc,
     predict_pb2,
-    prediction_service_pb2_grpc,
 )
 
 from modelserver.options import parse_options
-from tests.helpers import ServerProcess, copy_version, start_modelserver
-from tests.paths import CAT, IMAGES, PERSON, ROOT
+from tests.helpers import ServerProcess, copy_version, start_modelserver, wait_for
+from tests.images import rgb
+from tests.model.client import Client
+from tests.paths import CAT, PERSON, ROOT
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 END = get_model_status_pb2.ModelVersionStatus.END
-MAX_MESSAGE = 64 * 1024 * 1024
-
-
-def _rgb(name: str) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(IMAGES / name), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-class Client:
-    """The official stubs over one channel."""
-
-    def __init__(self, target: str) -> None:
-        self.channel = grpc.insecure_channel(
-            target,
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE),
-                ("grpc.max_send_message_length", MAX_MESSAGE),
-            ],
-        )
-        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
-        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
-
-    def predict(
-        self,
-        image: np.ndarray,
-        model: str = "deeplab",
-        version: int | None = None,
-        label: str | None = None,
-        key: str = "ImageTensor",
-        **spec: str,
-    ) -> predict_pb2.PredictResponse:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model
-        for field, value in spec.items():
-            setattr(request.model_spec, field, value)
-        if version is not None:
-            request.model_spec.version.value = version
-        if label is not None:
-            request.model_spec.version_label = label
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(image[np.newaxis] if image.ndim == 3 else image))
-        return self.predictions.Predict(request, timeout=60)
-
-    def status(self, model: str = "deeplab") -> dict[int, get_model_status_pb2.ModelVersionStatus]:
-        request = get_model_status_pb2.GetModelStatusRequest()
-        request.model_spec.name = model
-        response = self.models.GetModelStatus(request, timeout=10)
-        return {s.version: s for s in response.model_version_status}
 
 
 def _dominant(response: predict_pb2.PredictResponse) -> int:
@@ -127,7 +80,7 @@ def multi(servable_base: pathlib.Path, tmp_path_factory: pytest.TempPathFactory)
     (broken / "saved_model.pb").write_bytes(b"this is not a SavedModel")
     broken.rename(deeplab / "3")
     status = Client(server.target)
-    _wait_for(lambda: 3 in status.status() and status.status()[3].state == END, timeout=30)
+    wait_for(lambda: 3 in status.status() and status.status()[3].state == END, timeout=30)
     yield server
     server.stop()
 
@@ -138,10 +91,10 @@ def client(multi: ServerProcess) -> Client:
 
 
 def test_predict_finds_the_person_and_the_cat(client: Client) -> None:
-    person = client.predict(_rgb("astronaut.png"))
+    person = client.predict(rgb("astronaut.png"))
     assert _dominant(person) == PERSON
     assert _fraction(person, PERSON) > 0.4
-    cat = client.predict(_rgb("chelsea.png"))
+    cat = client.predict(rgb("chelsea.png"))
     assert _dominant(cat) == CAT
     assert _fraction(cat, CAT) > 0.7
     assert cat.model_spec.name == "deeplab"
@@ -180,7 +133,7 @@ def test_status_reports_available_versions_and_the_broken_one(client: Client) ->
 
 
 def test_version_labels_and_versions_route_to_their_version(client: Client) -> None:
-    image = _rgb("chelsea.png")
+    image = rgb("chelsea.png")
     assert client.predict(image, label="stable").model_spec.version.value == 1
     assert client.predict(image, label="canary").model_spec.version.value == 2
     assert client.predict(image, version=1).model_spec.version.value == 1
@@ -271,7 +224,7 @@ def _error(call) -> grpc.RpcError:  # type: ignore[no-untyped-def]
     ],
 )
 def test_errors_are_answered_as_tf_serving_answers_them(client: Client, call, code, message) -> None:
-    error = _error(lambda: call(client, _rgb("chelsea.png")))
+    error = _error(lambda: call(client, rgb("chelsea.png")))
     assert error.code() == code
     assert message in error.details()
     # Nothing crashes the server.
@@ -281,14 +234,14 @@ def test_errors_are_answered_as_tf_serving_answers_them(client: Client, call, co
 def test_output_filter_with_an_unknown_alias_is_invalid(client: Client) -> None:
     request = predict_pb2.PredictRequest(output_filter=["Scores"])
     request.model_spec.name = "deeplab"
-    request.inputs["ImageTensor"].CopyFrom(tf.make_tensor_proto(_rgb("chelsea.png")[np.newaxis]))
+    request.inputs["ImageTensor"].CopyFrom(tf.make_tensor_proto(rgb("chelsea.png")[np.newaxis]))
     error = _error(lambda: client.predictions.Predict(request, timeout=30))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "output tensor alias not found in signature: Scores" in error.details()
 
 
 def test_sixteen_concurrent_predicts_all_succeed(client: Client) -> None:
-    images = [_rgb(name) for name in ("astronaut.png", "chelsea.png", "coffee.png", "chelsea.png")] * 4
+    images = [rgb(name) for name in ("astronaut.png", "chelsea.png", "coffee.png", "chelsea.png")] * 4
     with ThreadPoolExecutor(max_workers=16) as pool:
         responses = list(pool.map(client.predict, images))
     assert len(responses) == 16
@@ -308,15 +261,6 @@ def test_reflection_lists_the_tf_serving_services(multi: ServerProcess) -> None:
     assert "tensorflow.serving.ModelService" in listed
 
 
-def _wait_for(condition, timeout: float) -> float:  # type: ignore[no-untyped-def]
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
 def test_new_version_is_served_and_old_one_unloaded_while_serving(
     servable_base: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
@@ -328,17 +272,17 @@ def test_new_version_is_served_and_old_one_unloaded_while_serving(
     )
     try:
         client = Client(server.target)
-        image = _rgb("chelsea.png")
+        image = rgb("chelsea.png")
         assert client.predict(image).model_spec.version.value == 1
         copy_version(servable_base / "1", base / "2")
         # Within the poll interval plus the model's load time (under a second here).
-        waited = _wait_for(lambda: client.predict(image).model_spec.version.value == 2, timeout=poll + 10)
+        waited = wait_for(lambda: client.predict(image).model_spec.version.value == 2, timeout=poll + 10)
         assert waited < poll + 10
-        _wait_for(lambda: client.status()[1].state == END, timeout=5)
+        wait_for(lambda: client.status()[1].state == END, timeout=5)
         assert client.status()[2].state == AVAILABLE
         shutil.rmtree(base / "2")
         # With version 2 gone from disk, it is unloaded; version 1 is back as the latest on disk.
-        _wait_for(lambda: client.predict(image).model_spec.version.value == 1, timeout=poll + 10)
+        wait_for(lambda: client.predict(image).model_spec.version.value == 1, timeout=poll + 10)
     finally:
         assert server.stop() == 0, server.output()
 

@@ -13,8 +13,8 @@ import pytest
 
 from modelserver.monitoring import DEFAULT_PATH, prometheus_path
 from modelserver.options import OptionsError, parse_options
+from tests.model.client import Client
 from tests.model.processes import RestServer, run_modelserver, start_with_rest
-from tests.model.test_modelserver import Client
 
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"

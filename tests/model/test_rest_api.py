@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from modelserver.http_server import HTTP_STATUS
 from tests.helpers import copy_version
+from tests.model.client import Client
 from tests.model.processes import RestServer, start_with_rest
-from tests.model.test_modelserver import Client
 from tests.paths import CAT, IMAGES
 
 OK_STATUS = {"error_code": "OK", "error_message": ""}

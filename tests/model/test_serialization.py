@@ -15,8 +15,8 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from modelserver.tensors import fill_tensor
+from tests.model.client import Client
 from tests.model.processes import RestServer, start_with_rest
-from tests.model.test_modelserver import Client
 from tests.paths import CAT, IMAGES
 
 # The typed field TensorFlow's ProtoHelper table (tensorflow/core/framework/tensor.cc) uses for each dtype.

@@ -20,8 +20,8 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from modelserver.options import parse_options
 from modelserver.tflite import load_tflite
 from tests.helpers import ServerProcess, start_modelserver
+from tests.model.client import Client
 from tests.model.processes import STARTUP_FAILED, run_modelserver
-from tests.model.test_modelserver import Client
 from tests.paths import CAT, IMAGES, PERSON, TFLITE
 
 SIZE = 257
