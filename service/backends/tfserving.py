@@ -187,6 +187,9 @@ def translate(error: grpc.aio.AioRpcError, target: str, what: str) -> GatewayErr
         return ModelNotFound(f"{what}: {details}")
     if code == grpc.StatusCode.FAILED_PRECONDITION and "signature" in details:
         return ModelNotFound(f"{what}: {details}")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
+        # gRPC's own refusal of an answer over MAX_BACKEND_MESSAGE_BYTES: the backend answered something unusable.
+        return BackendFailed(f"the model backend's answer for {what} is too large: {details}")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return Overloaded(f"the model backend is overloaded ({details}); try again later")
     if code == grpc.StatusCode.CANCELLED:

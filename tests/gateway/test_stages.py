@@ -13,7 +13,7 @@ import pytest
 from service import errors
 from service.api.status import BACKEND_FAILED_MESSAGE, INTERNAL_MESSAGE, to_status
 from service.backends import ModelSpec
-from service.backends.tfserving import output_array, predict_request
+from service.backends.tfserving import output_array, predict_request, translate
 from service.config import DEEPLAB_ZOO, Limits, OutputKind
 from service.errors import BackendFailed, InvalidImage, LimitExceeded
 from service.image.decode import decode, reduction_for
@@ -312,3 +312,22 @@ def test_overlay_is_capped_at_1280_px_on_its_longest_side() -> None:
     assert big.shape == (853, 1280, 3)
     exact = cv2.imdecode(np.frombuffer(overlay_png(rgb, grid_for(small, 600, 400)), np.uint8), cv2.IMREAD_COLOR)
     assert exact.shape == (400, 600, 3)
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "expected"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, "connection refused", errors.BackendUnavailable),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "", errors.DeadlineExceeded),
+        (grpc.StatusCode.NOT_FOUND, "Servable not found", errors.ModelNotFound),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full", errors.Overloaded),
+        # gRPC's own refusal of an answer over the receive limit: the backend's fault, not load.
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (104857615 vs. 1024)", BackendFailed),
+        (grpc.StatusCode.INTERNAL, "boom", BackendFailed),
+    ],
+)
+def test_backend_errors_translate_to_the_domain_error_that_names_the_cause(
+    code: grpc.StatusCode, details: str, expected: type[errors.GatewayError]
+) -> None:
+    error = grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
+    assert type(translate(error, "tfs:8500", "model 'deeplab'")) is expected
