@@ -40,8 +40,10 @@ log = logging.getLogger(__name__)
 MAX_BACKEND_MESSAGE_BYTES = 1 << 30
 
 # round_robin spreads calls over every address of the target and skips those that are down; UNAVAILABLE is
-# retried by gRPC itself, quickly, and only a couple of times: a backend that is down must turn into an
-# UNAVAILABLE answer within a second, not a hang.
+# retried by gRPC itself, quickly: a backend that is down must turn into an UNAVAILABLE answer within a second
+# (backoffs of at most 0.05 + 0.1 + 0.2 + 0.3 s), not a hang. Five attempts (gRPC's most), because a retry can
+# still be picked onto a target that has just died before round_robin has seen it go (a CI run under load saw
+# three attempts run out that way).
 _SERVICE_CONFIG = json.dumps(
     {
         "loadBalancingConfig": [{"round_robin": {}}],
@@ -52,7 +54,7 @@ _SERVICE_CONFIG = json.dumps(
                     {"service": "tensorflow.serving.ModelService"},
                 ],
                 "retryPolicy": {
-                    "maxAttempts": 3,
+                    "maxAttempts": 5,
                     "initialBackoff": "0.05s",
                     "maxBackoff": "0.3s",
                     "backoffMultiplier": 2,
