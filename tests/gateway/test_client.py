@@ -35,6 +35,13 @@ from tests.helpers import ServerProcess, free_port
 from tests.paths import CAT, IMAGES, PERSON, ROOT
 
 SEGMENT = [sys.executable, "-m", "segmentation_client.cli"]
+
+
+def segment_cli(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """The `segment` CLI run from the repository, its output captured as text."""
+    return subprocess.run([*SEGMENT, *args], capture_output=True, text=True, timeout=120, check=check, cwd=ROOT)
+
+
 # Also catches imports inside functions, which a run only sees on the paths it takes.
 IMPORTS_GATEWAY = re.compile(r"\s*(from|import)\s+(service|cv2)\b")
 
@@ -163,14 +170,7 @@ def test_cli_writes_mask_overlay_and_summary_with_a_progress_bar(
     gateway: ServerProcess, photo_folder: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
     out = tmp_path / "out"
-    result = subprocess.run(
-        [*SEGMENT, str(photo_folder), "--server", gateway.target, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
+    result = segment_cli(str(photo_folder), "--server", gateway.target, "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "4/4" in result.stderr  # the progress bar reached the end
     assert "cat.jpg: " in result.stdout and "cat" in result.stdout
@@ -191,42 +191,24 @@ def test_cli_writes_mask_overlay_and_summary_with_a_progress_bar(
 def test_cli_json_mode_and_errors(gateway: ServerProcess, tmp_path: pathlib.Path) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff garbage")
-    result = subprocess.run(
-        [*SEGMENT, str(IMAGES / "chelsea.png"), str(bad), "--server", gateway.target, "--json", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
+    result = segment_cli(str(IMAGES / "chelsea.png"), str(bad), "--server", gateway.target, "--json", "--quiet")
     assert result.returncode == 1
     parsed = json.loads(result.stdout)
     assert parsed[0]["classes"] and parsed[1]["error"]["code"] == "INVALID_ARGUMENT"
     assert result.stderr.strip().splitlines()[-1].startswith(f"segment: error: {bad}: INVALID_ARGUMENT")
 
-    down = subprocess.run(
-        [*SEGMENT, str(IMAGES / "chelsea.png"), "--server", f"127.0.0.1:{free_port()}", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
+    down = segment_cli(str(IMAGES / "chelsea.png"), "--server", f"127.0.0.1:{free_port()}", "--json")
     assert down.returncode == 2
     assert down.stderr.strip().splitlines()[-1].startswith("segment: error: cannot reach the service at 127.0.0.1:")
 
-    missing = subprocess.run([*SEGMENT, "/nonexistent.jpg"], capture_output=True, text=True, timeout=60, check=False)
+    missing = segment_cli("/nonexistent.jpg")
     assert missing.returncode == 2 and "no such file or directory" in missing.stderr
 
 
 def test_cli_models_and_health(gateway: ServerProcess) -> None:
-    models = subprocess.run(
-        [*SEGMENT, "models", "--server", gateway.target], capture_output=True, text=True, timeout=60, check=True
-    )
+    models = segment_cli("models", "--server", gateway.target, check=True)
     assert "deeplab (default): input 513 px, 21 labels, versions: 1 AVAILABLE" in models.stdout
-    health = subprocess.run(
-        [*SEGMENT, "health", "--server", gateway.target], capture_output=True, text=True, timeout=60, check=True
-    )
+    health = segment_cli("health", "--server", gateway.target, check=True)
     assert health.stdout.strip() == "SERVING"
 
 
@@ -257,23 +239,14 @@ def test_cli_keeps_outputs_of_inputs_sharing_a_name_and_only_claims_what_it_wrot
     (tmp_path / "a.png").write_bytes(images.png("astronaut.png"))
     (tmp_path / "b.gif").write_bytes(images.gif())
     out = tmp_path / "out"
-    run = [*SEGMENT, "--server", gateway.target, "--out", str(out), "--quiet"]
-    result = subprocess.run(
-        [*run, str(tmp_path / "a.jpg"), str(tmp_path / "a.png"), "--mask-format", "rle", "--no-overlay"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
+    run = ["--server", gateway.target, "--out", str(out), "--quiet"]
+    result = segment_cli(*run, str(tmp_path / "a.jpg"), str(tmp_path / "a.png"), "--mask-format", "rle", "--no-overlay")
     assert result.returncode == 0, result.stderr
     assert "wrote results for 2 of 2 images" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["a-2.json", "a-2.mask.png", "a.json", "a.mask.png"]
     assert images.decode_png_indices((out / "a.mask.png").read_bytes()).shape == (300, 451)  # made from the RLE
     assert images.decode_png_indices((out / "a-2.mask.png").read_bytes()).shape == (512, 512)
-    refused = subprocess.run(
-        [*run, str(tmp_path / "b.gif")], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
-    )
+    refused = segment_cli(*run, str(tmp_path / "b.gif"))
     assert refused.returncode == 1 and "GIF" in refused.stderr and "wrote" not in refused.stdout
 
 
@@ -378,13 +351,6 @@ def test_cli_timeout_is_per_image_over_the_whole_stream(
     assert _RecordingClient.calls == [("client", 2.5), ("segment_many", 7.5), ("client", 4.0), ("health", 4.0)]
     capsys.readouterr()
     # The real thing: a millisecond is not enough to segment a photo, and the stream has that deadline.
-    result = subprocess.run(
-        [*SEGMENT, str(IMAGES / "chelsea.png"), "--server", gateway.target, "--timeout", "0.001", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
+    result = segment_cli(str(IMAGES / "chelsea.png"), "--server", gateway.target, "--timeout", "0.001", "--json")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("segment: error: DEADLINE_EXCEEDED")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pathlib
 import threading
@@ -19,7 +20,7 @@ from service.flags import load_config
 from service.reload import ConfigReloader
 from tests import images
 from tests.fakes import FakeBackend
-from tests.gateway.inprocess import running, split
+from tests.gateway.inprocess import Running, running, split
 
 IMAGE = images.png("chelsea.png")
 
@@ -107,15 +108,21 @@ def _write(path: pathlib.Path, stable: int, canary: int, extra: str = "") -> Non
     )
 
 
-def test_reloads_from_the_file_good_bad_and_under_load_without_a_failed_call(
-    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    path = tmp_path / "gateway.toml"
+@contextlib.contextmanager
+def _reloading(path: pathlib.Path) -> Iterator[tuple[Running, ConfigReloader, dict[str, FakeBackend]]]:
+    """A gateway over a fake backend "a", configured by `path` (a 100/0 split at first), and its reloader."""
     _write(path, 100, 0)
     argv = ["--config", str(path), "--listen", "127.0.0.1:0"]
     backends = {"a": FakeBackend(name="a")}
     with running(load_config(argv, {}), backends) as served:
-        reloader = ConfigReloader(served.gateway, lambda: load_config(argv, {}))
+        yield served, ConfigReloader(served.gateway, lambda: load_config(argv, {})), backends
+
+
+def test_reloads_from_the_file_good_bad_and_under_load_without_a_failed_call(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gateway.toml"
+    with _reloading(path) as (served, reloader, _):
         failures: list[Exception] = []
         seen: list[str] = []
         stop = threading.Event()
@@ -159,11 +166,7 @@ def test_config_poll_applies_a_changed_file_and_outlives_a_failing_apply(
     tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "gateway.toml"
-    _write(path, 100, 0)
-    argv = ["--config", str(path), "--listen", "127.0.0.1:0"]
-    backends = {"a": FakeBackend(name="a")}
-    with running(load_config(argv, {}), backends) as served:
-        reloader = ConfigReloader(served.gateway, lambda: load_config(argv, {}))
+    with _reloading(path) as (served, reloader, backends):
         served.run(_start_polling(reloader, str(path), 0.05))
         try:
             _write(path, 0, 100)
