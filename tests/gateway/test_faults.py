@@ -245,7 +245,11 @@ def test_a_backend_answering_nonsense_is_internal_with_the_details_only_in_the_l
                     error.value.details()
                     == "the model backend failed or answered with something unusable; it has been logged"
                 )
-                assert detail in gateway.output(), (answer, gateway.output()[-2000:])
+                # The status can reach us before the gateway's log line has reached its output pipe.
+                deadline = time.monotonic() + 10
+                while detail not in gateway.output():
+                    assert time.monotonic() < deadline, (answer, gateway.output()[-2000:])
+                    time.sleep(0.05)
             assert stub.ListModels(pb.ListModelsRequest(), timeout=10).models[0].versions  # still answering
     finally:
         assert gateway.stop() == 0, gateway.output()
