@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import socket
 
 import grpc
@@ -31,13 +32,14 @@ from tfs_subset.tensorflow_serving.apis import (
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
-    prediction_service_pb2_grpc,
+    predict_view_pb2,
 )
 
 log = logging.getLogger(__name__)
 
 # Large enough for any mask TF Serving may return for an image within the gateway's pixel limit.
 MAX_BACKEND_MESSAGE_BYTES = 1 << 30
+PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 
 # round_robin spreads calls over every address of the target and skips those that are down; UNAVAILABLE is
 # retried by gRPC itself, quickly: a backend that is down must turn into an UNAVAILABLE answer within a second
@@ -215,10 +217,28 @@ def _call_metadata() -> list[tuple[str, str]]:
     return metadata
 
 
-class TensorPrediction:
-    """A PredictResponse whose output is read on demand (it is CPU work: the caller runs it off the loop)."""
+def view_array(tensor: predict_view_pb2.TensorView) -> np.ndarray:
+    """output_array for the read view of a tensor: where the packed bytes are the values, they are used as they are.
 
-    def __init__(self, response: predict_pb2.PredictResponse, output_key: str) -> None:
+    n class ids in n bytes of varints are n values below 128, one byte each; n floats are 4n bytes. Anything else
+    (tensor_content, larger or negative ids, an unusual encoding, a bad dtype or shape) is read by output_array
+    from the real TensorProto parsed from the same bytes, with the same checks.
+    """
+    numpy_dtype, typed_field = _OUTPUT_DTYPES.get(tensor.dtype, ("", ""))
+    shape = tuple(d.size for d in tensor.tensor_shape.dim)
+    if typed_field and not tensor.tensor_content and all(size >= 0 for size in shape):
+        packed, count = getattr(tensor, typed_field), math.prod(shape)
+        if typed_field == "float_val" and len(packed) == 4 * count:
+            return np.frombuffer(packed, numpy_dtype).reshape(shape)
+        if typed_field != "float_val" and len(packed) == count:
+            return np.frombuffer(packed, np.uint8).reshape(shape)
+    return output_array(tensor_pb2.TensorProto.FromString(tensor.SerializeToString()))
+
+
+class TensorPrediction:
+    """A Predict answer whose output is read on demand (it is CPU work: the caller runs it off the loop)."""
+
+    def __init__(self, response: predict_view_pb2.PredictResponseView, output_key: str) -> None:
         self._response = response
         self._output_key = output_key
 
@@ -229,7 +249,7 @@ class TensorPrediction:
     def output(self) -> np.ndarray:
         if self._output_key not in self._response.outputs:
             raise BackendFailed(f"the model's answer has no output {self._output_key!r}")
-        return output_array(self._response.outputs[self._output_key])
+        return view_array(self._response.outputs[self._output_key])
 
 
 class TFServingBackend:
@@ -249,7 +269,13 @@ class TFServingBackend:
             self._channel = grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
         else:
             self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        # PredictionService/Predict, its answer parsed as the read view (predict_view.proto): the same bytes, with
+        # the mask's packed values left undecoded until a worker thread reads them.
+        self._predict = self._channel.unary_unary(
+            PREDICT_METHOD,
+            request_serializer=predict_pb2.PredictRequest.SerializeToString,
+            response_deserializer=predict_view_pb2.PredictResponseView.FromString,
+        )
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     async def predict(
@@ -257,7 +283,7 @@ class TFServingBackend:
     ) -> TensorPrediction:
         request = predict_request(spec, input_key, tensor, output_key)
         try:
-            response = await self._predictions.Predict(request, timeout=timeout, metadata=_call_metadata())
+            response = await self._predict(request, timeout=timeout, metadata=_call_metadata())
         except grpc.aio.AioRpcError as error:
             raise translate(error, self.target, spec.describe()) from error
         except grpc.aio.UsageError as error:  # the channel was closed: the gateway is stopping
