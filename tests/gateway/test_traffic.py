@@ -159,7 +159,7 @@ def test_a_slow_shadow_changes_neither_the_caller_s_answer_nor_its_latency() -> 
     # The shadow answers differently and sleeps 2 s: the caller gets the same answer, as fast (a caller that
     # waited for the shadow would take 2 s longer; the margin is for a busy machine).
     assert shadowed_masks == plain_masks
-    assert statistics.median(with_shadow) < statistics.median(without) * 1.5 + 0.02, (with_shadow, without)
+    assert statistics.median(with_shadow) < statistics.median(without) * 1.5 + 0.2, (with_shadow, without)
     figures = shadows.figures("deeplab", "canary")
     assert figures.dropped == 18  # two in flight, sleeping; the other eighteen were dropped
 
