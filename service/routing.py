@@ -105,7 +105,7 @@ class Router:
         chosen = variant.model if variant else model
         shadow = None
         # A call the split sent to the shadow's own variant is not mirrored to it: it would only agree with itself.
-        mirrors = model.shadow is not None and (variant is None or variant.name != model.shadow.variant)
+        mirrors = model.shadow and (variant is None or variant.name != model.shadow.variant)
         if model.shadow and mirrors and self._rng.random() * 100 < model.shadow.percent:
             mirrored = model.variant(model.shadow.variant).model
             # The shadow runs as configured: the caller's signature choice is for the answer it gets.
@@ -122,9 +122,9 @@ class Router:
             if variant.name == name:
                 return variant
         if not model.variants:
-            raise InvalidRequest(f"model {model.name!r} has no traffic split, so no variant {name!r}")
+            raise ModelNotFound(f"model {model.name!r} has no traffic split, so no variant {name!r}")
         known = ", ".join(v.name for v in model.variants)
-        raise InvalidRequest(f"model {model.name!r} has no variant {name!r}; its variants: {known}")
+        raise ModelNotFound(f"model {model.name!r} has no variant {name!r}; its variants: {known}")
 
     @staticmethod
     def _spec(model: ModelConfig, choice: ModelChoice) -> ModelSpec:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from service.config import BackendConfig, Config, ModelConfig, Shadow, Variant
-from service.errors import InvalidRequest
+from service.errors import InvalidRequest, ModelNotFound
 from service.mask.agreement import agreement
 from service.pipeline import Options, Pipeline
 from service.routing import ModelChoice, Router, choose_variant
@@ -86,11 +86,12 @@ def test_a_request_may_choose_a_variant_by_name_instead_of_the_split() -> None:
     for key in KEYS[:50]:
         route = router.route(ModelChoice(variant="canary"), key)
         assert (route.variant, route.spec.version_label, route.shadow) == ("canary", "canary", None)
-    with pytest.raises(InvalidRequest, match="no variant 'beta'; its variants: stable, canary"):
+    # An unknown name is NOT_FOUND, as an unknown model is; naming a version too is a bad request.
+    with pytest.raises(ModelNotFound, match="no variant 'beta'; its variants: stable, canary"):
         router.route(ModelChoice(variant="beta"))
     with pytest.raises(InvalidRequest, match="not both"):
         router.route(ModelChoice(variant="canary", version=2))
-    with pytest.raises(InvalidRequest, match="has no traffic split"):
+    with pytest.raises(ModelNotFound, match="has no traffic split"):
         router_for(BASE).route(ModelChoice(variant="canary"))
 
 
