@@ -255,7 +255,7 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
 
         # The same servicer behind the same interceptors: one InFlight, TokenFile, call log and metrics.
         http = HttpServer(HttpApp(servicer, interceptors, receive_limit), config)
-    gateway = Gateway(
+    return Gateway(
         server,
         port,
         servicer,
@@ -267,9 +267,8 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
         http=http,
         health_server=health_server,
         health_port=health_port,
+        _tls_files={backend.name: tls_files(backend) for backend in config.backends},
     )
-    gateway._tls_files = {backend.name: tls_files(backend) for backend in config.backends}
-    return gateway
 
 
 def _listen(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:

@@ -107,9 +107,6 @@ class ModelConfig:
         """The model as each variant of its split calls it."""
         return tuple(variant.model for variant in self.variants)
 
-    def variant(self, name: str) -> Variant:
-        return next(v for v in self.variants if v.name == name)
-
     def label(self, class_id: int) -> str:
         return self.labels[class_id] if 0 <= class_id < len(self.labels) else f"class_{class_id}"
 

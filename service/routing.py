@@ -107,7 +107,7 @@ class Router:
         # A call the split sent to the shadow's own variant is not mirrored to it: it would only agree with itself.
         mirrors = model.shadow and (variant is None or variant.name != model.shadow.variant)
         if model.shadow and mirrors and self._rng.random() * 100 < model.shadow.percent:
-            mirrored = model.variant(model.shadow.variant).model
+            mirrored = self._named_variant(model, model.shadow.variant).model
             # The shadow runs as configured: the caller's signature choice is for the answer it gets.
             shadow = Route(
                 mirrored, self.backend_of(mirrored), self._spec(mirrored, ModelChoice()), model.shadow.variant
