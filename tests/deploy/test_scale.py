@@ -241,7 +241,7 @@ def test_calls_spread_survive_a_kill_and_come_back(system: tuple[Envoy, list[Gat
 
     # 1. The spread: one client connection to Envoy, calls over both gateways, and from each over both models.
     load = _run_load(target, seconds=8)
-    assert {code for *_, code in load.outcomes} == {"OK"}, load.outcomes
+    assert {code for *_, code in load.outcomes} == {"OK"}, (load.details[:5], load.outcomes[:10])
     by_gateway = [g.calls() for g in gateways]
     by_model = [m.predicts() for m in models]
     report["spread"] = {"calls": len(load.outcomes), "gateways": _spread(by_gateway), "models": _spread(by_model)}
