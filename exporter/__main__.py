@@ -44,7 +44,30 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "513 on the longest side (aspect ratio kept, never enlarged), then the same DeepLab nodes -> "
         "SemanticPredictions uint8 [1,h,w] at that size; serving_default is kept as it is",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--bytes-signature-size",
+        type=_size,
+        default=None,
+        metavar="WxH",
+        help="serving_bytes resizes every image to exactly this size instead (aspect ratio not kept), e.g. 257x257 "
+        "for a graph that works at that size inside: the gateway's deeplab-257 profile, in the graph",
+    )
+    args = parser.parse_args(argv)
+    if args.bytes_signature_size and not args.bytes_signature:
+        parser.error("--bytes-signature-size needs --bytes-signature")
+    return args
+
+
+def _size(text: str) -> tuple[int, int]:
+    """(height, width) from "WxH"."""
+    width, _, height = text.lower().partition("x")
+    try:
+        size = int(height), int(width)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use WIDTHxHEIGHT, e.g. 257x257") from None
+    if min(size) < 1 or max(size) > 8192:
+        raise argparse.ArgumentTypeError(f"{text!r}: each side from 1 to 8192 pixels")
+    return size
 
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -66,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     graph_def = parse_graph(data, tf.compat.v1.GraphDef, args.frozen_graph)
     with staging_dir(base, version) as staging:
-        write_saved_model(graph_def, staging, args.output_dtype, args.bytes_signature)
-        summary = verify_saved_model(staging, args.output_dtype, args.bytes_signature)
+        write_saved_model(graph_def, staging, args.output_dtype, args.bytes_signature, args.bytes_signature_size)
+        summary = verify_saved_model(staging, args.output_dtype, args.bytes_signature, args.bytes_signature_size)
         final = publish(staging, base, version)
     print(f"exported {args.frozen_graph} -> {final}")
     print(summary.describe())

@@ -23,11 +23,19 @@ BYTES_SIGNATURE_NAME = "serving_bytes"
 BYTES_INPUT = "image_bytes"
 LONGEST_SIDE = 513  # the model-zoo graphs' crop size: larger images are shrunk to it, smaller ones kept as they are
 UINT8_PREDICTIONS_NODE = f"{OUTPUT_NODE}_uint8"
-BYTES_NOTE = (
-    f"{BYTES_INPUT}: a batch of one string, shape [1]: an encoded JPEG, PNG, BMP or GIF (first frame); "
-    f'over REST {{"b64": ...}}. Resized in the graph to at most {LONGEST_SIDE} on the longest side; '
-    "the mask is at that size"
-)
+
+
+def bytes_note(bytes_size: tuple[int, int] | None) -> str:
+    """What serving_bytes takes, for the exporter's summary."""
+    resize = (
+        f"to exactly {bytes_size[1]}x{bytes_size[0]}"
+        if bytes_size
+        else f"to at most {LONGEST_SIDE} on the longest side"
+    )
+    return (
+        f"{BYTES_INPUT}: a batch of one string, shape [1]: an encoded JPEG, PNG, BMP or GIF (first frame); "
+        f'over REST {{"b64": ...}}. Resized in the graph {resize}; the mask is at that size'
+    )
 
 
 @dataclass(frozen=True)
@@ -69,15 +77,23 @@ def scaled_size(height: int, width: int, longest_side: int = LONGEST_SIDE) -> tu
     return scale(height), scale(width)
 
 
-def _decoded_image(image_bytes: tf.Tensor) -> tf.Tensor:
-    """uint8 [1,h,w,3] from a [1] string tensor: tf.io.decode_image, then a bilinear resize by scaled_size's rule."""
+def _resized(images: tf.Tensor, size: Any) -> tf.Tensor:
+    """uint8 [n,h,w,3] of `size` (height, width): the bilinear resize serving_bytes applies."""
+    resized = tf.image.resize(images, tf.cast(size, tf.int32), method="bilinear")
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
+def _decoded_image(image_bytes: tf.Tensor, fixed_size: tuple[int, int] | None) -> tf.Tensor:
+    """uint8 [1,h,w,3] from a [1] string tensor: tf.io.decode_image, then a bilinear resize to `fixed_size`
+    (height, width) or, without one, by scaled_size's rule."""
     image = tf.io.decode_image(image_bytes[0], channels=3, expand_animations=False)
+    if fixed_size is not None:
+        return _resized(image[tf.newaxis], fixed_size)
     size = tf.shape(image, out_type=tf.int64)[:2]
     longest = tf.reduce_max(size)
     scaled = tf.maximum((2 * size * LONGEST_SIDE + longest) // (2 * longest), 1)
     size = tf.where(longest > LONGEST_SIDE, scaled, size)
-    resized = tf.image.resize(image[tf.newaxis], tf.cast(size, tf.int32), method="bilinear")
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+    return _resized(image[tf.newaxis], size)
 
 
 def _without_node(graph_def: Any, name: str) -> Any:
@@ -100,11 +116,16 @@ def _class_count(predictions: tf.Tensor) -> int | None:
 
 
 def write_saved_model(
-    graph_def: Any, directory: pathlib.Path, output_dtype: str = "int64", bytes_signature: bool = False
+    graph_def: Any,
+    directory: pathlib.Path,
+    output_dtype: str = "int64",
+    bytes_signature: bool = False,
+    bytes_size: tuple[int, int] | None = None,
 ) -> None:
     """Writes graph_def as a SavedModel with the serve tag and a serving_default predict signature (its output cast
     to uint8 in the graph with output_dtype="uint8"); with bytes_signature also a serving_bytes signature that feeds
-    the same imported nodes from the decoded and resized encoded image, so the weights are stored once."""
+    the same imported nodes from the decoded encoded image, resized to `bytes_size` (height, width) or by
+    scaled_size's rule, so the weights are stored once."""
     if output_dtype not in OUTPUT_DTYPES:
         raise ExportError(f"--output-dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {output_dtype}")
     # The TF1 builder keeps the frozen graph as it is (no retracing), the form TF Serving has always loaded.
@@ -116,7 +137,7 @@ def write_saved_model(
             shape = tf.TensorShape(placeholder.attr["shape"].shape) if "shape" in placeholder.attr else None
             with tf.name_scope(BYTES_SIGNATURE_NAME):
                 image_bytes = tf.compat.v1.placeholder(tf.string, shape=[1], name=BYTES_INPUT)
-                decoded = _decoded_image(image_bytes)
+                decoded = _decoded_image(image_bytes, bytes_size)
             image = tf.compat.v1.placeholder_with_default(decoded, shape=shape, name=INPUT_NODE)
             tf.compat.v1.import_graph_def(
                 _without_node(graph_def, INPUT_NODE), input_map={f"{INPUT_NODE}:0": image}, name=""
@@ -177,6 +198,8 @@ def verify_saved_model(
     directory: pathlib.Path,
     output_dtype: str = "int64",
     bytes_signature: bool = False,
+    bytes_size: tuple[int, int] | None = None,
+    *,
     probe_height: int = 97,
     probe_width: int = 131,
 ) -> ModelSummary:
@@ -186,7 +209,7 @@ def verify_saved_model(
     for name in expected:
         if name not in loaded.signatures:
             raise ExportError(f"verification failed: no '{name}' signature in the written model")
-    fn = loaded.signatures[SIGNATURE_NAME]
+    fn = default_fn = loaded.signatures[SIGNATURE_NAME]
     rng = np.random.default_rng(0)
     # An odd size catches graphs that only accept their training resolution.
     image = rng.integers(0, 256, size=(1, probe_height, probe_width, 3), dtype=np.uint8)
@@ -196,9 +219,15 @@ def verify_saved_model(
     summaries = [_summary(SIGNATURE_NAME, fn)]
     if bytes_signature:
         fn = loaded.signatures[BYTES_SIGNATURE_NAME]
-        # The same pixels as a lossless PNG, small enough not to be resized: the same nodes give the same class ids
-        # (all but a few near-ties, which separately optimised functions may break differently).
+        # The same pixels as a lossless PNG, small enough not to be resized (or, at a fixed size, given to
+        # serving_default resized as serving_bytes resizes them): the same nodes give the same class ids (all but a
+        # few near-ties, which separately optimised functions may break differently).
         png = tf.io.encode_png(image[0]).numpy()
+        if bytes_size is not None:
+            size = bytes_size
+            resized = _resized(tf.constant(image), bytes_size).numpy()
+            what = f"the image resized to {size[1]}x{size[0]}"
+            mask = _mask(default_fn, SIGNATURE_NAME, {INPUT_NODE: resized}, size=size, dtype=output_dtype, what=what)
         what = "the same image as a PNG"
         same = _mask(fn, BYTES_SIGNATURE_NAME, {BYTES_INPUT: [png]}, size=size, dtype="uint8", what=what)
         agreement = float(np.mean(same == mask.astype(np.uint8)))
@@ -207,11 +236,11 @@ def verify_saved_model(
                 f"verification failed: {BYTES_SIGNATURE_NAME} and {SIGNATURE_NAME} agree on {agreement:.1%} of the "
                 "pixels of the same image"
             )
-        # A tall image is shrunk to LONGEST_SIDE on its long side.
+        # A tall image is shrunk to LONGEST_SIDE on its long side (or to the fixed size).
         tall = rng.integers(0, 256, size=(2 * LONGEST_SIDE, probe_width, 3), dtype=np.uint8)
         png = tf.io.encode_png(tall).numpy()
         what = f"a {probe_width}x{2 * LONGEST_SIDE} PNG"
-        size = scaled_size(*tall.shape[:2])
+        size = bytes_size or scaled_size(*tall.shape[:2])
         _mask(fn, BYTES_SIGNATURE_NAME, {BYTES_INPUT: [png]}, size=size, dtype="uint8", what=what)
-        summaries.append(_summary(BYTES_SIGNATURE_NAME, fn, BYTES_NOTE))
+        summaries.append(_summary(BYTES_SIGNATURE_NAME, fn, bytes_note(bytes_size)))
     return ModelSummary(tuple(summaries))

@@ -62,7 +62,10 @@ class Profile:
 
 # DeepLab model-zoo graphs: uint8 RGB of any size (513 on the longest side), int64 class ids out.
 DEEPLAB_ZOO = Profile()
-BUILTIN_PROFILES = {"deeplab-zoo": DEEPLAB_ZOO}
+# DeepLab graphs that stretch any input to 257 x 257 inside, as the MobileNetV2 graph `make export` serves does:
+# sent at exactly that size, the graph resamples nothing, and the tensor and the mask are a quarter of 513 px's.
+DEEPLAB_257 = Profile(resize=ResizePolicy.FIXED, width=257, height=257)
+BUILTIN_PROFILES = {"deeplab-zoo": DEEPLAB_ZOO, "deeplab-257": DEEPLAB_257}
 
 
 @dataclass(frozen=True)

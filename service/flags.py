@@ -14,13 +14,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from service.config import (
-    DEEPLAB_ZOO,
+    BUILTIN_PROFILES,
     KIND_NAMES,
     SERVER_SETTINGS,
     BackendConfig,
     Config,
     ConfigError,
     ModelConfig,
+    Profile,
+    ResizePolicy,
     check_config,
     check_target,
     nonempty,
@@ -64,6 +66,12 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(text)
 
 
+def _builtin_profile(name: str) -> str:
+    if name not in BUILTIN_PROFILES:
+        raise ValueError(f"no such profile; built in: {', '.join(BUILTIN_PROFILES)} (others need a config file)")
+    return name
+
+
 FLAGS: tuple[_Flag, ...] = (
     *(_Flag(s.key.replace("_", "-"), s.kind, s.check, s.help) for s in SERVER_SETTINGS),
     _Flag("backend", str, check_target, "TF Serving gRPC target, host:port (default localhost:8500)", True),
@@ -71,7 +79,8 @@ FLAGS: tuple[_Flag, ...] = (
     _Flag("signature", str, nonempty, "signature to run (default serving_default)", True),
     _Flag("input-key", str, nonempty, "input tensor alias in the signature (default ImageTensor)", True),
     _Flag("output-key", str, nonempty, "output tensor alias in the signature (default SemanticPredictions)", True),
-    _Flag("input-size", int, pixels, "longest side of the model input in pixels (default 513)", True),
+    _Flag("profile", str, _builtin_profile, "built-in profile: deeplab-zoo (default) or deeplab-257", True),
+    _Flag("input-size", int, pixels, "longest side of the model input in pixels, deeplab-zoo (default 513)", True),
     _Flag("labels", str, nonempty, "labels file, one class name a line, class 0 first (default: class_<id>)", True),
     _Flag("backend-ca", str, readable, "PEM CA of the backend's certificate: TLS to it (default plaintext)", True),
     _Flag("backend-cert", str, readable, "PEM client certificate, mutual TLS to the backend", True),
@@ -129,7 +138,7 @@ def _single_model(values: Mapping[str, Any], origins: Mapping[str, str]) -> Conf
         signature=values.get("signature", defaults.signature),
         input_key=values.get("input_key", defaults.input_key),
         output_key=values.get("output_key", defaults.output_key),
-        profile=replace(DEEPLAB_ZOO, longest_side=values.get("input_size", DEEPLAB_ZOO.longest_side)),
+        profile=_profile(values, origins),
         labels=_labels(values["labels"], origins["labels"]) if "labels" in values else (),
     )
     backend = BackendConfig(
@@ -139,6 +148,17 @@ def _single_model(values: Mapping[str, Any], origins: Mapping[str, str]) -> Conf
         key=values.get("backend_key", ""),
     )
     return Config(backends=(backend,), models=(model,), default_model=model.name)
+
+
+def _profile(values: Mapping[str, Any], origins: Mapping[str, str]) -> Profile:
+    """The built-in profile --profile names; --input-size sets deeplab-zoo's longest side."""
+    name = values.get("profile", "deeplab-zoo")
+    profile = BUILTIN_PROFILES[name]
+    if "input_size" not in values:
+        return profile
+    if profile.resize != ResizePolicy.LONGEST_SIDE:
+        raise ConfigError(f"{origins['input_size']} applies to the deeplab-zoo profile, not {name} (a fixed size)")
+    return replace(profile, longest_side=values["input_size"])
 
 
 def _labels(path: str, origin: str) -> tuple[str, ...]:

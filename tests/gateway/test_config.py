@@ -6,10 +6,20 @@ import pathlib
 import re
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
-from service.config import Config, ConfigError, InputDtype, OutputKind, ResizePolicy, check_config
+from service.config import (
+    DEEPLAB_257,
+    DEEPLAB_ZOO,
+    Config,
+    ConfigError,
+    InputDtype,
+    OutputKind,
+    ResizePolicy,
+    check_config,
+)
 from service.flags import load_config
 from tests.paths import LABELS, ROOT
 
@@ -62,6 +72,7 @@ def test_the_shipped_example_reads_as_documented() -> None:
     assert config.listen == "0.0.0.0:50051"
     assert [(b.name, b.targets) for b in config.backends] == [("local", ("localhost:8500",))]
     assert [m.name for m in config.models] == ["deeplab", "deeplab-lite"] and config.model.name == "deeplab"
+    assert config.models[0].profile == DEEPLAB_257
     lite = config.models[1].profile
     assert (lite.input_dtype, lite.input_offset, lite.input_scale) == (InputDtype.FLOAT32, 127.5, 127.5)
     assert (lite.resize, lite.width, lite.height, lite.output) == (ResizePolicy.FIXED, 257, 257, OutputKind.SCORES)
@@ -95,6 +106,27 @@ def test_config_flags_win_over_environment_which_wins_over_defaults() -> None:
         load_config([], {"SEGMENTATION_STREAM_WINDOW": "0"})
     with pytest.raises(ConfigError, match="cannot read the labels file"):
         load_config(["--labels", "/nonexistent/labels.txt"], {})
+
+
+def test_a_built_in_profile_by_flag_or_variable() -> None:
+    assert load_config([], {}).model.profile == DEEPLAB_ZOO
+    assert load_config(["--profile", "deeplab-257"], {}).model.profile == DEEPLAB_257
+    native = load_config([], {"SEGMENTATION_PROFILE": "deeplab-257"}).model.profile
+    assert (native.resize, native.width, native.height) == (ResizePolicy.FIXED, 257, 257)
+    assert load_config(["--profile", "deeplab-zoo", "--input-size", "300"], {}).model.profile.longest_side == 300
+    with pytest.raises(ConfigError, match=r"--profile='mobi': no such profile; built in: deeplab-zoo, deeplab-257"):
+        load_config(["--profile", "mobi"], {})
+    with pytest.raises(ConfigError, match=r"SEGMENTATION_INPUT_SIZE applies to the deeplab-zoo profile, not deep"):
+        load_config(["--profile", "deeplab-257"], {"SEGMENTATION_INPUT_SIZE": "300"})
+
+
+def test_every_shipped_config_gives_the_exported_graph_its_own_input_size() -> None:
+    shipped = [ROOT / "deploy" / "gateway.toml", ROOT / "deploy" / "compose" / "gateway.toml"]
+    shipped += [ROOT / "deploy" / "k8s" / "base" / "gateway" / "gateway.toml", *(ROOT / "examples").glob("*.toml")]
+    for path in shipped:  # read as TOML: the deploy configs name labels mounted beside them at run time
+        deeplab = next(m for m in tomllib.loads(path.read_text())["models"] if m["name"] == "deeplab")
+        assert deeplab["profile"] == "deeplab-257", path
+    assert "--profile=deeplab-257" in (ROOT / "deploy" / "run-local.sh").read_text()
 
 
 MISTAKES = [

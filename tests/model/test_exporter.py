@@ -326,6 +326,26 @@ def test_bytes_signature_agrees_with_serving_default_on_the_same_resized_image(l
     np.testing.assert_array_equal(mask, _mask(levers_model.signatures["serving_default"], ImageTensor=pixels))
 
 
+def test_bytes_signature_at_a_fixed_size_stretches_every_image_to_it(tmp_path: pathlib.Path) -> None:
+    """--bytes-signature-size 257x257: the in-graph peer of the gateway's deeplab-257 profile."""
+    base = tmp_path / "deeplab"
+    fixed = ("--bytes-signature", "--bytes-signature-size", "257x257")
+    result = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base, *fixed)
+    assert result.returncode == 0, result.stderr
+    assert "Resized in the graph to exactly 257x257" in result.stdout
+    model = tf.saved_model.load(str(base / "1"), tags=["serve"])
+    data = _encoded("chelsea.png", HD)
+    mask = _mask(model.signatures["serving_bytes"], image_bytes=[data])
+    assert mask.dtype == np.uint8 and mask.shape == (1, 257, 257)
+    assert _fraction(mask, CAT) >= 0.70
+    decoded = tf.io.decode_image(data, channels=3, expand_animations=False)
+    pixels = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(decoded[tf.newaxis], (257, 257))), 0, 255), tf.uint8)
+    ids = _mask(model.signatures["serving_default"], ImageTensor=pixels)
+    np.testing.assert_array_equal(mask, ids.astype(np.uint8))
+    refused = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base, "--bytes-signature-size", "257")
+    assert refused.returncode == 2 and "use WIDTHxHEIGHT" in refused.stderr
+
+
 def test_bytes_signature_refuses_bytes_that_are_not_an_image(levers_model: Any) -> None:
     with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format"):
         _mask(levers_model.signatures["serving_bytes"], image_bytes=[b"not an image"])
