@@ -28,10 +28,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench import photos, profile
 from deploy.local import ROOT, free_port, rss_mb, start_gateway, start_modelserver
-from service.config import Limits
+from service.config import BUILTIN_PROFILES, Limits, Profile, ResizePolicy
 from service.image.decode import decode
 from service.image.probe import probe
-from service.image.resize import longest_side_size
+from service.image.resize import model_size
 
 # The shared real data beside the checkout (see the README).
 SHARED = ROOT.parent / "shared"
@@ -41,6 +41,9 @@ LABELS = SHARED / "models" / "deeplabv3_mnv2_pascal" / "labels.txt"
 
 SIZES = {"640x480": (640, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 PLOTTED = ("floor", "gateway-png", "gateway-rle", "seed")
+# The gateway's model as shipped (make run, deploy/, examples/): the exported graph at its own working size. The floor
+# and the peers that resize send the same tensor; the in-graph peer resizes to it in the graph.
+PROFILE = "deeplab-257"
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def load(
     args = [sys.executable, "-m", "bench.load", f"--scenarios={','.join(scenarios)}", f"--image={image}"]
     args += [f"--gateway={servers.gateway}", f"--model={servers.model}", f"--rest={servers.rest}"]
     args += [f"--kserve={servers.kserve}", f"--watch-pid={servers.gateway_pid}", f"--backend-pid={servers.model_pid}"]
-    args += ["--input-size=513"]
+    args += [f"--profile={PROFILE}"]
     args += [f"--concurrency={','.join(map(str, concurrencies))}", f"--seconds={plan.seconds}"]
     args += [f"--rounds={plan.rounds}"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -172,6 +175,11 @@ def export(directory: pathlib.Path, name: str, *options: str) -> pathlib.Path:
     return base
 
 
+def ingraph_size(profile: Profile = BUILTIN_PROFILES[PROFILE]) -> tuple[str, ...]:
+    """The exporter's option that makes the in-graph peer resize as the gateway's profile does."""
+    return (f"--bytes-signature-size={profile.width}x{profile.height}",) if profile.resize == ResizePolicy.FIXED else ()
+
+
 def model_config(path: pathlib.Path, bases: dict[str, pathlib.Path]) -> pathlib.Path:
     """TF Serving's model config for the servables the run serves side by side from one model server."""
     entries = "".join(
@@ -183,15 +191,14 @@ def model_config(path: pathlib.Path, bases: dict[str, pathlib.Path]) -> pathlib.
 
 
 def gateway_config(path: pathlib.Path, backend: str) -> pathlib.Path:
-    """The gateway's models: the servable as exported (513 px, int64 ids), and the levers measured against it."""
+    """The gateway's models: the servable as exported (int64 ids) with the shipped profile, and the levers."""
     path.write_text(
         f'[[backends]]\nname = "local"\ntargets = ["{backend}"]\n\n'
-        f'[[models]]\nname = "deeplab"\nlabels = "{LABELS}"\n\n'
+        f'[[models]]\nname = "deeplab"\nlabels = "{LABELS}"\nprofile = "{PROFILE}"\n\n'
         # uint8 class ids from the graph: 1 byte a pixel from TF Serving instead of 8.
-        f'[[models]]\nname = "deeplab-u8"\nserved_name = "deeplab-u8"\nlabels = "{LABELS}"\n\n'
-        # The graph's own working size (it resizes to 257 inside): a quarter of the pixels to send and return.
-        f'[[models]]\nname = "deeplab-257"\nserved_name = "deeplab-u8"\nlabels = "{LABELS}"\n'
-        "profile = { longest_side = 257 }\n"
+        f'[[models]]\nname = "deeplab-u8"\nserved_name = "deeplab-u8"\nlabels = "{LABELS}"\nprofile = "{PROFILE}"\n\n'
+        # The model-zoo profile instead: 513 px on the longest side, which this graph shrinks to 257 inside.
+        f'[[models]]\nname = "deeplab-513"\nserved_name = "deeplab"\nlabels = "{LABELS}"\nprofile = "deeplab-zoo"\n'
     )
     return path
 
@@ -205,6 +212,9 @@ def start_kserve(rest_port: int) -> tuple[subprocess.Popen[str] | None, str]:
     port = free_port()
     command = [str(ROOT / "bench" / ".venv-kserve" / "bin" / "python"), "bench/kserve/transformer.py"]
     command += ["--model_name=deeplab", f"--predictor_host=127.0.0.1:{rest_port}", f"--http_port={port}"]
+    fixed = BUILTIN_PROFILES[PROFILE]
+    if fixed.resize == ResizePolicy.FIXED:  # the same tensor as behind the gateway
+        command += [f"--fixed_size={fixed.width}"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -219,12 +229,12 @@ def start_kserve(rest_port: int) -> tuple[subprocess.Popen[str] | None, str]:
     return None, ""
 
 
-def decode_ms(image: pathlib.Path, input_size: int = 513, tries: int = 30) -> float:
+def decode_ms(image: pathlib.Path, tries: int = 30) -> float:
     """Median time of the one cost no gateway avoids: entropy-decoding the JPEG, at the reduced scale the gateway
     uses for the model's input size, on one thread as the gateway does."""
     data = image.read_bytes()
     info = probe(data, Limits())
-    target = longest_side_size(*info.oriented_size, input_size)
+    target = model_size(*info.oriented_size, BUILTIN_PROFILES[PROFILE])
     cv2.setNumThreads(0)
     times = []
     for _ in range(tries):
@@ -237,7 +247,7 @@ def decode_ms(image: pathlib.Path, input_size: int = 513, tries: int = 30) -> fl
 # Scenarios by size, each group in a load-generator process of its own, its scenarios taking turns. The peers and
 # levers run at 1080p, where the targets are; the seed chain needs TensorFlow in its client.
 BASE_GROUP = ("floor", "gateway-png", "gateway-rle")
-PEERS_1080P = ("gateway-rle-model", "ingraph", "gateway-rle-model-u8", "gateway-rle-model-257", "tfserving-rest")
+PEERS_1080P = ("gateway-rle-model", "ingraph", "gateway-rle-model-u8", "gateway-rle-model-513", "tfserving-rest")
 
 
 def groups(size: str, kserve: bool, plan: Plan) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
@@ -274,7 +284,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         work = pathlib.Path(tmp)
         bases = {
             "deeplab": model_base or export(work, "deeplab"),
-            "deeplab-u8": export(work, "deeplab-u8", "--output-dtype=uint8", "--bytes-signature"),
+            "deeplab-u8": export(work, "deeplab-u8", "--output-dtype=uint8", "--bytes-signature", *ingraph_size()),
         }
         rest_port = free_port()
         modelserver = start_modelserver(
@@ -397,7 +407,7 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
             for name, scenario in (
                 ("as_is", gateway),
                 ("uint8_output", "gateway-rle-model-u8"),
-                ("uint8_output_and_257_input", "gateway-rle-model-257"),
+                ("zoo_profile_513", "gateway-rle-model-513"),
             )
         },
     }
@@ -491,13 +501,13 @@ def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None)
         f"  {summary['throughput_ratio_c4_1080p']}.",
         "  Beside a GPU model server, on cores of its own, the ratio is set by latency, not by shared CPU.",
         f"- The answers: the RLE mask at {size} is {rle['response_bytes']} bytes. The mosaic's tiles are photos at",
-        "  their own scale, so at 1080p and 4K each subject is small for a 513 px model input: where DeepLab finds no",
+        "  their own scale, so at 1080p and 4K each subject is small for the model's input: where DeepLab finds no",
         "  object the mask is one run of background, and mask work and answers are at their cheapest; bytes and",
         "  postprocessing of a photo with a large subject cost more (see 640x480).",
-        "- Levers (RLE at the model's size, concurrency 1, p50 ms): as it is "
-        f"{levers.get('as_is')}, with the graph's uint8 output {levers.get('uint8_output')}, and with also the",
-        f"  graph's own 257 px input {levers.get('uint8_output_and_257_input')} (a quarter of the pixels to send,",
-        "  run and return; the masks agree with 513 px on 97-99.7% of pixels: bench/LEVERS.md).",
+        "- Levers (RLE at the model's size, concurrency 1, p50 ms): as shipped (the deeplab-257 profile) "
+        f"{levers.get('as_is')}, with the graph's uint8 output {levers.get('uint8_output')}, and with the",
+        "  deeplab-zoo profile instead (513 px, which the graph shrinks to 257 inside)",
+        f"  {levers.get('zoo_profile_513')} (bench/LEVERS.md).",
         "",
     ]
     flame = run_profile
@@ -519,18 +529,20 @@ def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None)
     missed = [name for name in TARGETS if met(name, summary.get(name)) != "met"]
     reasons = {
         "overhead_vs_decode_1080p": "per-call Python work beyond the decode (asyncio, protobuf, the extra hop; see"
-        " bench/LEVERS.md for a profile); the 257 px lever cuts the tensor and mask work by four",
+        " bench/LEVERS.md for a profile)",
         "gateway_cpu_vs_decode_1080p": "the event loop's gRPC and protobuf work per call (see CPU above)",
         "throughput_ratio_c4_1080p": f"shared cores: the expected ratio is {expected:.2f} (above)",
         "speedup_vs_ingraph_1080p": "the in-graph peer decodes inside TF Serving, in C++, with no second hop;"
-        " the gateway pays a gRPC hop and Python per call (the 257 px lever closes most of the gap)",
+        " the gateway pays a gRPC hop and Python per call; both send the graph 257 x 257",
         "throughput_vs_ingraph_c4_1080p": "shared cores (as for throughput_ratio_c4_1080p)",
         "speedup_vs_seed_4k": "a camera-like 4K JPEG costs the gateway's decode about 16 ms even at 1/8 scale, so"
         " its own time grows faster than the seed's, whose cost is the full decode and the tensor either way",
         "request_bytes_ratio_1080p": "a camera-like JPEG is larger than an upscaled one (the bytes per megapixel"
         " above), while the seed's raw tensor is the same size, so the ratio falls",
         "response_bytes_ratio_1080p": "the seed's answer is TF Serving's default typed-field int64 mask, one byte a"
-        " pixel for ids below 128, an eighth of the tensor_content answer the target was set against",
+        " pixel for ids below 128, an eighth of the tensor_content answer the target was set against; the PNG mask"
+        " is compared, and deflate cannot shrink data more than about 1032 times, so no PNG of a one-byte-a-pixel"
+        " mask reaches 1000 (the RLE mask of the same size is in the table above)",
         "gateway_rss_mb": "the peak of the whole run, in which one gateway serves three models and every size,"
         " 4K images and overlays included (its RSS at the end is in the memory line above). By phase (bench/LEVERS.md):"
         " 74 MB idle, 115 MB after 1080p at concurrency 8, 165 MB after 4K at 8, 173-180 MB after 4K PNG masks at 8;"
@@ -565,7 +577,9 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
         "megapixel at 1080p, as a camera's photos (an upscaled picture is smoother and decodes faster).",
         f"Each cell runs for {plan.seconds} s after a warm-up call, in {plan.rounds} phases that take turns with",
         "the other scenarios (they alternate, so a noisy machine's drift falls on all of them alike).",
-        "Gateway input size 513 (longest side); the floor sends the same tensor.",
+        f"The gateway's model as shipped: profile {PROFILE} (the exported graph's own working size, 257 x 257);",
+        "the floor, TF Serving REST and the KServe transformer send the same tensor, and the in-graph peer resizes to",
+        "it in the graph (`exporter --bytes-signature-size 257x257`).",
         "",
         "- **floor**: Predict to modelserver with a tensor the client resized beforehand (the model plus transport).",
         "- **gateway-png / gateway-rle**: `SegmentImage` with the JPEG bytes, mask at the original size.",

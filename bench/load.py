@@ -1,7 +1,7 @@
 """A load generator process: scenarios, one image, each concurrency in turn, interleaved in short rounds.
 
     python -m bench.load --scenarios floor,gateway-png,gateway-rle --gateway HOST:PORT --model HOST:PORT \
-        --image PATH --concurrency 1,4,8 --seconds 5 [--rounds 5] [--input-size 513] [--watch-pid PID]
+        --image PATH --concurrency 1,4,8 --seconds 5 [--rounds 5] [--profile deeplab-257] [--watch-pid PID]
 
 prints one JSON line: a result per scenario and concurrency. The scenarios take turns in --rounds short phases,
 so that the drift of a noisy machine falls on all of them alike. With --watch-pid, that process's CPU time
@@ -10,7 +10,8 @@ so that the drift of a noisy machine falls on all of them alike. With --watch-pi
 Scenarios:
   gateway-png, gateway-rle  SegmentImage with the JPEG bytes; mask at the original size.
   floor                     Predict straight to the model server with a tensor the client resized beforehand
-                            (untimed), at the gateway's input size: the model's own cost plus transport.
+                            (untimed), at the size --profile (the gateway's built-in profile) gives: the
+                            model's own cost plus transport.
   seed                      What the seed article's users do: decode the full-resolution image, build the tensor
                             with tf.make_tensor_proto, Predict at full resolution, tf.make_ndarray on the int64
                             mask. Needs TensorFlow, so it runs in a process of its own.
@@ -76,14 +77,15 @@ def _ingraph(target: str, data: bytes) -> tuple[Call, int]:
     return (lambda: stub.Predict(request, timeout=120)), request.ByteSize()
 
 
-def _floor(target: str, data: bytes, input_size: int) -> tuple[Call, int]:
+def _floor(target: str, data: bytes, profile: str) -> tuple[Call, int]:
     from service.backends import ModelSpec  # noqa: PLC0415
     from service.backends.tfserving import predict_request  # noqa: PLC0415
-    from service.image.resize import longest_side_size, resize_to  # noqa: PLC0415
+    from service.config import BUILTIN_PROFILES  # noqa: PLC0415
+    from service.image.resize import model_size, resize_to  # noqa: PLC0415
     from tfs_subset.tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: PLC0415
 
     rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    resized = resize_to(rgb, longest_side_size(rgb.shape[1], rgb.shape[0], input_size))
+    resized = resize_to(rgb, model_size(rgb.shape[1], rgb.shape[0], BUILTIN_PROFILES[profile]))
     spec = ModelSpec("deeplab", "serving_default")
     request = predict_request(spec, "ImageTensor", resized[np.newaxis], "SemanticPredictions")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target, options=CHANNEL_OPTIONS))
@@ -115,11 +117,11 @@ def _seed(target: str, data: bytes) -> tuple[Call, int]:
     return call, sizes[0]
 
 
-def make_call(scenario: str, targets: dict[str, str], data: bytes, input_size: int) -> tuple[Call, int]:
+def make_call(scenario: str, targets: dict[str, str], data: bytes, profile: str) -> tuple[Call, int]:
     if scenario.startswith("gateway-"):
         return _gateway(targets["gateway"], data, scenario.removeprefix("gateway-"))
     if scenario == "floor":
-        return _floor(targets["model"], data, input_size)
+        return _floor(targets["model"], data, profile)
     if scenario == "seed":
         return _seed(targets["model"], data)
     if scenario == "ingraph":
@@ -127,11 +129,11 @@ def make_call(scenario: str, targets: dict[str, str], data: bytes, input_size: i
     if scenario == "tfserving-rest":
         from bench.peers import tfserving_rest_call  # noqa: PLC0415
 
-        return tfserving_rest_call(targets["rest"], data, input_size)
+        return tfserving_rest_call(targets["rest"], data, profile)
     if scenario == "kserve":
         from bench.peers import kserve_call  # noqa: PLC0415
 
-        return kserve_call(targets["kserve"], data)
+        return kserve_call(targets["kserve"], data, profile)
     raise SystemExit(f"unknown scenario {scenario}")
 
 
@@ -239,7 +241,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--input-size", type=int, default=513)
+    parser.add_argument("--profile", default="deeplab-257", help="the gateway's built-in profile, for the peers")
     parser.add_argument("--rest", default="", help="the model server's REST API, http://HOST:PORT")
     parser.add_argument("--kserve", default="", help="the KServe transformer, http://HOST:PORT")
     parser.add_argument("--watch-pid", type=int, default=None, help="the gateway: its CPU per gateway call")
@@ -250,7 +252,7 @@ def main() -> None:
         data = file.read()
     calls = {}
     for scenario in args.scenarios.split(","):
-        call, request_bytes = make_call(scenario, targets, data, args.input_size)
+        call, request_bytes = make_call(scenario, targets, data, args.profile)
         response_bytes = response_size(call())  # also the warm-up: connection, first inference at this size
         calls[scenario] = (call, request_bytes, response_bytes)
     results = []

@@ -132,23 +132,25 @@ def _checked(status: int, payload: bytes) -> Any:
         raise HttpCallError(grpc.StatusCode.INTERNAL, f"answer is not JSON: {payload[:100]!r}") from exc
 
 
-def _model_size(data: bytes, input_size: int) -> tuple[int, int]:
-    """(width, height) of the tensor the model gets for this image: its size after the gateway's resize rule."""
-    from service.image.resize import longest_side_size  # noqa: PLC0415
+def _model_size(data: bytes, profile: str) -> tuple[int, int]:
+    """(width, height) of the tensor the model gets for this image: its size after the gateway's resize rule for
+    the built-in `profile`."""
+    from service.config import BUILTIN_PROFILES  # noqa: PLC0415
+    from service.image.resize import model_size  # noqa: PLC0415
 
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError("the image does not decode")
-    return longest_side_size(image.shape[1], image.shape[0], input_size)
+    return model_size(image.shape[1], image.shape[0], BUILTIN_PROFILES[profile])
 
 
-def kserve_call(url: str, data: bytes, input_size: int = 513) -> tuple[Call, int]:
+def kserve_call(url: str, data: bytes, profile: str = "deeplab-257") -> tuple[Call, int]:
     """A call to the KServe transformer (bench/kserve/transformer.py) at `url` with the image `data`: the base64
     JSON is built once, beforehand; each call POSTs it and checks the answer (the mask's size and run lengths,
     the class statistics adding up). Returns the call and the request body's size in bytes."""
     poster = _Poster(url)
     body = json.dumps({"instances": [{"image_bytes": {"b64": base64.b64encode(data).decode("ascii")}}]}).encode()
-    width, height = _model_size(data, input_size)
+    width, height = _model_size(data, profile)
     path = f"/v1/models/{MODEL}:predict"
 
     def call() -> HttpAnswer:
@@ -172,16 +174,16 @@ def kserve_call(url: str, data: bytes, input_size: int = 513) -> tuple[Call, int
     return call, len(body)
 
 
-def tfserving_rest_call(url: str, data: bytes, input_size: int = 513) -> tuple[Call, int]:
+def tfserving_rest_call(url: str, data: bytes, profile: str = "deeplab-257") -> tuple[Call, int]:
     """A Predict over TF Serving's REST API at `url` (modelserver's --rest_api_port) with the tensor the floor
     sends: decoded and resized beforehand with the gateway's own resize (untimed). Each call encodes it as
     {"instances": [...]} JSON (json.dumps of nested lists, as a plain Python client does), POSTs it, and parses
     the {"predictions": ...} class ids into an int64 array of the tensor's size. Returns the call and the request
     body's size in bytes."""
-    from service.image.resize import longest_side_size, resize_to  # noqa: PLC0415
+    from service.image.resize import resize_to  # noqa: PLC0415
 
     rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    resized = resize_to(rgb, longest_side_size(rgb.shape[1], rgb.shape[0], input_size))
+    resized = resize_to(rgb, _model_size(data, profile))
     poster = _Poster(url)
     path = f"/v1/models/{MODEL}:predict"
     shape = resized.shape[:2]

@@ -8,7 +8,7 @@ orjson, to http://PREDICTOR_HOST/v1/models/MODEL_NAME:predict over a pooled http
 never in the project's .venv.
 
     bench/.venv-kserve/bin/python bench/kserve/transformer.py --model_name deeplab \
-        --predictor_host 127.0.0.1:8501 --http_port 8080 [--labels FILE] [--input_size 513]
+        --predictor_host 127.0.0.1:8501 --http_port 8080 [--labels FILE] [--input_size 513 | --fixed_size 257]
 
 Every other flag is kserve.model_server's (--workers, --enable_latency_logging, ...), with one default changed:
 KServe's gRPC server (v2 protocol only, port 8081 by default) is off unless --enable_grpc true.
@@ -19,12 +19,13 @@ Out: {"predictions": [{"image": {"width", "height"},
                        "mask": {"width", "height", "values": [...], "counts": [...]},
                        "classes": [{"class_id", "label", "pixel_count", "fraction",
                                     "bounding_box": {"x", "y", "width", "height"}}, ...]}]}
-     The mask is the model-size class-id mask (longest side --input_size) as row-major run lengths, runs
+     The mask is the model-size class-id mask (the tensor's size) as row-major run lengths, runs
      continuing across row ends (the gateway's RunLengths with MASK_SIZE_MODEL); the classes present, by
      descending pixel count, with counts, fractions and boxes in that mask's pixels (the gateway's ClassStat).
 
 Preprocess: base64 decode, OpenCV's full decode (cv2.imdecode, EXIF orientation applied), BGR to RGB, resize so the
-longest side is --input_size (aspect kept, bilinear; never enlarged; the gateway's rounding), then TF Serving's row
+longest side is --input_size (aspect kept, bilinear; never enlarged; the gateway's rounding) or, with --fixed_size N,
+to exactly N x N (aspect not kept, bilinear: the gateway's deeplab-257 profile), then TF Serving's row
 format {"instances": [h x w x 3 nested lists of uint8]} for the signature serving_default (ImageTensor uint8
 [1,h,w,3] -> SemanticPredictions int64 [1,h,w]). Postprocess: {"predictions": [h x w nested lists]} back to a
 uint8 array, then runs and statistics with NumPy.
@@ -100,10 +101,16 @@ class DeepLabTransformer(Model):
     """JPEG (or any OpenCV image) in, class-id mask runs and class statistics out; DeepLab at TF Serving between."""
 
     def __init__(
-        self, name: str, input_size: int = 513, labels: list[str] | None = None, numpy_json: bool = False
+        self,
+        name: str,
+        input_size: int = 513,
+        labels: list[str] | None = None,
+        numpy_json: bool = False,
+        fixed_size: int = 0,
     ) -> None:
         super().__init__(name)
         self.input_size = input_size
+        self.fixed_size = fixed_size
         self.labels = labels or []
         self.numpy_json = numpy_json
         self.ready = True
@@ -126,7 +133,10 @@ class DeepLabTransformer(Model):
             raise InvalidInput("image_bytes is not an image OpenCV can decode")
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         height, width = rgb.shape[:2]
-        target = longest_side_size(width, height, self.input_size)
+        if self.fixed_size:
+            target = (self.fixed_size, self.fixed_size)
+        else:
+            target = longest_side_size(width, height, self.input_size)
         if target != (width, height):
             rgb = cv2.resize(rgb, target, interpolation=cv2.INTER_LINEAR)
         if headers is not None:
@@ -165,6 +175,7 @@ class DeepLabTransformer(Model):
 def main() -> None:
     parser = argparse.ArgumentParser(parents=[model_server.parser])
     parser.add_argument("--input_size", type=int, default=513, help="longest side of the tensor sent to the model")
+    parser.add_argument("--fixed_size", type=int, default=0, help="N: exactly N x N instead (aspect not kept)")
     parser.add_argument("--labels", type=pathlib.Path, default=None, help="class names, one a line, class 0 first")
     parser.add_argument(
         "--numpy_json",
@@ -179,7 +190,7 @@ def main() -> None:
     if args.configure_logging:
         logging.configure_logging(args.log_config_file)
     labels = args.labels.read_text().splitlines() if args.labels else None
-    model = DeepLabTransformer(args.model_name, args.input_size, labels, args.numpy_json)
+    model = DeepLabTransformer(args.model_name, args.input_size, labels, args.numpy_json, args.fixed_size)
     ModelServer(enable_grpc=args.enable_grpc, grpc_port=args.grpc_port).start([model])
 
 
