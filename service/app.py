@@ -15,8 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from segmentation.v1 import segmentation_service_pb2 as pb
-from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service import tracing
+from service.api import requests
 from service.api.interceptors import (
     CallLog,
     ErrorStatus,
@@ -235,7 +235,7 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
     metrics.watch_shadows(shadows)
     pipeline = Pipeline(config.limits, config.predict_timeout_s, shadows)
     servicer = SegmentationServicer(router, pipeline, config.stream_window, metrics)
-    pb_grpc.add_SegmentationServiceServicer_to_server(servicer, server)
+    requests.add_to_server(servicer, server)
     health = HealthPoller(router, SERVICE_NAME, config.health_poll_s, metrics)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(

@@ -119,7 +119,7 @@ class Segmentation:
     timings: Timings
 
 
-def prepare(data: bytes, route: Route, limits: Limits, keep_image: bool) -> Prepared:
+def prepare(data: bytes | memoryview, route: Route, limits: Limits, keep_image: bool) -> Prepared:
     """Bytes to the model's input tensor; the decoded image is kept only when `keep_image` (it can be large)."""
     clock = _Clock()
     profile = route.model.profile
@@ -181,7 +181,9 @@ class Pipeline:
         self.predict_timeout_s = predict_timeout_s
         self.shadows = shadows or ShadowRunner(max_in_flight=0, predict_timeout_s=predict_timeout_s)
 
-    async def segment(self, data: bytes, route: Route, options: Options, deadline: float | None) -> Segmentation:
+    async def segment(
+        self, data: bytes | memoryview, route: Route, options: Options, deadline: float | None
+    ) -> Segmentation:
         """Segments one image; `deadline` is the caller's, on the time.monotonic() clock, or None.
 
         A route with a shadow also starts the shadow, which is handed this call's model-size mask once it exists.
@@ -189,7 +191,9 @@ class Pipeline:
         with tracing.span("segment", model=route.model.name, variant=route.variant):
             return await self._segment(data, route, options, deadline)
 
-    async def _segment(self, data: bytes, route: Route, options: Options, deadline: float | None) -> Segmentation:
+    async def _segment(
+        self, data: bytes | memoryview, route: Route, options: Options, deadline: float | None
+    ) -> Segmentation:
         start = time.perf_counter_ns()
         shadow_retensors = route.shadow is not None and route.shadow.model.profile != route.model.profile
         keep_image = options.include_overlay or shadow_retensors

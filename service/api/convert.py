@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from segmentation.v1 import segmentation_service_pb2 as pb
+from service.api.requests import ImageRequest
 from service.backends import VersionState, VersionStatus
 from service.config import ModelConfig, ResizePolicy
 from service.errors import InvalidRequest
@@ -47,7 +48,7 @@ def model_choice(selector: pb.ModelSelector) -> ModelChoice:
     )
 
 
-def options(request: pb.SegmentImageRequest) -> Options:
+def options(request: pb.SegmentImageRequest | ImageRequest) -> Options:
     if request.mask_format not in _FORMATS:
         raise InvalidRequest(f"unknown mask_format {request.mask_format}; use MASK_FORMAT_PNG, _RAW or _RLE")
     if request.mask_size not in _SIZES:

@@ -140,7 +140,7 @@ def _image_bytes(message: Any) -> int:
     """The image size of a SegmentImageRequest or a stream item; 0 for other messages."""
     inner = getattr(message, "request", message)
     image = getattr(inner, "image", b"")
-    return len(image) if isinstance(image, bytes) else 0
+    return len(image) if isinstance(image, bytes | memoryview) else 0
 
 
 class CallLog(_Interceptor):

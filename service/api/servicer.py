@@ -14,6 +14,7 @@ import grpc
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service.api import convert
+from service.api.requests import ImageRequest, StreamItem
 from service.api.status import to_status
 from service.api.streaming import answer_in_order
 from service.context import note_route
@@ -51,7 +52,7 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
         self._metrics = metrics
 
     async def _segment(
-        self, router: Router, request: pb.SegmentImageRequest, routing_key: str, deadline: float | None
+        self, router: Router, request: pb.SegmentImageRequest | ImageRequest, routing_key: str, deadline: float | None
     ) -> pb.SegmentImageResponse:
         route = router.route(convert.model_choice(request.model), routing_key)
         note_route(route.model.name, route.variant)
@@ -59,16 +60,17 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
         self._metrics.observe_stages(result.timings)
         return convert.segment_response(result)
 
+    # Over gRPC the requests are api/requests.py's views (the image not copied); over Connect, protobuf messages.
     async def SegmentImage(self, request, context):  # noqa: N802 (gRPC method name)
         with self.router.in_use() as router:
             return await self._segment(router, request, _routing_key(context), _deadline(context))
 
     async def SegmentImageStream(  # noqa: N802
-        self, request_iterator: AsyncIterator[pb.SegmentImageStreamRequest], context
+        self, request_iterator: AsyncIterator[StreamItem], context
     ) -> AsyncIterator[pb.SegmentImageStreamResponse]:
         router, routing_key, deadline = self.router, _routing_key(context), _deadline(context)
 
-        async def answer(index: int, item: pb.SegmentImageStreamRequest) -> pb.SegmentImageStreamResponse:
+        async def answer(index: int, item: StreamItem) -> pb.SegmentImageStreamResponse:
             item_id = item.id.encode()[:MAX_STREAM_ID_BYTES].decode("utf-8", "ignore")
             response = pb.SegmentImageStreamResponse(index=index, id=item_id)
             try:

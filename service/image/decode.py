@@ -47,7 +47,7 @@ def reduction_for(info: ImageInfo, target: tuple[int, int]) -> int:
     return 1
 
 
-def decode(data: bytes, info: ImageInfo, target: tuple[int, int]) -> Decoded:
+def decode(data: bytes | memoryview, info: ImageInfo, target: tuple[int, int]) -> Decoded:
     """Decodes to RGB, at reduced scale when the model's input size `target` (width, height) allows.
 
     Grayscale, alpha, palette and 16-bit images become 8-bit RGB; alpha is dropped.

@@ -145,8 +145,8 @@ def _webp(data: bytes) -> ImageInfo:
         (bits,) = _unpack("<I", data, 21)
         return ImageInfo("WebP", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
     if chunk == b"VP8X":
-        w = _unpack("<I", data[24:27] + b"\x00", 0)[0] + 1
-        h = _unpack("<I", data[27:30] + b"\x00", 0)[0] + 1
+        w = _unpack("<I", bytes(data[24:27]) + b"\x00", 0)[0] + 1
+        h = _unpack("<I", bytes(data[27:30]) + b"\x00", 0)[0] + 1
         return ImageInfo("WebP", w, h)
     raise _Truncated
 
@@ -179,33 +179,34 @@ _UNSUPPORTED = (
 )
 
 
-def detect_format(data: bytes) -> str:
+def detect_format(data: bytes | memoryview) -> str:
     """The format named by the magic bytes; InvalidImage for anything not accepted."""
     if not data:
         raise InvalidImage(f"the image is empty; send the bytes of a {ACCEPTED} file")
-    if data.startswith(b"\xff\xd8\xff"):
+    head = bytes(data[:16])  # every magic is in the first 12 bytes
+    if head.startswith(b"\xff\xd8\xff"):
         return "JPEG"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "PNG"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
-    if data.startswith(b"BM") and len(data) >= 26:
+    if head.startswith(b"BM") and len(data) >= 26:
         return "BMP"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "TIFF"
     for magic, name in _UNSUPPORTED:
-        if data.startswith(magic):
+        if head.startswith(magic):
             raise InvalidImage(f"unsupported image format {name}; accepted: {ACCEPTED}")
-    if data[4:8] == b"ftyp":
-        brand = data[8:12].decode("ascii", "replace").strip()
+    if head[4:8] == b"ftyp":
+        brand = head[8:12].decode("ascii", "replace").strip()
         raise InvalidImage(f"unsupported image format (ISO media, brand {brand!r}: AVIF/HEIF); accepted: {ACCEPTED}")
-    raise InvalidImage(f"not an image: the data does not start like a {ACCEPTED} file (first bytes {data[:8].hex()})")
+    raise InvalidImage(f"not an image: the data does not start like a {ACCEPTED} file (first bytes {head[:8].hex()})")
 
 
 _PARSERS = {"JPEG": _jpeg, "PNG": _png, "WebP": _webp, "BMP": _bmp, "TIFF": _tiff}
 
 
-def probe(data: bytes, limits: Limits) -> ImageInfo:
+def probe(data: bytes | memoryview, limits: Limits) -> ImageInfo:
     """Format, size and orientation from the header; refuses what is over the limits before any decoding."""
     if len(data) > limits.max_image_bytes:
         raise LimitExceeded(
