@@ -118,7 +118,7 @@ soak: export
 # Each fuzz target (tests/fuzz) for FUZZ_SECONDS (default 5 minutes); crashes land in tests/fuzz/regressions/.
 FUZZ_SECONDS ?= 300
 fuzz: setup
-	for target in probe decode mask; do $(PY) -m tests.fuzz $$target -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	for target in probe decode mask request; do $(PY) -m tests.fuzz $$target -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 # modelserver on :8500 and the gateway on :50051 until Ctrl-C; CONFIG=FILE runs the gateway with a config file.
 run: export

@@ -12,6 +12,7 @@ from service.mask.colormap import PASCAL
 from service.mask.grid import MaskGrid, expand
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_BLOCK_BYTES = 1 << 20
 # The palette never changes, so its chunk is built once.
 _PALETTE = PASCAL.tobytes()
 
@@ -28,20 +29,31 @@ def encode_png(grid: MaskGrid) -> bytes:
     """An 8-bit palette PNG whose pixel values are the class ids and whose palette is the PASCAL colormap.
 
     OpenCV's PNG encoder costs ~19 ms on a 1080p mask at any level; scanlines built from the repeat counts and
-    ISA-L's deflate (level 1: these masks are long runs, higher levels gain little) cost a fraction of that.
+    ISA-L's deflate (level 1: these masks are long runs, higher levels gain little) cost a fraction of that. The
+    scanlines of one model-size row at a time go to the compressor, so a full-size mask (8 MB at 4K) never exists.
     """
     width, height = grid.width, grid.height
     small_rows = np.empty((grid.small.shape[0], width + 1), dtype=np.uint8)
     small_rows[:, 0] = 0  # filter type None for every scanline
     small_rows[:, 1:] = np.repeat(grid.small, grid.col_repeats, axis=1) if not grid.is_identity else grid.small
-    scanlines = np.repeat(small_rows, grid.row_repeats, axis=0) if not grid.is_identity else small_rows
+    if grid.is_identity:
+        idat = isal_zlib.compress(small_rows, 1)
+    else:
+        compressor = isal_zlib.compressobj(1)
+        parts = []
+        # Blocks of about 1 MiB of scanlines: the full mask never exists, and deflate still sees long stretches.
+        rows_per_block = max(1, _PNG_BLOCK_BYTES // ((width + 1) * int(grid.row_repeats.max())))
+        for first in range(0, small_rows.shape[0], rows_per_block):
+            block = slice(first, first + rows_per_block)
+            parts.append(compressor.compress(np.repeat(small_rows[block], grid.row_repeats[block], axis=0)))
+        idat = b"".join((*parts, compressor.flush()))
     header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
     return b"".join(
         (
             _PNG_SIGNATURE,
             _chunk(b"IHDR", header),
             _PLTE_CHUNK,
-            _chunk(b"IDAT", isal_zlib.compress(scanlines, 1)),
+            _chunk(b"IDAT", idat),
             _IEND_CHUNK,
         )
     )

@@ -1,7 +1,8 @@
 """python -m tests.fuzz TARGET [libFuzzer flags]: runs a target under atheris (coverage-guided).
 
-Seeds are made at start from the shared photos (small JPEG, PNG, WebP, BMP, TIFF, with and without EXIF) into a
-temporary corpus; a crash is written to tests/fuzz/regressions/TARGET/, where the test suite replays it from then on.
+Seeds are made at start from the shared photos (small JPEG, PNG, WebP, BMP, TIFF, with and without EXIF), and a
+request and a stream item, into a temporary corpus; a crash is written to tests/fuzz/regressions/TARGET/, where the
+test suite replays it from then on.
 Examples: `python -m tests.fuzz probe -atheris_runs=20000`, `python -m tests.fuzz decode -max_total_time=300`.
 """
 
@@ -17,6 +18,7 @@ import cv2
 with atheris.instrument_imports(include=["service", "segmentation_client"]):
     from tests.fuzz.targets import TARGETS
 
+from segmentation.v1 import segmentation_service_pb2 as pb
 from tests import images
 from tests.fuzz.targets import mask_from_bytes  # noqa: F401 (instrumented above)
 
@@ -31,6 +33,9 @@ def write_seeds(directory: pathlib.Path) -> None:
         (directory / f"{name}.exif6.jpg").write_bytes(images.with_orientation(images.encode(small, ".jpg"), 6))
     (directory / "mask-rle").write_bytes(b"\x03\x02\x00\x02\x00" + b"\x0f\x04\x00\x00\x00")
     (directory / "mask-raw").write_bytes(b"\x02\x02\x00\x01\x00\x00\x0f")
+    request = pb.SegmentImageRequest(image=b"\xff\xd8\xff", model=pb.ModelSelector(name="m", version=2), mask_format=2)
+    (directory / "request").write_bytes(request.SerializeToString())
+    (directory / "stream-item").write_bytes(pb.SegmentImageStreamRequest(request=request, id="a").SerializeToString())
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Fuzz targets: the header probe, the decoder, and the client's mask decoders, on arbitrary bytes.
+"""Fuzz targets: the header probe, the decoder, the request reader, and the client's mask decoders, on any bytes.
 
 Each target accepts any bytes and may only refuse them the documented way (the gateway's InvalidImage or
 LimitExceeded, the client's ValueError); anything else that escapes — another exception, a crash, a hang, an
@@ -11,8 +11,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+from google.protobuf.message import DecodeError
+
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation_client.masks import decode_mask
+from service.api.requests import read_segment_request, read_stream_item
 from service.config import Limits
 from service.errors import InvalidImage, LimitExceeded
 from service.image.decode import decode
@@ -30,6 +33,7 @@ def probe_target(data: bytes) -> None:
         return
     assert info.width > 0 and info.height > 0 and info.width * info.height <= LIMITS.max_image_pixels
     assert 1 <= info.orientation <= 8
+    assert probe(memoryview(data), LIMITS) == info  # as the gateway probes a request's image
 
 
 def decode_target(data: bytes) -> None:
@@ -67,4 +71,37 @@ def mask_target(data: bytes) -> None:
     assert array.shape == (mask.height, mask.width) and array.dtype.name == "uint8"
 
 
-TARGETS: dict[str, Callable[[bytes], None]] = {"probe": probe_target, "decode": decode_target, "mask": mask_target}
+def request_target(data: bytes) -> None:
+    """The gateway's request readers (api/requests.py) read what protobuf reads, and refuse what it refuses."""
+    try:
+        whole = pb.SegmentImageRequest.FromString(data)
+    except DecodeError:
+        whole = None
+    try:
+        found = read_segment_request(data)
+    except DecodeError:
+        assert whole is None, "refused what protobuf reads"
+    else:
+        assert whole is not None, "read what protobuf refuses"
+        image = whole.image
+        whole.ClearField("image")
+        assert bytes(found.image) == image and found.fields == whole
+    try:
+        item = pb.SegmentImageStreamRequest.FromString(data)
+    except DecodeError:
+        item = None
+    try:
+        found_item = read_stream_item(data)
+    except DecodeError:
+        assert item is None, "refused a stream item protobuf reads"
+    else:
+        assert item is not None, "read a stream item protobuf refuses"
+        assert bytes(found_item.request.image) == item.request.image and found_item.id == item.id
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "probe": probe_target,
+    "decode": decode_target,
+    "mask": mask_target,
+    "request": request_target,
+}
