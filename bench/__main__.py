@@ -528,12 +528,16 @@ def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None)
     ]
     missed = [name for name in TARGETS if met(name, summary.get(name)) != "met"]
     reasons = {
-        "overhead_vs_decode_1080p": "per-call Python work beyond the decode (asyncio, protobuf, the extra hop; see"
-        " bench/LEVERS.md for a profile)",
-        "gateway_cpu_vs_decode_1080p": "the event loop's gRPC and protobuf work per call (see CPU above)",
+        "overhead_vs_decode_1080p": "beyond the decode, each call costs the client's gRPC hop to the gateway,"
+        " grpc.aio's server and client, two thread hops and the interceptors: about 3 ms, spread thin (the profile"
+        " above); the floor has none of it, and at the model's own 257 x 257 the floor is fast, so they weigh more."
+        " bench/LEVERS.md lists what was tried on them (a synchronous server, uvloop, an inline finish, reading the"
+        " answer and the request without copies): none moved the latency beyond the noise",
+        "gateway_cpu_vs_decode_1080p": "the same per-call gRPC, asyncio and protobuf work (see CPU above)",
         "throughput_ratio_c4_1080p": f"shared cores: the expected ratio is {expected:.2f} (above)",
-        "speedup_vs_ingraph_1080p": "the in-graph peer decodes inside TF Serving, in C++, with no second hop;"
-        " the gateway pays a gRPC hop and Python per call; both send the graph 257 x 257",
+        "speedup_vs_ingraph_1080p": "both give the graph 257 x 257; the in-graph peer decodes inside TF Serving, in"
+        " C++, with no second hop, where the gateway pays a gRPC hop and Python per call; at the same throughput the"
+        " gateway takes that decode off the model server (backend_cpu_vs_ingraph_1080p)",
         "throughput_vs_ingraph_c4_1080p": "shared cores (as for throughput_ratio_c4_1080p)",
         "speedup_vs_seed_4k": "a camera-like 4K JPEG costs the gateway's decode about 16 ms even at 1/8 scale, so"
         " its own time grows faster than the seed's, whose cost is the full decode and the tensor either way",
