@@ -125,8 +125,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rss_mb(pid: int) -> float:
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident memory in MB: VmRSS and VmHWM (its peak), and VmRSS's parts RssAnon (private: the
+    heap, buffers) and RssFile (mapped files: mostly shared libraries, shared with other processes and reclaimable,
+    and larger when their files are in the page cache)."""
+    found = {}
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+            found[key] = int(value.split()[0]) / 1024
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    return memory_mb(pid)["VmRSS"]

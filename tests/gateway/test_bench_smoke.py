@@ -36,3 +36,4 @@ def test_bench_smoke_run_writes_the_report(tmp_path: pathlib.Path, servable_base
     # Even the smallest run measures real calls: the gateway sends far fewer bytes than the seed chain.
     assert summary["request_bytes_ratio_1080p"] > 1
     assert summary["gateway_rss_mb"] > 0 and summary["start_to_serving_s"] > 0
+    assert "the process's own memory (RssAnon) was" in report
