@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -21,6 +22,8 @@ from service.errors import InvalidImage, LimitExceeded
 from service.image.decode import decode
 from service.image.probe import probe
 from service.image.resize import longest_side_size
+
+T = TypeVar("T")
 
 # Small enough that a decode stays fast under fuzzing; the limits themselves are part of what is tested.
 LIMITS = Limits(max_image_bytes=1 << 20, max_image_pixels=4_000_000)
@@ -71,31 +74,25 @@ def mask_target(data: bytes) -> None:
     assert array.shape == (mask.height, mask.width) and array.dtype.name == "uint8"
 
 
+def _read(reader: Callable[[bytes], T], data: bytes) -> T | None:
+    """What `reader` reads from `data`, or None where it refuses it as protobuf refuses a message."""
+    try:
+        return reader(data)
+    except DecodeError:
+        return None
+
+
 def request_target(data: bytes) -> None:
     """The gateway's request readers (api/requests.py) read what protobuf reads, and refuse what it refuses."""
-    try:
-        whole = pb.SegmentImageRequest.FromString(data)
-    except DecodeError:
-        whole = None
-    try:
-        found = read_segment_request(data)
-    except DecodeError:
-        assert whole is None, "refused what protobuf reads"
-    else:
-        assert whole is not None, "read what protobuf refuses"
+    whole, found = _read(pb.SegmentImageRequest.FromString, data), _read(read_segment_request, data)
+    assert (whole is None) == (found is None), f"protobuf read {whole!r}, the reader {found!r}"
+    if whole is not None and found is not None:
         image = whole.image
         whole.ClearField("image")
         assert bytes(found.image) == image and found.fields == whole
-    try:
-        item = pb.SegmentImageStreamRequest.FromString(data)
-    except DecodeError:
-        item = None
-    try:
-        found_item = read_stream_item(data)
-    except DecodeError:
-        assert item is None, "refused a stream item protobuf reads"
-    else:
-        assert item is not None, "read a stream item protobuf refuses"
+    item, found_item = _read(pb.SegmentImageStreamRequest.FromString, data), _read(read_stream_item, data)
+    assert (item is None) == (found_item is None), f"protobuf read {item!r}, the reader {found_item!r}"
+    if item is not None and found_item is not None:
         assert bytes(found_item.request.image) == item.request.image and found_item.id == item.id
 
 
