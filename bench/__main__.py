@@ -29,10 +29,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench import photos, profile
 from deploy.local import ROOT, free_port, memory_mb, start_gateway, start_modelserver
-from service.config import BUILTIN_PROFILES, Limits, Profile, ResizePolicy
+from service.config import Limits
 from service.image.decode import decode
 from service.image.probe import probe
 from service.image.resize import model_size
+from service.profiles import BUILTIN_PROFILES, Profile, ResizePolicy
 
 # The shared real data beside the checkout (see the README).
 SHARED = ROOT.parent / "shared"

@@ -78,16 +78,22 @@ def _ingraph(target: str, data: bytes) -> tuple[Call, int]:
 
 
 def _floor(target: str, data: bytes, profile: str) -> tuple[Call, int]:
+    """The request the gateway sends the model server for this image with the built-in `profile`, made beforehand
+    with the gateway's own stages."""
     from service.backends import ModelSpec  # noqa: PLC0415
     from service.backends.tfserving import predict_request  # noqa: PLC0415
-    from service.config import BUILTIN_PROFILES  # noqa: PLC0415
+    from service.config import ModelConfig  # noqa: PLC0415
     from service.image.resize import model_size, resize_to  # noqa: PLC0415
+    from service.image.tensor import model_input  # noqa: PLC0415
+    from service.profiles import BUILTIN_PROFILES  # noqa: PLC0415
     from tfs_subset.tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: PLC0415
 
-    rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    resized = resize_to(rgb, model_size(rgb.shape[1], rgb.shape[0], BUILTIN_PROFILES[profile]))
-    spec = ModelSpec("deeplab", "serving_default")
-    request = predict_request(spec, "ImageTensor", resized[np.newaxis], "SemanticPredictions")
+    model = ModelConfig(profile=BUILTIN_PROFILES[profile])
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    tensor = model_input(resize_to(bgr, model_size(bgr.shape[1], bgr.shape[0], model.profile)), model.profile)
+    interface = model.interface
+    spec = ModelSpec("deeplab", interface.signature)
+    request = predict_request(spec, interface.input_key, tensor, interface.output_keys)
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target, options=CHANNEL_OPTIONS))
     return (lambda: stub.Predict(request, timeout=120)), request.ByteSize()
 

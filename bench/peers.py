@@ -135,8 +135,8 @@ def _checked(status: int, payload: bytes) -> Any:
 def _model_size(data: bytes, profile: str) -> tuple[int, int]:
     """(width, height) of the tensor the model gets for this image: its size after the gateway's resize rule for
     the built-in `profile`."""
-    from service.config import BUILTIN_PROFILES  # noqa: PLC0415
     from service.image.resize import model_size  # noqa: PLC0415
+    from service.profiles import BUILTIN_PROFILES  # noqa: PLC0415
 
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
@@ -175,15 +175,16 @@ def kserve_call(url: str, data: bytes, profile: str = "deeplab-257") -> tuple[Ca
 
 
 def tfserving_rest_call(url: str, data: bytes, profile: str = "deeplab-257") -> tuple[Call, int]:
-    """A Predict over TF Serving's REST API at `url` (modelserver's --rest_api_port) with the tensor the floor
-    sends: decoded and resized beforehand with the gateway's own resize (untimed). Each call encodes it as
-    {"instances": [...]} JSON (json.dumps of nested lists, as a plain Python client does), POSTs it, and parses
+    """A Predict over TF Serving's REST API at `url` (modelserver's --rest_api_port) with the uint8 pixels a REST
+    client sends to serving_default: decoded and resized beforehand with the gateway's own resize, rounded
+    (untimed). Each call encodes them as {"instances": [...]} JSON (json.dumps of nested lists, as a plain Python
+    client does), POSTs it, and parses
     the {"predictions": ...} class ids into an int64 array of the tensor's size. Returns the call and the request
     body's size in bytes."""
     from service.image.resize import resize_to  # noqa: PLC0415
 
-    rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    resized = resize_to(rgb, _model_size(data, profile))
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    resized = np.rint(resize_to(bgr, _model_size(data, profile))).astype(np.uint8)
     poster = _Poster(url)
     path = f"/v1/models/{MODEL}:predict"
     shape = resized.shape[:2]

@@ -9,7 +9,7 @@ import signal
 import sys
 from types import FrameType
 
-from exporter.graph import ExportError, parse_graph, read_graph_bytes
+from exporter.graph import FULL_SIZE, ExportError, parse_graph, read_graph_bytes
 from exporter.versions import choose_version, publish, staging_dir
 
 
@@ -48,9 +48,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--bytes-signature-size",
         type=_size,
         default=None,
-        metavar="WxH",
+        metavar="WxH|full",
         help="serving_bytes resizes every image to exactly this size instead (aspect ratio not kept), e.g. 257x257 "
-        "for a graph that works at that size inside: the gateway's deeplab-257 profile, in the graph",
+        "for a graph that works at that size inside: the gateway's deeplab-257 profile, in the graph; or 'full': "
+        "the decoded image goes to the graph as it is, and the mask is the graph's own answer at the image's size",
     )
     args = parser.parse_args(argv)
     if args.bytes_signature_size and not args.bytes_signature:
@@ -58,8 +59,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _size(text: str) -> tuple[int, int]:
-    """(height, width) from "WxH"."""
+def _size(text: str) -> tuple[int, int] | str:
+    """(height, width) from "WxH", or FULL_SIZE."""
+    if text.lower() == FULL_SIZE:
+        return FULL_SIZE
     width, _, height = text.lower().partition("x")
     try:
         size = int(height), int(width)
@@ -89,8 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
     graph_def = parse_graph(data, tf.compat.v1.GraphDef, args.frozen_graph)
     with staging_dir(base, version) as staging:
-        write_saved_model(graph_def, staging, args.output_dtype, args.bytes_signature, args.bytes_signature_size)
-        summary = verify_saved_model(staging, args.output_dtype, args.bytes_signature, args.bytes_signature_size)
+        scores = write_saved_model(
+            graph_def, staging, args.output_dtype, args.bytes_signature, args.bytes_signature_size
+        )
+        summary = verify_saved_model(
+            staging, args.output_dtype, args.bytes_signature, args.bytes_signature_size, scores
+        )
         final = publish(staging, base, version)
     print(f"exported {args.frozen_graph} -> {final}")
     print(summary.describe())

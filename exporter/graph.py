@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import pathlib
 import tarfile
+from dataclasses import dataclass
 from typing import Any
 
 INPUT_NODE = "ImageTensor"
 OUTPUT_NODE = "SemanticPredictions"
 FROZEN_GRAPH_NAME = "frozen_inference_graph.pb"
+# --bytes-signature-size full: the decoded image goes to the graph at its own size.
+FULL_SIZE = "full"
 
 
 class ExportError(Exception):
@@ -67,3 +70,55 @@ def parse_graph(data: bytes, graph_def_class: Any, source: pathlib.Path) -> Any:
     if input_node.op != "Placeholder" or dtype != uint8:
         raise ExportError(f"{source}: {INPUT_NODE}:0 must be a uint8 Placeholder, found {input_node.op}")
     return graph_def
+
+
+@dataclass(frozen=True)
+class ScoresTap:
+    """Where a DeepLab graph's class scores can be read, and where a float image can be fed past its Cast.
+
+    The graph computes SemanticPredictions = ArgMax(resize_half_pixel(resize_aligned(scores), input size)). A client
+    given `scores` and the class ids at the network's own size decides every pixel at any size as the graph does.
+    """
+
+    cast: str  # the tensor that is ImageTensor cast to float ("Cast:0"), replaced by the float input
+    shapes: tuple[str, ...]  # tensors that are ImageTensor's shape ("Shape:0"), replaced by the float input's
+    scores: str  # the scores before the graph enlarges them ("ResizeBilinear_1:0"), [1, h, w, classes]
+    network_size: str  # the aligned resize's size input, the network's own (height, width)
+
+
+def _tensor(name: str) -> str:
+    return name.lstrip("^") if ":" in name else f"{name.lstrip('^')}:0"
+
+
+def _node(name: str) -> str:
+    return name.lstrip("^").split(":")[0]
+
+
+def find_scores(graph_def: Any) -> tuple[ScoresTap | None, str]:
+    """The graph's ScoresTap, or None and why the graph does not have DeepLab's final resizes."""
+    nodes = {node.name: node for node in graph_def.node}
+    node = nodes[OUTPUT_NODE]
+    while node.op == "Identity" and node.input:
+        node = nodes[_node(node.input[0])]
+    if node.op != "ArgMax":
+        return None, f"{OUTPUT_NODE} is not an ArgMax over class scores"
+    final = nodes[_node(node.input[0])]
+    if final.op != "ResizeBilinear" or not final.attr["half_pixel_centers"].b or final.attr["align_corners"].b:
+        return None, "the scores are not enlarged to the input's size by a half-pixel ResizeBilinear before the ArgMax"
+    inner = nodes[_node(final.input[0])]
+    if inner.op != "ResizeBilinear" or not inner.attr["align_corners"].b:
+        return None, "the scores are not enlarged to the network's size by an aligned-corners ResizeBilinear"
+    consumers = [n for n in graph_def.node if any(_node(i) == INPUT_NODE for i in n.input)]
+    casts = [n for n in consumers if n.op == "Cast" and n.attr["DstT"].type == 1]  # DT_FLOAT
+    shapes = [n for n in consumers if n.op == "Shape"]
+    if len(casts) != 1 or len(casts) + len(shapes) != len(consumers):
+        return None, f"{INPUT_NODE} is read by other nodes than one Cast to float and Shape ops"
+    return (
+        ScoresTap(
+            cast=f"{casts[0].name}:0",
+            shapes=tuple(f"{n.name}:0" for n in shapes),
+            scores=_tensor(inner.input[0]),
+            network_size=_tensor(inner.input[1]),
+        ),
+        "",
+    )

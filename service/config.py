@@ -7,13 +7,14 @@ is one line naming where it is and what is accepted.
 
 from __future__ import annotations
 
-import enum
 import math
 import os
 import pathlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from service.profiles import DEEPLAB_ZOO, Profile, Upscale
 
 MIB = 1024 * 1024
 DEFAULT_BACKEND = "default"
@@ -23,49 +24,19 @@ class ConfigError(Exception):
     """A bad flag, variable, config file or labels file; the message is one line for the user."""
 
 
-class InputDtype(enum.StrEnum):
-    UINT8 = "uint8"
-    FLOAT32 = "float32"
-
-
-class ResizePolicy(enum.StrEnum):
-    # Longest side scaled to `longest_side`, aspect ratio kept, never upscaled (DeepLab model-zoo graphs).
-    LONGEST_SIDE = "longest_side"
-    # Exactly width x height, aspect ratio not kept (models with a fixed input shape, e.g. TFLite).
-    FIXED = "fixed"
-
-
-class OutputKind(enum.StrEnum):
-    CLASS_IDS = "class_ids"  # [1, h, w] integer class ids
-    SCORES = "scores"  # [1, h, w, C] float scores; the gateway takes the argmax
-
-
 @dataclass(frozen=True)
-class Profile:
-    """What a model takes and returns: its input tensor's type, scaling and size, and its output's kind."""
+class Interface:
+    """A model's signature and tensor aliases at its backend."""
 
-    input_dtype: InputDtype = InputDtype.UINT8
-    # float32 inputs are (pixel - input_offset) / input_scale; e.g. 127.5 and 127.5 give [-1, 1].
-    input_offset: float = 0.0
-    input_scale: float = 1.0
-    resize: ResizePolicy = ResizePolicy.LONGEST_SIDE
-    longest_side: int = 513
-    width: int = 0  # for ResizePolicy.FIXED
-    height: int = 0
-    output: OutputKind = OutputKind.CLASS_IDS
+    signature: str
+    input_key: str
+    output_key: str
+    scores_key: str  # empty: the model gives no scores beside its class ids
 
     @property
-    def largest_side(self) -> int:
-        """The longest side, in pixels, of any tensor sent to the model."""
-        return self.longest_side if self.resize == ResizePolicy.LONGEST_SIDE else max(self.width, self.height)
-
-
-# DeepLab model-zoo graphs: uint8 RGB of any size (513 on the longest side), int64 class ids out.
-DEEPLAB_ZOO = Profile()
-# DeepLab graphs that stretch any input to 257 x 257 inside, as the MobileNetV2 graph `make export` serves does:
-# sent at exactly that size, the graph resamples nothing, and the tensor and the mask are a quarter of 513 px's.
-DEEPLAB_257 = Profile(resize=ResizePolicy.FIXED, width=257, height=257)
-BUILTIN_PROFILES = {"deeplab-zoo": DEEPLAB_ZOO, "deeplab-257": DEEPLAB_257}
+    def output_keys(self) -> tuple[str, ...]:
+        """The outputs to ask for."""
+        return (self.output_key, self.scores_key) if self.scores_key else (self.output_key,)
 
 
 @dataclass(frozen=True)
@@ -89,9 +60,11 @@ class ModelConfig:
     name: str = "deeplab"
     backend: str = DEFAULT_BACKEND
     served_name: str = ""  # the model's name at TF Serving; empty means the same as `name`
-    signature: str = "serving_default"
-    input_key: str = "ImageTensor"
-    output_key: str = "SemanticPredictions"
+    # The signature and tensor aliases at the backend; empty: the profile's.
+    signature: str = ""
+    input_key: str = ""
+    output_key: str = ""
+    scores_key: str = ""
     profile: Profile = DEEPLAB_ZOO
     labels: tuple[str, ...] = ()
     # Pinned at the backend; a request's own version or label wins. Neither means the latest version.
@@ -104,6 +77,18 @@ class ModelConfig:
     @property
     def name_at_backend(self) -> str:
         return self.served_name or self.name
+
+    @property
+    def interface(self) -> Interface:
+        """The signature and tensors to call: the model's own settings, else its profile's."""
+        profile = self.profile
+        return Interface(
+            signature=self.signature or profile.signature,
+            input_key=self.input_key or profile.input_key,
+            output_key=self.output_key or profile.output_key,
+            # Scores are asked for only when they will decide pixels.
+            scores_key=(self.scores_key or profile.scores_key) if profile.upscale == Upscale.SCORES else "",
+        )
 
     @property
     def variant_models(self) -> tuple[ModelConfig, ...]:

@@ -14,19 +14,13 @@ from dataclasses import replace
 from typing import Any, NoReturn
 
 from service.config import (
-    BUILTIN_PROFILES,
-    DEEPLAB_ZOO,
     KIND_NAMES,
     SERVER_KEYS,
     TARGET_SCHEMES,
     BackendConfig,
     Config,
     ConfigError,
-    InputDtype,
     ModelConfig,
-    OutputKind,
-    Profile,
-    ResizePolicy,
     Shadow,
     Variant,
     check_target,
@@ -40,6 +34,16 @@ from service.config import (
     same,
     with_server_settings,
 )
+from service.profiles import (
+    BUILTIN_PROFILES,
+    DEEPLAB_ZOO,
+    Decode,
+    InputDtype,
+    OutputKind,
+    Profile,
+    ResizePolicy,
+    Upscale,
+)
 
 _TOP_KEYS = ("server", "backends", "models", "profiles")
 _BACKEND_KEYS = ("name", "targets", "ca", "cert", "key")
@@ -51,6 +55,7 @@ _MODEL_KEYS = (
     "signature",
     "input_key",
     "output_key",
+    "scores_key",
     "profile",
     "labels",
     "version",
@@ -67,11 +72,25 @@ _VARIANT_KEYS = (
     "signature",
     "input_key",
     "output_key",
+    "scores_key",
     "profile",
     "version",
     "version_label",
 )
-_PROFILE_KEYS = ("input_dtype", "input_offset", "input_scale", "resize", "longest_side", "width", "height", "output")
+_INTERFACE_KEYS = ("signature", "input_key", "output_key", "scores_key")
+_PROFILE_KEYS = (
+    "input_dtype",
+    "input_offset",
+    "input_scale",
+    "resize",
+    "longest_side",
+    "width",
+    "height",
+    "output",
+    "decode",
+    "upscale",
+    *_INTERFACE_KEYS,
+)
 _MISSING = object()
 
 
@@ -179,6 +198,9 @@ class _FileReader:
             "width": self.value(table, "width", where, int, pixels),
             "height": self.value(table, "height", where, int, pixels),
             "output": self.choice(table, "output", where, OutputKind),
+            "decode": self.choice(table, "decode", where, Decode),
+            "upscale": self.choice(table, "upscale", where, Upscale),
+            **{key: self.value(table, key, where, str, nonempty) for key in _INTERFACE_KEYS},
         }
         profile = replace(DEEPLAB_ZOO, **{k: v for k, v in fields.items() if v is not _MISSING})
         if profile.resize == ResizePolicy.FIXED and not (profile.width and profile.height):
@@ -189,6 +211,8 @@ class _FileReader:
             self.fail(where, 'longest_side applies to resize = "longest_side"; use width and height')
         if profile.input_dtype == InputDtype.UINT8 and (profile.input_offset, profile.input_scale) != (0.0, 1.0):
             self.fail(where, 'input_offset and input_scale apply to input_dtype = "float32"')
+        if profile.output == OutputKind.SCORES and profile.scores_key:
+            self.fail(where, 'scores_key applies to output = "class_ids"; with output = "scores" the output is them')
         return profile
 
     def backends(self, value: Any) -> dict[str, BackendConfig]:
@@ -262,7 +286,7 @@ class _FileReader:
         """The keys that say how a model (or a variant of it) is called at its backend, those that are set."""
         fields: dict[str, Any] = {
             key: self.value(table, key, where, str, nonempty)
-            for key in ("backend", "served_name", "signature", "input_key", "output_key", "version_label")
+            for key in ("backend", "served_name", *_INTERFACE_KEYS, "version_label")
         }
         if fields["backend"] is not _MISSING and fields["backend"] not in backends:
             self.fail(f"{where}.backend = {fields['backend']!r}", f"no such backend; defined: {', '.join(backends)}")

@@ -14,15 +14,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from service.config import (
-    BUILTIN_PROFILES,
     KIND_NAMES,
     SERVER_SETTINGS,
     BackendConfig,
     Config,
     ConfigError,
     ModelConfig,
-    Profile,
-    ResizePolicy,
     check_config,
     check_target,
     nonempty,
@@ -32,6 +29,7 @@ from service.config import (
     with_server_settings,
 )
 from service.config_file import read_config_file
+from service.profiles import BUILTIN_PROFILES, Profile, ResizePolicy
 
 
 @dataclass(frozen=True)
@@ -76,9 +74,10 @@ FLAGS: tuple[_Flag, ...] = (
     *(_Flag(s.key.replace("_", "-"), s.kind, s.check, s.help) for s in SERVER_SETTINGS),
     _Flag("backend", str, check_target, "TF Serving gRPC target, host:port (default localhost:8500)", True),
     _Flag("model-name", str, nonempty, "the model's name, for clients and at the backend (default deeplab)", True),
-    _Flag("signature", str, nonempty, "signature to run (default serving_default)", True),
-    _Flag("input-key", str, nonempty, "input tensor alias in the signature (default ImageTensor)", True),
-    _Flag("output-key", str, nonempty, "output tensor alias in the signature (default SemanticPredictions)", True),
+    _Flag("signature", str, nonempty, "signature to run (default: the profile's)", True),
+    _Flag("input-key", str, nonempty, "input tensor alias in the signature (default: the profile's)", True),
+    _Flag("output-key", str, nonempty, "output tensor alias in the signature (default: the profile's)", True),
+    _Flag("scores-key", str, nonempty, "alias of the scores behind the class ids (default: the profile's)", True),
     _Flag("profile", str, _builtin_profile, "built-in profile: deeplab-zoo (default) or deeplab-257", True),
     _Flag("input-size", int, pixels, "longest side of the model input in pixels, deeplab-zoo (default 513)", True),
     _Flag("labels", str, nonempty, "labels file, one class name a line, class 0 first (default: class_<id>)", True),
@@ -138,6 +137,7 @@ def _single_model(values: Mapping[str, Any], origins: Mapping[str, str]) -> Conf
         signature=values.get("signature", defaults.signature),
         input_key=values.get("input_key", defaults.input_key),
         output_key=values.get("output_key", defaults.output_key),
+        scores_key=values.get("scores_key", defaults.scores_key),
         profile=_profile(values, origins),
         labels=_labels(values["labels"], origins["labels"]) if "labels" in values else (),
     )

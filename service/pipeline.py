@@ -15,21 +15,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service import tracing
+from service import inference, tracing
 from service.backends import Prediction
 from service.config import Limits
 from service.errors import DeadlineExceeded
 from service.image.decode import decode
 from service.image.probe import probe
 from service.image.resize import model_size, resize_to
-from service.image.tensor import model_input
-from service.mask.classes import class_mask
+from service.image.tensor import model_input, tensor_for
+from service.mask.classes import ModelMask
 from service.mask.encode import encode_png, encode_raw, run_lengths
-from service.mask.grid import MaskGrid, grid_for
-from service.mask.overlay import overlay_png
+from service.mask.grid import grid_for
+from service.mask.overlay import overlay_picture, overlay_png
 from service.mask.statistics import ClassStats, class_statistics
+from service.mask.upscale import upscale
+from service.profiles import Decode, Profile
 from service.routing import Route
-from service.shadow import ShadowInput, ShadowRunner
+from service.shadow import ShadowRunner
 
 
 class MaskFormat(enum.Enum):
@@ -78,7 +80,8 @@ class _Clock:
 @dataclass(frozen=True)
 class Prepared:
     tensor: np.ndarray  # [1, h, w, 3], what the model gets
-    rgb: np.ndarray | None  # the decoded image (possibly reduced), kept only for an overlay or a shadow
+    shadow_tensor: np.ndarray | None  # what a shadow of another profile gets, when there is one
+    picture: np.ndarray | None  # the image at the overlay's size (BGR), only for an overlay
     width: int  # the image once oriented
     height: int
     probe_us: int
@@ -119,34 +122,58 @@ class Segmentation:
     timings: Timings
 
 
-def prepare(data: bytes | memoryview, route: Route, limits: Limits, keep_image: bool) -> Prepared:
-    """Bytes to the model's input tensor; the decoded image is kept only when `keep_image` (it can be large)."""
+def prepare(
+    data: bytes | memoryview,
+    profile: Profile,
+    limits: Limits,
+    overlay: MaskSize | None,
+    shadow_profile: Profile | None,
+) -> Prepared:
+    """Bytes to the model's input tensor, and what else the call needs from the decoded image: a picture for an
+    overlay the size of a mask of size `overlay`, the input of a shadow of another profile. The decoded image itself
+    (25 MB at 4K) is not kept."""
     clock = _Clock()
-    profile = route.model.profile
     info = probe(data, limits)
     probe_us = clock.lap()
-    decoded = decode(data, info, model_size(*info.oriented_size, profile))
+    reduced_to = model_size(*info.oriented_size, profile) if profile.decode == Decode.REDUCED else None
+    decoded = decode(data, info, reduced_to)
     decode_us = clock.lap()
     # From the decoded size: the decoder may orient an image whose header the probe could not read.
-    resized = resize_to(decoded.rgb, model_size(decoded.width, decoded.height, profile))
+    tensor_size = model_size(decoded.width, decoded.height, profile)
+    resized = resize_to(decoded.bgr, tensor_size)
+    picture = None
+    if overlay is not None:
+        picture = overlay_picture(decoded.bgr, *(tensor_size if overlay == MaskSize.MODEL else decoded.size))
     resize_us = clock.lap()
     tensor = model_input(resized, profile)
+    shadow_tensor = None
+    if shadow_profile is not None and shadow_profile != profile:
+        shadow_tensor = tensor_for(decoded.bgr, (decoded.width, decoded.height), shadow_profile)
     pack_us = clock.lap()
-    rgb = decoded.rgb if keep_image else None
     return Prepared(
-        tensor, rgb, decoded.width, decoded.height, probe_us, decode_us, resize_us, pack_us, clock.started_ns
+        tensor,
+        shadow_tensor,
+        picture,
+        decoded.width,
+        decoded.height,
+        probe_us,
+        decode_us,
+        resize_us,
+        pack_us,
+        clock.started_ns,
     )
 
 
 def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Options) -> EncodedMask:
     """The model's answer to a class-id mask at the requested size, its statistics, and its encoding."""
     clock = _Clock()
-    small = class_mask(prediction.output(), route.model.profile.output, prepared.model_shape)
+    answer: ModelMask = inference.read_answer(prediction, route, prepared.tensor)
+    small = answer.classes
     unpack_us = clock.lap()
     if options.mask_size == MaskSize.MODEL:
-        grid: MaskGrid = grid_for(small, small.shape[1], small.shape[0])
+        grid = grid_for(small, small.shape[1], small.shape[0])
     else:
-        grid = grid_for(small, prepared.width, prepared.height)
+        grid = upscale(answer, prepared.width, prepared.height)
     classes = class_statistics(grid)
     postprocess_us = clock.lap()
     data, values, counts = b"", None, None
@@ -156,7 +183,7 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
         data = encode_raw(grid)
     else:
         values, counts = run_lengths(grid)
-    overlay = overlay_png(prepared.rgb, grid) if options.include_overlay and prepared.rgb is not None else b""
+    overlay = overlay_png(prepared.picture, answer) if prepared.picture is not None else b""
     encode_us = clock.lap()
     return EncodedMask(
         small,
@@ -195,14 +222,14 @@ class Pipeline:
         self, data: bytes | memoryview, route: Route, options: Options, deadline: float | None
     ) -> Segmentation:
         start = time.perf_counter_ns()
-        shadow_retensors = route.shadow is not None and route.shadow.model.profile != route.model.profile
-        keep_image = options.include_overlay or shadow_retensors
-        prepared = await asyncio.to_thread(prepare, data, route, self.limits, keep_image)
+        shadow_profile = route.shadow.model.profile if route.shadow is not None else None
+        overlay = options.mask_size if options.include_overlay else None
+        prepared = await asyncio.to_thread(prepare, data, route.model.profile, self.limits, overlay, shadow_profile)
         if route.shadow is None:
             return await self._finish(prepared, route, options, deadline, start)
         primary_mask: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        given = ShadowInput(prepared.rgb, (prepared.width, prepared.height), prepared.tensor, route.model.profile)
-        self.shadows.start(route.shadow, given, primary_mask)
+        shadow_tensor = prepared.shadow_tensor if prepared.shadow_tensor is not None else prepared.tensor
+        self.shadows.start(route.shadow, shadow_tensor, primary_mask)
         try:
             result = await self._finish(prepared, route, options, deadline, start)
         except BaseException:
@@ -220,11 +247,9 @@ class Pipeline:
             if remaining <= 0:
                 raise DeadlineExceeded("the deadline passed before the image reached the model")
             timeout = min(timeout, remaining)
-        model, before = route.model, time.perf_counter_ns()
+        before = time.perf_counter_ns()
         with tracing.span("predict", client=True, backend=route.backend.name, model=route.spec.name):
-            prediction = await route.backend.predict(
-                route.spec, model.input_key, prepared.tensor, model.output_key, timeout
-            )
+            prediction = await inference.predict(route, prepared.tensor, timeout)
         predict_us = (time.perf_counter_ns() - before) // 1000
         mask = await asyncio.to_thread(finish, prepared, prediction, route, options)
         if tracing.on():

@@ -94,7 +94,10 @@ class Router:
         if choice.version is not None or choice.version_label:
             # The caller chose the version: no split, no shadow.
             spec = ModelSpec(
-                model.name_at_backend, choice.signature or model.signature, choice.version, choice.version_label
+                model.name_at_backend,
+                choice.signature or model.interface.signature,
+                choice.version,
+                choice.version_label,
             )
             return Route(model, self.backend_of(model), spec)
         if choice.variant:
@@ -128,7 +131,9 @@ class Router:
 
     @staticmethod
     def _spec(model: ModelConfig, choice: ModelChoice) -> ModelSpec:
-        return ModelSpec(model.name_at_backend, choice.signature or model.signature, model.version, model.version_label)
+        return ModelSpec(
+            model.name_at_backend, choice.signature or model.interface.signature, model.version, model.version_label
+        )
 
     def backend_of(self, model: ModelConfig) -> Backend:
         return self.backends[model.backend]

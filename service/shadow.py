@@ -17,11 +17,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from service import inference
 from service.backends import Backend
-from service.config import Profile
-from service.image.tensor import tensor_for
 from service.mask.agreement import agreement
-from service.mask.classes import class_mask
 from service.routing import Route
 
 log = logging.getLogger(__name__)
@@ -48,21 +46,11 @@ class ShadowStats:
         return self.iou_sum / self.compared if self.compared else 0.0
 
 
-@dataclass(frozen=True)
-class ShadowInput:
-    """What the caller's request already computed that the shadow can reuse."""
-
-    rgb: np.ndarray | None  # the decoded image, possibly at reduced scale; kept when the shadow's profile differs
-    full_size: tuple[int, int]  # (width, height) once oriented
-    tensor: np.ndarray  # the caller's model input
-    profile: Profile  # the caller's model profile
-
-
 class ShadowRunner:
     def __init__(self, max_in_flight: int, predict_timeout_s: float) -> None:
         self.max_in_flight = max_in_flight
         self.predict_timeout_s = predict_timeout_s
-        # The shadows' CPU work (a tensor for another profile, the mask, the comparison) has a thread of its own,
+        # The shadows' CPU work (reading the answer, the comparison) has a thread of its own,
         # so that it never queues ahead of callers' images in the pool they share.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self.stats: dict[tuple[str, str], ShadowStats] = {}
@@ -84,31 +72,24 @@ class ShadowRunner:
     def figures(self, model: str, variant: str) -> ShadowStats:
         return self.stats.setdefault((model, variant), ShadowStats())
 
-    def start(self, shadow: Route, given: ShadowInput, primary_mask: asyncio.Future[np.ndarray]) -> None:
-        """Runs the shadow in the background; `primary_mask` will hold the caller's model-size mask."""
+    def start(self, shadow: Route, tensor: np.ndarray, primary_mask: asyncio.Future[np.ndarray]) -> None:
+        """Runs the shadow on its model's input `tensor` in the background; `primary_mask` will hold the caller's
+        model-size mask."""
         figures = self.figures(shadow.model.name, shadow.variant)
         if len(self._tasks) >= self.max_in_flight:
             figures.dropped += 1
             return
-        task = asyncio.create_task(self._run(shadow, given, primary_mask, figures), name="shadow")
+        task = asyncio.create_task(self._run(shadow, tensor, primary_mask, figures), name="shadow")
         self._tasks[task] = shadow.backend
         task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
     async def _run(
-        self, shadow: Route, given: ShadowInput, primary_mask: asyncio.Future[np.ndarray], figures: ShadowStats
+        self, shadow: Route, tensor: np.ndarray, primary_mask: asyncio.Future[np.ndarray], figures: ShadowStats
     ) -> None:
         model = shadow.model
         try:
-            tensor = given.tensor
-            if model.profile != given.profile:
-                assert given.rgb is not None, "the pipeline keeps the image for a shadow of another profile"
-                tensor = await self._off_loop(tensor_for, given.rgb, given.full_size, model.profile)
-            prediction = await shadow.backend.predict(
-                shadow.spec, model.input_key, tensor, model.output_key, self.predict_timeout_s
-            )
-            mask = await self._off_loop(
-                lambda: class_mask(prediction.output(), model.profile.output, (tensor.shape[1], tensor.shape[2]))
-            )
+            prediction = await inference.predict(shadow, tensor, self.predict_timeout_s)
+            answer = await self._off_loop(inference.read_answer, prediction, shadow, tensor)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a shadow's failure is only recorded
@@ -119,7 +100,7 @@ class ShadowRunner:
         if primary_mask.cancelled() or primary_mask.exception() is not None:
             figures.skipped += 1
             return
-        result = await self._off_loop(agreement, primary_mask.result(), mask)
+        result = await self._off_loop(agreement, primary_mask.result(), answer.classes)
         figures.compared += 1
         figures.pixel_sum += result.pixels
         figures.iou_sum += result.mean_iou

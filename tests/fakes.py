@@ -17,7 +17,7 @@ import numpy as np
 
 from service.backends import ModelSpec, VersionState, VersionStatus
 from service.context import request_id
-from service.errors import BackendUnavailable
+from service.errors import BackendFailed, BackendUnavailable
 from tfs_subset.tensorflow.core.framework import types_pb2
 from tfs_subset.tensorflow_serving.apis import (
     get_model_status_pb2,
@@ -26,7 +26,8 @@ from tfs_subset.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-Answer = Callable[[ModelSpec, np.ndarray], np.ndarray]
+# A fake model: one output's array, or several outputs' arrays by alias.
+Answer = Callable[[ModelSpec, np.ndarray], "np.ndarray | dict[str, np.ndarray]"]
 
 
 def bright_is_person(spec: ModelSpec, tensor: np.ndarray) -> np.ndarray:
@@ -50,10 +51,12 @@ def scores_of(class_ids: Answer, classes: int = 21) -> Answer:
 @dataclass(frozen=True)
 class FakePrediction:
     version: int
-    array: np.ndarray
+    outputs: dict[str, np.ndarray]
 
-    def output(self) -> np.ndarray:
-        return self.array
+    def output(self, key: str) -> np.ndarray:
+        if key not in self.outputs:  # as the real answer without that output
+            raise BackendFailed(f"the model's answer has no output {key!r}")
+        return self.outputs[key]
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class Call:
     spec: ModelSpec
     input_key: str
     tensor: np.ndarray
-    output_key: str
+    output_keys: tuple[str, ...]
     timeout: float
     request_id: str = ""  # the call's, as the real backend sends it on
 
@@ -78,16 +81,17 @@ class FakeBackend:
     calls: list[Call] = field(default_factory=list)
 
     async def predict(
-        self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_key: str, timeout: float
+        self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_keys: tuple[str, ...], timeout: float
     ) -> FakePrediction:
         if self.closed:  # as a closed grpc.aio channel does
             raise RuntimeError(f"predict on the closed backend {self.name} ({self.target})")
-        self.calls.append(Call(spec, input_key, tensor, output_key, timeout, request_id.get()))
+        self.calls.append(Call(spec, input_key, tensor, output_keys, timeout, request_id.get()))
         if self.down:
             raise BackendUnavailable(f"the model backend at {self.target} is unavailable (fake); try again later")
         await asyncio.sleep(self.delay_s)
         version = spec.version if spec.version is not None else max(v.version for v in self.versions)
-        return FakePrediction(version, self.answer(spec, tensor))
+        outputs = self.answer(spec, tensor)
+        return FakePrediction(version, outputs if isinstance(outputs, dict) else {output_keys[0]: outputs})
 
     async def model_status(self, name: str, timeout: float) -> list[VersionStatus]:
         if self.down:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from segmentation.v1 import segmentation_service_pb2 as pb
 from service.api.requests import ImageRequest
 from service.backends import VersionState, VersionStatus
-from service.config import ModelConfig, ResizePolicy
+from service.config import ModelConfig
 from service.errors import InvalidRequest
 from service.pipeline import MaskFormat, MaskSize, Options, Segmentation
+from service.profiles import ResizePolicy
 from service.routing import ModelChoice
 from service.shadow import ShadowStats
 
@@ -118,7 +119,7 @@ def model_info(
     info = pb.ModelInfo(
         name=model.name,
         is_default=is_default,
-        signature_name=model.signature,
+        signature_name=model.interface.signature,
         labels=list(model.labels),
         input_size=profile.largest_side,
         versions=[

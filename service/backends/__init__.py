@@ -51,8 +51,8 @@ class Prediction(Protocol):
         """The version that ran."""
         ...
 
-    def output(self) -> np.ndarray:
-        """The requested output tensor, batch dimension included."""
+    def output(self, key: str) -> np.ndarray:
+        """The requested output tensor of that alias, batch dimension included."""
         ...
 
 
@@ -63,7 +63,7 @@ class Backend(Protocol):
     target: str  # where it is, for messages
 
     async def predict(
-        self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_key: str, timeout: float
+        self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_keys: tuple[str, ...], timeout: float
     ) -> Prediction: ...
 
     async def model_status(self, name: str, timeout: float) -> list[VersionStatus]:

@@ -139,8 +139,10 @@ def input_tensor(array: np.ndarray) -> tensor_pb2.TensorProto:
     return tensor
 
 
-def predict_request(spec: ModelSpec, input_key: str, array: np.ndarray, output_key: str) -> predict_pb2.PredictRequest:
-    request = predict_pb2.PredictRequest(output_filter=[output_key])
+def predict_request(
+    spec: ModelSpec, input_key: str, array: np.ndarray, output_keys: tuple[str, ...]
+) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest(output_filter=output_keys)
     request.model_spec.name = spec.name
     request.model_spec.signature_name = spec.signature
     if spec.version is not None:
@@ -236,20 +238,19 @@ def view_array(tensor: predict_view_pb2.TensorView) -> np.ndarray:
 
 
 class TensorPrediction:
-    """A Predict answer whose output is read on demand (it is CPU work: the caller runs it off the loop)."""
+    """A Predict answer whose outputs are read on demand (it is CPU work: the caller runs it off the loop)."""
 
-    def __init__(self, response: predict_view_pb2.PredictResponseView, output_key: str) -> None:
+    def __init__(self, response: predict_view_pb2.PredictResponseView) -> None:
         self._response = response
-        self._output_key = output_key
 
     @property
     def version(self) -> int:
         return self._response.model_spec.version.value
 
-    def output(self) -> np.ndarray:
-        if self._output_key not in self._response.outputs:
-            raise BackendFailed(f"the model's answer has no output {self._output_key!r}")
-        return view_array(self._response.outputs[self._output_key])
+    def output(self, key: str) -> np.ndarray:
+        if key not in self._response.outputs:
+            raise BackendFailed(f"the model's answer has no output {key!r}")
+        return view_array(self._response.outputs[key])
 
 
 class TFServingBackend:
@@ -279,16 +280,16 @@ class TFServingBackend:
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     async def predict(
-        self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_key: str, timeout: float
+        self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_keys: tuple[str, ...], timeout: float
     ) -> TensorPrediction:
-        request = predict_request(spec, input_key, tensor, output_key)
+        request = predict_request(spec, input_key, tensor, output_keys)
         try:
             response = await self._predict(request, timeout=timeout, metadata=_call_metadata())
         except grpc.aio.AioRpcError as error:
             raise translate(error, self.target, spec.describe()) from error
         except grpc.aio.UsageError as error:  # the channel was closed: the gateway is stopping
             raise BackendUnavailable(f"the channel to the model backend at {self.target} is closed") from error
-        return TensorPrediction(response, output_key)
+        return TensorPrediction(response)
 
     async def model_status(self, name: str, timeout: float) -> list[VersionStatus]:
         request = get_model_status_pb2.GetModelStatusRequest()

@@ -1,4 +1,4 @@
-"""Encoding the mask: palette PNG, raw bytes or run lengths, all from the model-size mask and repeat counts."""
+"""Encoding the mask: palette PNG, raw bytes or run lengths, all from its grid description (service/mask/grid.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from isal import isal_zlib
 
 from service.mask.colormap import PASCAL
-from service.mask.grid import MaskGrid, expand
+from service.mask.grid import MaskGrid, expand, row_blocks
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_BLOCK_BYTES = 1 << 20
@@ -28,26 +28,20 @@ _IEND_CHUNK = _chunk(b"IEND", b"")
 def encode_png(grid: MaskGrid) -> bytes:
     """An 8-bit palette PNG whose pixel values are the class ids and whose palette is the PASCAL colormap.
 
-    OpenCV's PNG encoder costs ~19 ms on a 1080p mask at any level; scanlines built from the repeat counts and
-    ISA-L's deflate (level 1: these masks are long runs, higher levels gain little) cost a fraction of that. The
-    scanlines of one model-size row at a time go to the compressor, so a full-size mask (8 MB at 4K) never exists.
+    OpenCV's PNG encoder costs ~19 ms on a 1080p mask at any level; scanlines built from the grid and ISA-L's
+    deflate (level 1: these masks are long runs, higher levels gain little) cost a fraction of that. About 1 MiB
+    of scanlines at a time go to the compressor, so a full-size mask (8 MB at 4K) never exists; deflate still sees
+    long stretches.
     """
-    width, height = grid.width, grid.height
-    small_rows = np.empty((grid.small.shape[0], width + 1), dtype=np.uint8)
-    small_rows[:, 0] = 0  # filter type None for every scanline
-    small_rows[:, 1:] = np.repeat(grid.small, grid.col_repeats, axis=1) if not grid.is_identity else grid.small
     if grid.is_identity:
-        idat = isal_zlib.compress(small_rows, 1)
+        scanlines = np.zeros((grid.height, grid.width + 1), dtype=np.uint8)  # filter type None for every scanline
+        scanlines[:, 1:] = grid.small
+        idat = isal_zlib.compress(scanlines, 1)
     else:
         compressor = isal_zlib.compressobj(1)
-        parts = []
-        # Blocks of about 1 MiB of scanlines: the full mask never exists, and deflate still sees long stretches.
-        rows_per_block = max(1, _PNG_BLOCK_BYTES // ((width + 1) * int(grid.row_repeats.max())))
-        for first in range(0, small_rows.shape[0], rows_per_block):
-            block = slice(first, first + rows_per_block)
-            parts.append(compressor.compress(np.repeat(small_rows[block], grid.row_repeats[block], axis=0)))
+        parts = [compressor.compress(block) for block in row_blocks(grid, _PNG_BLOCK_BYTES, lead=1)]
         idat = b"".join((*parts, compressor.flush()))
-    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", grid.width, grid.height, 8, 3, 0, 0, 0)
     return b"".join(
         (
             _PNG_SIGNATURE,
@@ -65,7 +59,13 @@ def encode_raw(grid: MaskGrid) -> bytes:
 
 
 def run_lengths(grid: MaskGrid) -> tuple[np.ndarray, np.ndarray]:
-    """(values, counts) of the row-major runs of the full-size mask, computed from the model-size mask's runs."""
+    """(values, counts) of the row-major runs of the full-size mask, as uint32."""
+    values, lengths = _runs_of_blocks(grid) if grid.patches is not None else _runs_of_grid(grid)
+    return values.astype(np.uint32), lengths.astype(np.uint32)
+
+
+def _runs_of_grid(grid: MaskGrid) -> tuple[np.ndarray, np.ndarray]:
+    """The runs from the grid's own runs: each grid row's runs repeated as many times as the row is."""
     runs = grid.runs
     lengths = grid.col_edges[runs.end] - grid.col_edges[runs.start]
     # Small row y's runs appear row_repeats[y] times in a row in the full-size mask.
@@ -80,7 +80,23 @@ def run_lengths(grid: MaskGrid) -> tuple[np.ndarray, np.ndarray]:
     keep = lengths > 0
     values, lengths = values[keep], lengths[keep]
     if values.size == 0:
-        return values.astype(np.uint32), lengths.astype(np.uint32)
+        return values, lengths
     # Merge runs that continue from the end of one row into the next.
     starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
-    return values[starts].astype(np.uint32), np.add.reduceat(lengths, starts).astype(np.uint32)
+    return values[starts], np.add.reduceat(lengths, starts)
+
+
+def _runs_of_blocks(grid: MaskGrid) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of a patched mask, found in its rows a block at a time."""
+    values, starts = [], []
+    offset, previous = 0, -1
+    for block in row_blocks(grid, _PNG_BLOCK_BYTES):
+        flat = block.ravel()
+        begins = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+        if flat[0] != previous:
+            begins = np.concatenate(([0], begins))
+        values.append(flat[begins])
+        starts.append(begins + offset)
+        offset, previous = offset + flat.size, int(flat[-1])
+    run_starts = np.concatenate(starts)
+    return np.concatenate(values), np.diff(run_starts, append=offset)

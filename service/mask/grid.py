@@ -1,12 +1,15 @@
-"""Scaling the model-size mask to the requested size by nearest neighbour, described by repeat counts.
+"""A full-size mask described by a small grid of values, the row and column repeat counts that enlarge it, and the
+few pixels decided one by one (patches).
 
-Nearest-neighbour upscaling repeats each source row and column a whole number of times, so the mask at the
-original size is fully described by the small mask plus those counts. Statistics, runs and the PNG rows are
-computed from that description instead of from millions of upscaled pixels.
+Enlarging a mask repeats each grid row and column a whole number of times, so the mask at the original size is
+described by the grid plus those counts; where the model's decision differs within a cell (service/mask/upscale.py),
+the cell's pixels are patches. Statistics, runs and the PNG rows are computed from that description, a block of
+rows at a time, instead of from millions of upscaled pixels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -44,12 +47,24 @@ def row_runs(small: np.ndarray) -> RowRuns:
 
 
 @dataclass(frozen=True)
+class Patches:
+    """Every pixel of some grid cells, each with its own value, in the order of the cells' grid rows."""
+
+    rows: np.ndarray  # (n,) int64 full-size row of each pixel
+    cols: np.ndarray  # (n,) int64 full-size column
+    values: np.ndarray  # (n,) uint8
+    cells: np.ndarray  # (h, w) bool: the grid cells the pixels cover (their repeated value does not apply)
+    offsets: np.ndarray  # (h + 1,) int64: the pixels of grid row y are [offsets[y], offsets[y + 1])
+
+
+@dataclass(frozen=True)
 class MaskGrid:
-    """A mask at the model's size and the row and column repeat counts that scale it to (width, height)."""
+    """A grid of class ids, the row and column repeat counts that scale it to (width, height), and patches."""
 
     small: np.ndarray  # (h, w) uint8 class ids
     row_repeats: np.ndarray  # (h,) int64, sums to height
     col_repeats: np.ndarray  # (w,) int64, sums to width
+    patches: Patches | None = None
 
     @property
     def width(self) -> int:
@@ -61,7 +76,8 @@ class MaskGrid:
 
     @property
     def is_identity(self) -> bool:
-        return self.small.shape == (self.height, self.width)
+        """The grid is the mask itself: every count is 1 and nothing is patched."""
+        return self.small.shape == (self.height, self.width) and self.patches is None
 
     @cached_property
     def runs(self) -> RowRuns:
@@ -86,4 +102,27 @@ def expand(grid: MaskGrid) -> np.ndarray:
     """The mask at its full size, (height, width) uint8, C-contiguous."""
     if grid.is_identity:
         return np.ascontiguousarray(grid.small)
-    return np.repeat(np.repeat(grid.small, grid.col_repeats, axis=1), grid.row_repeats, axis=0)
+    full = np.repeat(np.repeat(grid.small, grid.col_repeats, axis=1), grid.row_repeats, axis=0)
+    if grid.patches is not None:
+        full[grid.patches.rows, grid.patches.cols] = grid.patches.values
+    return full
+
+
+def row_blocks(grid: MaskGrid, block_bytes: int, lead: int = 0) -> Iterator[np.ndarray]:
+    """The full-size mask as consecutive blocks of whole rows, each about `block_bytes`, patches applied.
+
+    Each row has `lead` zero bytes before the mask's own (a PNG scanline's filter byte), so a consumer can take the
+    block as it is. The blocks are built from the grid: the whole mask never exists at once.
+    """
+    width = grid.width
+    small_rows = np.zeros((grid.small.shape[0], width + lead), dtype=np.uint8)
+    small_rows[:, lead:] = np.repeat(grid.small, grid.col_repeats, axis=1)
+    rows_per_block = max(1, block_bytes // ((width + lead) * max(1, int(grid.row_repeats.max(initial=1)))))
+    patches = grid.patches
+    for first in range(0, small_rows.shape[0], rows_per_block):
+        last = min(first + rows_per_block, small_rows.shape[0])
+        block = np.repeat(small_rows[first:last], grid.row_repeats[first:last], axis=0)
+        if patches is not None:
+            mine = slice(patches.offsets[first], patches.offsets[last])
+            block[patches.rows[mine] - grid.row_edges[first], patches.cols[mine] + lead] = patches.values[mine]
+        yield block

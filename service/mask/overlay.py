@@ -6,30 +6,41 @@ import cv2
 import numpy as np
 
 from service.image.resize import longest_side_size
+from service.mask.classes import ModelMask
 from service.mask.colormap import PASCAL
-from service.mask.grid import MaskGrid, expand, grid_for
+from service.mask.grid import expand
+from service.mask.upscale import upscale
 
 # An overlay is a picture for people: past this many pixels on its longest side it only costs time and bytes
 # (a 4000x3000 one was a 9 MB PNG taking about a second).
 MAX_OVERLAY_SIDE = 1280
 
 
-def blend(rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """The image, scaled to the mask's size, with every non-background pixel tinted by its class colour."""
-    height, width = mask.shape
-    if rgb.shape[:2] != (height, width):
-        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
-    tinted = cv2.addWeighted(rgb, 1.0 - alpha, PASCAL[mask], alpha, 0.0)
-    return np.where((mask > 0)[:, :, None], tinted, rgb)
+# The colormap in OpenCV's channel order, so that the decoded image is blended and encoded as it is.
+_PASCAL_BGR = np.ascontiguousarray(PASCAL[:, ::-1])
 
 
-def overlay_png(rgb: np.ndarray, grid: MaskGrid, alpha: float = 0.5) -> bytes:
-    """A PNG at the mask's size, or scaled down to MAX_OVERLAY_SIDE on its longest side."""
-    width, height = longest_side_size(grid.width, grid.height, MAX_OVERLAY_SIDE)
-    if (width, height) != (grid.width, grid.height):
-        grid = grid_for(grid.small, width, height)
-    out = blend(rgb, expand(grid), alpha)
-    ok, png = cv2.imencode(".png", cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+def blend(bgr: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The BGR image, of the mask's size, with every non-background pixel tinted by its class colour."""
+    tinted = cv2.addWeighted(bgr, 1.0 - alpha, _PASCAL_BGR[mask], alpha, 0.0)
+    return np.where((mask > 0)[:, :, None], tinted, bgr)
+
+
+def overlay_picture(bgr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The decoded image (BGR, any scale) at the size of the overlay of a (width, height) mask: that size, or scaled
+    down to MAX_OVERLAY_SIDE on its longest side. All a call keeps of the image for its overlay."""
+    size = longest_side_size(width, height, MAX_OVERLAY_SIDE)
+    if bgr.shape[:2] == (size[1], size[0]):
+        return bgr
+    shrinking = size[0] < bgr.shape[1] and size[1] < bgr.shape[0]
+    return cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def overlay_png(picture: np.ndarray, answer: ModelMask, alpha: float = 0.5) -> bytes:
+    """A PNG of the overlay picture (overlay_picture) with the model's mask, decided at the picture's size."""
+    height, width = picture.shape[:2]
+    mask = expand(upscale(answer, width, height))
+    ok, png = cv2.imencode(".png", blend(picture, mask, alpha), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("OpenCV could not encode the overlay")
     return png.tobytes()

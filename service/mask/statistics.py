@@ -1,8 +1,8 @@
-"""Per-class pixel counts, fractions and bounding boxes of a mask, computed at the model's resolution.
+"""Per-class pixel counts, fractions and bounding boxes of a mask, computed from its grid description.
 
-Segmentation masks are mostly long runs, so the statistics come from the row runs of the model-size mask,
-each run standing for a rectangle of the full-size mask. A mask of noise has nearly as many runs as pixels;
-then a per-pixel pass is cheaper, and gives the same numbers.
+Segmentation masks are mostly long runs, so the statistics come from the row runs of the grid, each run standing
+for a rectangle of the full-size mask. A mask of noise has nearly as many runs as cells, and a patched grid has
+pixels of its own; then a pass over the cells (and the patched pixels) is cheaper, and gives the same numbers.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ClassStats:
 def class_statistics(grid: MaskGrid) -> list[ClassStats]:
     """Statistics of every class present in the full-size mask, by descending pixel count."""
     noisy = grid.runs.value.size > _RUNS_PER_PIXEL_LIMIT * grid.small.size
-    stats = _from_pixels(grid) if noisy else _from_runs(grid)
+    stats = _from_runs(grid) if grid.patches is None and not noisy else _from_cells(grid)
     stats.sort(key=lambda s: (-s.pixel_count, s.class_id))
     return stats
 
@@ -53,20 +53,32 @@ def _from_runs(grid: MaskGrid) -> list[ClassStats]:
     return stats
 
 
-def _from_pixels(grid: MaskGrid) -> list[ClassStats]:
-    small = grid.small
+def _from_cells(grid: MaskGrid) -> list[ClassStats]:
+    """From every grid cell and every patched pixel: for noisy grids, and for patched ones."""
+    small, patches = grid.small, grid.patches
     rows, cols = grid.row_repeats, grid.col_repeats
-    # Each small pixel stands for row_repeat x col_repeat full-size pixels; float64 counts are exact here.
-    counts = np.bincount(small.ravel(), weights=np.outer(rows, cols).ravel(), minlength=256)
+    repeated = (rows > 0)[:, None] & (cols > 0)[None, :]
+    if patches is not None:
+        repeated &= ~patches.cells
+    # Each cell stands for row_repeat x col_repeat full-size pixels; float64 counts are exact here.
+    counts = np.bincount(small.ravel(), weights=(np.outer(rows, cols) * repeated).ravel(), minlength=256)
+    if patches is not None:
+        counts += np.bincount(patches.values, minlength=256)
     total = grid.width * grid.height
-    visible = (rows > 0)[:, None] & (cols > 0)[None, :]
     stats = []
     for class_id in np.flatnonzero(counts):
-        present = (small == class_id) & visible
-        ys = np.flatnonzero(present.any(axis=1))
-        xs = np.flatnonzero(present.any(axis=0))
-        top, left = int(grid.row_edges[ys[0]]), int(grid.col_edges[xs[0]])
-        height, width = int(grid.row_edges[ys[-1] + 1]) - top, int(grid.col_edges[xs[-1] + 1]) - left
+        boxes = []  # (left, top, right, bottom), one past the last pixel
+        present = (small == class_id) & repeated
+        if present.any():
+            ys = np.flatnonzero(present.any(axis=1))
+            xs = np.flatnonzero(present.any(axis=0))
+            edges = grid.col_edges[xs[0]], grid.row_edges[ys[0]], grid.col_edges[xs[-1] + 1], grid.row_edges[ys[-1] + 1]
+            boxes.append(tuple(int(edge) for edge in edges))
+        if patches is not None and (mine := patches.values == class_id).any():
+            ys, xs = patches.rows[mine], patches.cols[mine]
+            boxes.append((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+        left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        right, bottom = max(b[2] for b in boxes), max(b[3] for b in boxes)
         count = round(counts[class_id])
-        stats.append(ClassStats(int(class_id), count, count / total, left, top, width, height))
+        stats.append(ClassStats(int(class_id), count, count / total, left, top, right - left, bottom - top))
     return stats

@@ -14,17 +14,8 @@ import grpc
 
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service.app import Gateway, create_gateway
-from service.config import (
-    BackendConfig,
-    Config,
-    InputDtype,
-    ModelConfig,
-    OutputKind,
-    Profile,
-    ResizePolicy,
-    Shadow,
-    Variant,
-)
+from service.config import BackendConfig, Config, ModelConfig, Shadow, Variant
+from service.profiles import InputDtype, OutputKind, Profile, ResizePolicy
 from tests.fakes import FakeBackend, bright_is_person, scores_of
 
 LITE = Profile(

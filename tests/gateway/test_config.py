@@ -10,17 +10,9 @@ import tomllib
 
 import pytest
 
-from service.config import (
-    DEEPLAB_257,
-    DEEPLAB_ZOO,
-    Config,
-    ConfigError,
-    InputDtype,
-    OutputKind,
-    ResizePolicy,
-    check_config,
-)
+from service.config import Config, ConfigError, check_config
 from service.flags import load_config
+from service.profiles import DEEPLAB_257, DEEPLAB_ZOO, Decode, InputDtype, OutputKind, ResizePolicy, Upscale
 from tests.paths import LABELS, ROOT
 
 GOOD = f"""
@@ -77,6 +69,19 @@ def test_the_shipped_example_reads_as_documented() -> None:
     assert (lite.input_dtype, lite.input_offset, lite.input_scale) == (InputDtype.FLOAT32, 127.5, 127.5)
     assert (lite.resize, lite.width, lite.height, lite.output) == (ResizePolicy.FIXED, 257, 257, OutputKind.SCORES)
     assert config.models[0].labels[15] == "person" and config.models[1].labels[8] == "cat"
+    # The exported graph's serving_scores (float pixels in; class ids and the scores behind them out); the TFLite
+    # model's only signature, by its tensors' names.
+    exported, tflite = config.models[0].interface, config.models[1].interface
+    assert (exported.signature, exported.input_key, exported.output_keys) == (
+        "serving_scores",
+        "image",
+        ("SemanticPredictions", "scores"),
+    )
+    assert (tflite.signature, tflite.input_key, tflite.output_keys) == (
+        "serving_default",
+        "sub_7",
+        ("ResizeBilinear_3",),
+    )
 
 
 def test_a_file_with_backends_models_and_a_profile_table(tmp_path: pathlib.Path) -> None:
@@ -311,3 +316,49 @@ def test_the_service_exits_2_with_one_line_on_a_bad_file(tmp_path: pathlib.Path,
     )
     assert result.returncode == 2
     assert result.stderr == f"service: error: {path}: {message.format(dir=tmp_path)}\n"
+
+
+def test_a_profile_s_speed_options_and_interface_and_a_model_s_own_keys_winning(tmp_path: pathlib.Path) -> None:
+    text = """
+[[backends]]
+name = "local"
+targets = ["localhost:8500"]
+
+[profiles.fast]
+input_dtype = "uint8"
+resize = "fixed"
+width = 257
+height = 257
+decode = "reduced"
+upscale = "nearest"
+signature = "serving_default"
+scores_key = "scores"
+
+[[models]]
+name = "deeplab"
+profile = "fast"
+
+[[models]]
+name = "other"
+profile = "deeplab-257"
+signature = "mine"
+scores_key = "logits"
+"""
+    config = load_config(["--config", write(tmp_path, text)], {})
+    fast, other = config.models[0], config.models[1]
+    assert (fast.profile.decode, fast.profile.upscale) == (Decode.REDUCED, Upscale.NEAREST)
+    # Nearest neighbour needs no scores, so they are not asked for.
+    assert (fast.interface.signature, fast.interface.output_keys) == ("serving_default", ("SemanticPredictions",))
+    assert (other.interface.signature, other.interface.input_key, other.interface.output_keys) == (
+        "mine",
+        "image",
+        ("SemanticPredictions", "logits"),
+    )
+    flags = load_config(["--profile", "deeplab-257", "--signature", "s", "--scores-key", "k"], {}).model.interface
+    assert (flags.signature, flags.input_key, flags.output_keys) == ("s", "image", ("SemanticPredictions", "k"))
+    bad = text.replace('upscale = "nearest"', 'upscale = "bicubic"')
+    with pytest.raises(ConfigError, match=r'profiles.fast.upscale = \'bicubic\': use "scores" or "nearest"'):
+        load_config(["--config", write(tmp_path, bad)], {})
+    both = text.replace('input_dtype = "uint8"', 'input_dtype = "float32"\noutput = "scores"')
+    with pytest.raises(ConfigError, match=r'profiles.fast: scores_key applies to output = "class_ids"'):
+        load_config(["--config", write(tmp_path, both)], {})

@@ -12,8 +12,10 @@ from service.backends import ModelSpec
 from service.config import Config, Limits, ModelConfig
 from service.errors import BackendFailed, BackendUnavailable, InvalidRequest, ModelNotFound
 from service.pipeline import MaskFormat, MaskSize, Options, Pipeline, Segmentation
+from service.profiles import DEEPLAB_257
 from service.routing import ModelChoice, Router
 from tests import images
+from tests.bilinear import enlarged
 from tests.fakes import FakeBackend, bright_is_person, scores_of
 from tests.gateway.inprocess import LITE_MODEL, ZOO_MODEL
 from tests.paths import PERSON
@@ -45,7 +47,7 @@ def test_zoo_profile_sends_uint8_at_513_on_the_longest_side_and_maps_the_mask_ba
     (call,) = zoo.calls
     assert not lite.calls
     assert call.spec == ModelSpec("deeplab", "serving_default")
-    assert (call.input_key, call.output_key) == ("ImageTensor", "SemanticPredictions")
+    assert (call.input_key, call.output_keys) == ("ImageTensor", ("SemanticPredictions",))
     assert call.tensor.dtype == np.uint8 and call.tensor.shape == (1, 289, 513, 3)
     assert (result.mask.width, result.mask.height) == (1920, 1080)
     # The mask at the original size is the fake's answer scaled by nearest neighbour.
@@ -63,17 +65,48 @@ def test_fixed_float_profile_scales_the_input_and_takes_the_argmax_of_scores() -
     (call,) = lite.calls
     assert not zoo.calls
     assert call.spec == ModelSpec("lite", "serving_default")
-    assert (call.input_key, call.output_key) == ("sub_7", "ResizeBilinear_3")
+    assert (call.input_key, call.output_keys) == ("sub_7", ("ResizeBilinear_3",))
     assert call.tensor.dtype == np.float32 and call.tensor.shape == (1, 257, 257, 3)
-    rgb = cv2.cvtColor(images.bgr("astronaut.png"), cv2.COLOR_BGR2RGB)
-    resized = cv2.resize(rgb, (257, 257), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    assert np.allclose(call.tensor[0], (resized - 127.5) / 127.5, atol=1e-6)
+    # Bilinear from every pixel in float, not rounded to uint8 (bit for bit TensorFlow's: tests/model).
+    rgb = cv2.cvtColor(images.bgr("astronaut.png"), cv2.COLOR_BGR2RGB).astype(np.float32)
+    resized = cv2.resize(rgb, (257, 257), interpolation=cv2.INTER_LINEAR)
+    assert np.allclose(call.tensor[0], (resized - 127.5) / 127.5, atol=1e-4)
     assert call.tensor.min() >= -1.0 and call.tensor.max() <= 1.0
-    # The argmax of the scores is the class-id answer they were made from, mapped back to 512x512.
-    small = bright_is_person(call.spec, call.tensor)[0].astype(np.uint8)
+    assert not np.array_equal(call.tensor[0] * 127.5 + 127.5, np.rint(call.tensor[0] * 127.5 + 127.5))
+    # The mask at 512x512 is the argmax of the scores enlarged as the model enlarges them.
+    scores = scores_of(bright_is_person)(call.spec, call.tensor)[0]
     assert (result.mask.width, result.mask.height) == (512, 512)
-    assert np.array_equal(full_size_mask(result), cv2.resize(small, (512, 512), interpolation=cv2.INTER_NEAREST_EXACT))
+    assert np.array_equal(full_size_mask(result), np.argmax(enlarged(scores, 512, 512), axis=2))
     assert result.route.model.name == "deeplab-lite"
+
+
+def _graph_like(spec: ModelSpec, tensor: np.ndarray) -> dict[str, np.ndarray]:
+    """As the exported DeepLab graph answers serving_scores: 33 x 33 logits (here, from the image's brightness),
+    and the class ids of those logits enlarged with aligned corners to the tensor's size."""
+    brightness = cv2.resize(tensor[0].mean(axis=2), (33, 33), interpolation=cv2.INTER_AREA)
+    logits = np.zeros((33, 33, 21), np.float32)
+    logits[..., PERSON] = (brightness - 127.5) / 10
+    ids = np.argmax(enlarged(logits, *tensor.shape[1:3], align_corners=True), axis=2)
+    return {"SemanticPredictions": ids[np.newaxis].astype(np.int64), "scores": logits[np.newaxis]}
+
+
+def test_the_deeplab_257_profile_sends_float_pixels_and_decides_full_size_pixels_from_the_scores() -> None:
+    graph = FakeBackend(name="a", answer=_graph_like)
+    model = ModelConfig(name="deeplab", backend="a", profile=DEEPLAB_257)
+    router = Router(Config(models=(model,), default_model="deeplab"), {"a": graph})
+    result = segment(router, images.jpeg("astronaut.png"), mask_format=MaskFormat.RAW)
+    (call,) = graph.calls
+    assert call.spec == ModelSpec("deeplab", "serving_scores")
+    assert (call.input_key, call.output_keys) == ("image", ("SemanticPredictions", "scores"))
+    assert call.tensor.dtype == np.float32 and call.tensor.shape == (1, 257, 257, 3) and call.tensor.max() <= 255
+    logits = _graph_like(call.spec, call.tensor)["scores"][0]
+    expected = np.argmax(enlarged(enlarged(logits, 257, 257, align_corners=True), 512, 512), axis=2)
+    assert np.array_equal(full_size_mask(result), expected)
+    # Nearest neighbour would have been wrong at the boundary.
+    ids = _graph_like(call.spec, call.tensor)["SemanticPredictions"][0].astype(np.uint8)
+    assert not np.array_equal(expected, cv2.resize(ids, (512, 512), interpolation=cv2.INTER_NEAREST_EXACT))
+    at_model_size = segment(router, images.jpeg("astronaut.png"), mask_format=MaskFormat.RAW, mask_size=MaskSize.MODEL)
+    assert np.array_equal(full_size_mask(at_model_size), ids)
 
 
 def test_fixed_profile_mask_at_model_size_is_the_fixed_size_and_never_upscales_the_zoo_input() -> None:

@@ -14,16 +14,17 @@ from service import errors
 from service.api.status import BACKEND_FAILED_MESSAGE, INTERNAL_MESSAGE, to_status
 from service.backends import ModelSpec
 from service.backends.tfserving import output_array, predict_request, translate
-from service.config import DEEPLAB_ZOO, Limits, OutputKind
+from service.config import Limits
 from service.errors import BackendFailed, InvalidImage, LimitExceeded
 from service.image.decode import decode, reduction_for
 from service.image.probe import probe
 from service.image.resize import longest_side_size, model_size, resize_to
-from service.mask.classes import class_mask
+from service.mask.classes import ModelMask, class_mask
 from service.mask.encode import encode_png, encode_raw, run_lengths
 from service.mask.grid import expand, grid_for, repeats
-from service.mask.overlay import overlay_png
-from service.mask.statistics import _from_pixels, _from_runs, class_statistics
+from service.mask.overlay import overlay_picture, overlay_png
+from service.mask.statistics import _from_cells, _from_runs, class_statistics
+from service.profiles import DEEPLAB_ZOO
 from tests import images
 from tfs_subset.tensorflow.core.framework import tensor_pb2, types_pb2
 
@@ -96,15 +97,19 @@ def test_a_png_chunk_longer_than_the_data_is_refused_before_decoding() -> None:
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
 
 
-def _decode(data: bytes, input_size: int = 513):  # type: ignore[no-untyped-def]
+def _decode(data: bytes, reduced_for: int | None = None):  # type: ignore[no-untyped-def]
+    """Every pixel, or reduced for a model whose longest side is `reduced_for`."""
     info = probe(data, LIMITS)
-    return decode(data, info, longest_side_size(*info.oriented_size, input_size))
+    target = longest_side_size(*info.oriented_size, reduced_for) if reduced_for else None
+    return decode(data, info, target)
 
 
-def test_decode_gives_rgb_in_the_right_order() -> None:
+def test_decode_gives_every_pixel_as_opencv_reads_it() -> None:
     decoded = _decode(images.png("chelsea.png"))
-    assert decoded.rgb.shape == (300, 451, 3)
-    assert np.array_equal(decoded.rgb, cv2.cvtColor(images.bgr("chelsea.png"), cv2.COLOR_BGR2RGB))
+    assert decoded.bgr.shape == (300, 451, 3) and decoded.scale == 1
+    assert np.array_equal(decoded.bgr, images.bgr("chelsea.png"))
+    big = _decode(images.large_jpeg("coffee.png", 4000, 3000))
+    assert big.bgr.shape == (3000, 4000, 3) and big.scale == 1
 
 
 @pytest.mark.parametrize(
@@ -119,27 +124,27 @@ def test_decode_gives_rgb_in_the_right_order() -> None:
 def test_decode_applies_the_orientation(orientation: int, transform) -> None:
     plain = images.jpeg("chelsea.png")
     decoded = _decode(images.with_orientation(plain, orientation))
-    expected = transform(_decode(plain).rgb)
-    assert decoded.rgb.shape == expected.shape
+    expected = transform(_decode(plain).bgr)
+    assert decoded.bgr.shape == expected.shape
     assert (decoded.width, decoded.height) == (expected.shape[1], expected.shape[0])
-    assert np.abs(decoded.rgb.astype(int) - expected.astype(int)).mean() < 2
+    assert np.abs(decoded.bgr.astype(int) - expected.astype(int)).mean() < 2
 
 
-def test_large_jpeg_decodes_at_reduced_scale_and_keeps_its_full_size() -> None:
+def test_reduced_decode_of_a_large_jpeg_keeps_its_full_size() -> None:
     data = images.large_jpeg("coffee.png", 4000, 3000)
     assert reduction_for(probe(data, LIMITS), (513, 385)) == 8
-    decoded = _decode(data)
-    assert decoded.rgb.shape == (375, 500, 3)
+    decoded = _decode(data, reduced_for=513)
+    assert decoded.bgr.shape == (375, 500, 3)
     assert (decoded.width, decoded.height, decoded.scale) == (4000, 3000, 8)
-    rotated = _decode(images.with_orientation(data, 6))
-    assert rotated.rgb.shape == (500, 375, 3)
+    rotated = _decode(images.with_orientation(data, 6), reduced_for=513)
+    assert rotated.bgr.shape == (500, 375, 3)
     assert (rotated.width, rotated.height) == (3000, 4000)
     # 1080p decodes at 1/4 (480 px, within 10% of 513) and is then scaled to exactly the model's size.
     hd = images.large_jpeg("coffee.png", 1920, 1080)
     assert reduction_for(probe(hd, LIMITS), (513, 289)) == 4
-    small = _decode(hd)
-    assert small.rgb.shape == (270, 480, 3)
-    assert resize_to(small.rgb, model_size(small.width, small.height, DEEPLAB_ZOO)).shape == (289, 513, 3)
+    small = _decode(hd, reduced_for=513)
+    assert small.bgr.shape == (270, 480, 3)
+    assert resize_to(small.bgr, model_size(small.width, small.height, DEEPLAB_ZOO)).shape == (289, 513, 3)
     # Small images are never upscaled.
     assert reduction_for(probe(images.jpeg("chelsea.png"), LIMITS), (451, 300)) == 1
 
@@ -151,10 +156,10 @@ def test_large_jpeg_decodes_at_reduced_scale_and_keeps_its_full_size() -> None:
 )
 def test_every_layout_becomes_8_bit_rgb_close_to_the_original(make) -> None:
     decoded = _decode(make("chelsea.png"))
-    assert decoded.rgb.dtype == np.uint8 and decoded.rgb.shape == (300, 451, 3)
-    reference = cv2.cvtColor(images.bgr("chelsea.png"), cv2.COLOR_BGR2RGB).astype(int)
+    assert decoded.bgr.dtype == np.uint8 and decoded.bgr.shape == (300, 451, 3)
+    reference = images.bgr("chelsea.png").astype(int)
     gray = cv2.cvtColor(images.bgr("chelsea.png"), cv2.COLOR_BGR2GRAY).astype(int)
-    error = min(np.abs(decoded.rgb - reference).mean(), np.abs(decoded.rgb - gray[:, :, None]).mean())
+    error = min(np.abs(decoded.bgr - reference).mean(), np.abs(decoded.bgr - gray[:, :, None]).mean())
     assert error < 12
 
 
@@ -168,22 +173,23 @@ def test_resize_keeps_the_aspect_ratio_and_never_upscales() -> None:
     assert model_size(1920, 1080, DEEPLAB_ZOO) == (513, 289)
     assert model_size(1080, 1920, DEEPLAB_ZOO) == (289, 513)
     assert model_size(300, 200, DEEPLAB_ZOO) == (300, 200)
-    rgb = cv2.cvtColor(images.bgr("coffee.png"), cv2.COLOR_BGR2RGB)
-    out = resize_to(rgb, longest_side_size(600, 400, 257))
-    assert out.shape == (171, 257, 3) and out.flags.c_contiguous
-    assert resize_to(rgb, longest_side_size(600, 400, 1000)).shape == rgb.shape
+    bgr = images.bgr("coffee.png")
+    out = resize_to(bgr, longest_side_size(600, 400, 257))
+    assert out.shape == (171, 257, 3) and out.flags.c_contiguous and out.dtype == np.float32
+    same = resize_to(bgr, longest_side_size(600, 400, 1000))
+    assert np.array_equal(same, bgr[:, :, ::-1].astype(np.float32))
 
 
 def test_pack_puts_the_pixels_in_tensor_content() -> None:
     rgb = cv2.cvtColor(images.bgr("chelsea.png"), cv2.COLOR_BGR2RGB)
     spec = ModelSpec("deeplab", "serving_default", version=3)
-    request = predict_request(spec, "ImageTensor", rgb[np.newaxis], "SemanticPredictions")
+    request = predict_request(spec, "ImageTensor", rgb[np.newaxis], ("SemanticPredictions", "scores"))
     tensor = request.inputs["ImageTensor"]
     assert tensor.dtype == types_pb2.DT_UINT8
     assert [d.size for d in tensor.tensor_shape.dim] == [1, 300, 451, 3]
     assert tensor.tensor_content == rgb.tobytes()
     assert not tensor.int_val
-    assert list(request.output_filter) == ["SemanticPredictions"]
+    assert list(request.output_filter) == ["SemanticPredictions", "scores"]
     assert request.model_spec.version.value == 3 and request.model_spec.signature_name == "serving_default"
 
 
@@ -202,17 +208,17 @@ def _tensor(mask: np.ndarray, dtype: int, typed: bool) -> tensor_pb2.TensorProto
 @pytest.mark.parametrize("typed", [False, True], ids=["tensor_content", "typed-values"])
 def test_unpack_accepts_int64_and_int32_in_either_encoding(dtype: int, typed: bool) -> None:
     mask = np.random.default_rng(0).integers(0, 21, size=(7, 9))
-    out = class_mask(output_array(_tensor(mask, dtype, typed)), OutputKind.CLASS_IDS, (7, 9))
+    out = class_mask(output_array(_tensor(mask, dtype, typed)), (7, 9))
     assert out.dtype == np.uint8 and np.array_equal(out, mask)
 
 
 def test_unpack_refuses_the_wrong_shape_and_out_of_range_ids() -> None:
     mask = np.zeros((4, 4), dtype=np.int64)
     with pytest.raises(BackendFailed, match="shape"):
-        class_mask(output_array(_tensor(mask, types_pb2.DT_INT64, False)), OutputKind.CLASS_IDS, (4, 5))
+        class_mask(output_array(_tensor(mask, types_pb2.DT_INT64, False)), (4, 5))
     mask[0, 0] = 300
     with pytest.raises(BackendFailed, match=r"outside 0\.\.255"):
-        class_mask(output_array(_tensor(mask, types_pb2.DT_INT64, False)), OutputKind.CLASS_IDS, (4, 4))
+        class_mask(output_array(_tensor(mask, types_pb2.DT_INT64, False)), (4, 4))
 
 
 def test_repeats_spread_target_pixels_evenly() -> None:
@@ -272,9 +278,7 @@ def test_statistics_runs_and_encodings_equal_those_of_the_expanded_mask(h, w, he
 def test_run_based_and_pixel_based_statistics_agree(h, w, height, width) -> None:
     for seed in range(3):
         grid = grid_for(_random_mask(h, w, seed), width, height)
-        assert sorted(_from_runs(grid), key=lambda s: s.class_id) == sorted(
-            _from_pixels(grid), key=lambda s: s.class_id
-        )
+        assert sorted(_from_runs(grid), key=lambda s: s.class_id) == sorted(_from_cells(grid), key=lambda s: s.class_id)
 
 
 def test_status_mapping_hides_unknown_errors_and_logs_them(caplog: pytest.LogCaptureFixture) -> None:
@@ -305,13 +309,22 @@ def test_status_mapping_hides_unknown_errors_and_logs_them(caplog: pytest.LogCap
 
 
 def test_overlay_is_capped_at_1280_px_on_its_longest_side() -> None:
-    rgb = cv2.cvtColor(images.bgr("coffee.png"), cv2.COLOR_BGR2RGB)
+    bgr = images.bgr("coffee.png")
     small = np.zeros((171, 257), np.uint8)
     small[50:100, 60:200] = 11
-    big = cv2.imdecode(np.frombuffer(overlay_png(rgb, grid_for(small, 3000, 2000)), np.uint8), cv2.IMREAD_COLOR)
+    answer = ModelMask(small)
+    large = cv2.resize(bgr, (3000, 2000))
+    assert overlay_picture(large, 3000, 2000).shape == (853, 1280, 3)
+    big = cv2.imdecode(
+        np.frombuffer(overlay_png(overlay_picture(large, 3000, 2000), answer), np.uint8), cv2.IMREAD_COLOR
+    )
     assert big.shape == (853, 1280, 3)
-    exact = cv2.imdecode(np.frombuffer(overlay_png(rgb, grid_for(small, 600, 400)), np.uint8), cv2.IMREAD_COLOR)
+    assert overlay_picture(bgr, 600, 400) is bgr
+    exact = cv2.imdecode(np.frombuffer(overlay_png(bgr, answer), np.uint8), cv2.IMREAD_COLOR)
     assert exact.shape == (400, 600, 3)
+    # Background pixels are the photo itself; the table (11) is tinted with its colour.
+    assert np.array_equal(exact[10, 10], bgr[10, 10])
+    assert not np.array_equal(exact[130, 250], bgr[130, 250])
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import grpc
 import numpy as np
+import PIL.Image
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
@@ -66,6 +67,10 @@ def test_export_prints_the_signature_and_numbers_versions_upwards(tmp_path: path
     assert "signature 'serving_default' [serve]" in first.stdout
     assert "ImageTensor: uint8 [1, -1, -1, 3]" in first.stdout
     assert "SemanticPredictions: int64 [1, -1, -1]" in first.stdout
+    # What the gateway's deeplab-257 profile calls: float pixels in, the class ids and the scores behind them out.
+    assert "signature 'serving_scores' [serve]: inputs {image: float32 [1, -1, -1, 3]} -> outputs {" in first.stdout
+    assert "scores: float32 [1, 33, 33, 21]" in first.stdout
+    assert "enlarges them with aligned corners to 257x257, then with half-pixel centres" in first.stdout
     assert "serving_bytes" not in first.stdout  # the levers are off by default
     second = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base)
     assert second.returncode == 0, second.stderr
@@ -208,6 +213,13 @@ def _encoded(name: str, size: tuple[int, int] | None = None, ext: str = ".jpg") 
     return data.tobytes()
 
 
+def _decoded(data: bytes) -> tf.Tensor:
+    """The image as serving_bytes decodes it: a JPEG with libjpeg's default (accurate) DCT, as Pillow and OpenCV do."""
+    if tf.io.is_jpeg(data):
+        return tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
+    return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+
 def _mask(fn: Any, **feeds: Any) -> np.ndarray:
     return fn(**{k: tf.constant(v) for k, v in feeds.items()})["SemanticPredictions"].numpy()
 
@@ -229,7 +241,7 @@ def _info(info: Any) -> tuple[str, int, list[int]]:
     return info.name, info.dtype, [d.size for d in info.tensor_shape.dim]
 
 
-def test_levers_export_prints_both_signatures_and_stores_the_weights_once(
+def test_levers_export_prints_every_signature_and_stores_the_weights_once(
     levers_export: tuple[pathlib.Path, str],
 ) -> None:
     levers_base, stdout = levers_export
@@ -242,21 +254,25 @@ def test_levers_export_prints_both_signatures_and_stores_the_weights_once(
         "outputs {SemanticPredictions: uint8 [1, -1, -1]}" in stdout
     )
     assert "image_bytes: a batch of one string, shape [1]" in stdout
-    # One import of the frozen graph feeds both signatures: the weights (nearly all of its 2.8 MB) are there once.
+    # One import of the frozen graph feeds every signature: the weights (nearly all of its 2.8 MB) are there once.
     assert (levers_base / "1" / "saved_model.pb").stat().st_size < 1.1 * FROZEN_GRAPH.stat().st_size
 
 
-def test_signature_defs_keep_serving_default_and_add_serving_bytes(
+def test_signature_defs_keep_serving_default_and_add_serving_scores_and_serving_bytes(
     levers_base: pathlib.Path, servable_base: pathlib.Path
 ) -> None:
     default = _signatures(servable_base / "1")
-    assert list(default) == ["serving_default"]
+    assert sorted(default) == ["serving_default", "serving_scores"]
+    scores = default["serving_scores"]
+    assert _info(scores.inputs["image"])[1:] == (types_pb2.DT_FLOAT, [1, -1, -1, 3])
+    assert _info(scores.outputs["scores"])[1:] == (types_pb2.DT_FLOAT, [1, 33, 33, 21])
+    assert scores.outputs["SemanticPredictions"] == default["serving_default"].outputs["SemanticPredictions"]
     image = ("ImageTensor:0", types_pb2.DT_UINT8, [1, -1, -1, 3])
     assert _info(default["serving_default"].inputs["ImageTensor"]) == image
     assert _info(default["serving_default"].outputs["SemanticPredictions"])[1:] == (types_pb2.DT_INT64, [1, -1, -1])
 
     levers = _signatures(levers_base / "1")
-    assert sorted(levers) == ["serving_bytes", "serving_default"]
+    assert sorted(levers) == ["serving_bytes", "serving_default", "serving_scores"]
     # serving_default is fed as before, by the same tensor name, dtype and shape; only its output is uint8.
     assert levers["serving_default"].inputs["ImageTensor"] == default["serving_default"].inputs["ImageTensor"]
     assert levers["serving_default"].method_name == default["serving_default"].method_name
@@ -267,8 +283,8 @@ def test_signature_defs_keep_serving_default_and_add_serving_bytes(
     assert _info(levers["serving_bytes"].outputs["SemanticPredictions"])[1:] == (types_pb2.DT_UINT8, [1, -1, -1])
 
 
-def test_tf_loads_both_signatures_with_their_dtypes(levers_model: Any) -> None:
-    assert sorted(levers_model.signatures) == ["serving_bytes", "serving_default"]
+def test_tf_loads_every_signature_with_its_dtypes(levers_model: Any) -> None:
+    assert sorted(levers_model.signatures) == ["serving_bytes", "serving_default", "serving_scores"]
     default = levers_model.signatures["serving_default"]
     assert default.structured_input_signature[1]["ImageTensor"].dtype == tf.uint8
     assert default.structured_outputs["SemanticPredictions"].dtype == tf.uint8
@@ -320,7 +336,7 @@ def test_bytes_signature_agrees_with_serving_default_on_the_same_resized_image(l
     assert mask.dtype == np.uint8 and mask.shape == (1, *photo.model_size)
     assert _fraction(mask, photo.class_id) >= photo.share
     # What a TF Serving user would otherwise do before serving_default: decode, bilinear resize, round to uint8.
-    decoded = tf.io.decode_image(data, channels=3, expand_animations=False)
+    decoded = _decoded(data)
     resized = tf.image.resize(decoded[tf.newaxis], photo.model_size, method="bilinear")
     pixels = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
     np.testing.assert_array_equal(mask, _mask(levers_model.signatures["serving_default"], ImageTensor=pixels))
@@ -338,7 +354,7 @@ def test_bytes_signature_at_a_fixed_size_stretches_every_image_to_it(tmp_path: p
     mask = _mask(model.signatures["serving_bytes"], image_bytes=[data])
     assert mask.dtype == np.uint8 and mask.shape == (1, 257, 257)
     assert _fraction(mask, CAT) >= 0.70
-    decoded = tf.io.decode_image(data, channels=3, expand_animations=False)
+    decoded = _decoded(data)
     pixels = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(decoded[tf.newaxis], (257, 257))), 0, 255), tf.uint8)
     ids = _mask(model.signatures["serving_default"], ImageTensor=pixels)
     np.testing.assert_array_equal(mask, ids.astype(np.uint8))
@@ -400,7 +416,8 @@ def test_modelserver_refuses_bytes_that_are_not_an_image(levers_server: RestServ
 def test_rest_api_takes_the_image_as_b64_and_lists_both_signatures(levers_server: RestServer) -> None:
     status, metadata = levers_server.json("GET", "/v1/models/deeplab/metadata")
     assert status == 200
-    assert sorted(metadata["metadata"]["signature_def"]["signature_def"]) == ["serving_bytes", "serving_default"]
+    signatures = metadata["metadata"]["signature_def"]["signature_def"]
+    assert sorted(signatures) == ["serving_bytes", "serving_default", "serving_scores"]
     encoded = base64.b64encode(_encoded("chelsea.png")).decode()
     body = {"signature_name": "serving_bytes", "inputs": {"image_bytes": [{"b64": encoded}]}}
     status, answer = levers_server.json("POST", "/v1/models/deeplab:predict", body)
@@ -408,3 +425,39 @@ def test_rest_api_takes_the_image_as_b64_and_lists_both_signatures(levers_server
     mask = np.array(answer["outputs"])
     assert mask.shape == (1, 300, 451)
     assert _fraction(mask, CAT) >= 0.70
+
+
+# -- serving_scores and the graph's own full-size answer ----------------------------------------------------------
+
+
+def test_serving_scores_gives_serving_default_s_class_ids_for_the_same_pixels_and_the_scores_behind_them(
+    default_model: Any,
+) -> None:
+    rgb = cv2.cvtColor(_bgr("astronaut.png"), cv2.COLOR_BGR2RGB)[np.newaxis]
+    by_pixels = _mask(default_model.signatures["serving_default"], ImageTensor=rgb)
+    answer = default_model.signatures["serving_scores"](image=tf.constant(rgb.astype(np.float32)))
+    np.testing.assert_array_equal(answer["SemanticPredictions"].numpy(), by_pixels)
+    # At the network's own size, the class ids are the argmax of the scores enlarged with aligned corners.
+    native = tf.image.resize(rgb.astype(np.float32), (257, 257)).numpy()
+    answer = default_model.signatures["serving_scores"](image=tf.constant(native))
+    scores = answer["scores"]
+    assert scores.shape == (1, 33, 33, 21)
+    enlarged = tf.compat.v1.image.resize_bilinear(scores, (257, 257), align_corners=True)
+    np.testing.assert_array_equal(tf.argmax(enlarged, axis=-1).numpy(), answer["SemanticPredictions"].numpy())
+    assert _fraction(answer["SemanticPredictions"].numpy(), PERSON) >= 0.40
+
+
+def test_bytes_signature_at_full_size_is_the_graph_s_own_answer_for_the_decoded_image(tmp_path: pathlib.Path) -> None:
+    """--bytes-signature-size full: the in-graph peer that answers exactly what the graph computes from the bytes."""
+    base = tmp_path / "deeplab-exact"
+    full = ("--output-dtype", "uint8", "--bytes-signature", "--bytes-signature-size", "full")
+    result = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base, *full)
+    assert result.returncode == 0, result.stderr
+    assert "Not resized before the graph's own nodes" in result.stdout
+    model = tf.saved_model.load(str(base / "1"), tags=["serve"])
+    for data in (_encoded("chelsea.png", HD), _encoded("astronaut.png", ext=".png")):
+        mask = _mask(model.signatures["serving_bytes"], image_bytes=[data])
+        pixels = np.asarray(PIL.Image.open(io.BytesIO(data)).convert("RGB"))  # as the photo's viewers decode it
+        assert mask.shape == (1, *pixels.shape[:2])
+        graph = _mask(model.signatures["serving_default"], ImageTensor=pixels[np.newaxis])
+        np.testing.assert_array_equal(mask, graph)

@@ -1,0 +1,407 @@
+"""python -m bench.fidelity: how far the gateway's masks agree with each model's own output, photo by photo.
+
+The reference is each model as its authors run it, in TensorFlow, on the whole decoded photo (Pillow's decoder,
+EXIF orientation applied as a viewer shows it): the frozen graph, which resizes the photo inside and enlarges its
+scores back to the photo's size before the argmax; the TFLite model on the photo resized by TensorFlow's bilinear
+resize, its scores enlarged to the photo's size the same way. The gateway answers through a modelserver serving
+what `make export` writes, configured by examples/multi-model.toml (both models).
+
+For each case, at the photo's size: agreement (the share of pixels with the same class) and mean IoU (per class
+present in either mask, averaged). Also whether the model-size mask (MASK_SIZE_MODEL) equals the model's own output
+for the very tensor the gateway sent, and whether that tensor is the one the graph makes from the photo itself.
+Prints a table, worst cases first, and a last line of JSON; `--report` writes the table as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import grpc
+import numpy as np
+import skimage.data
+from PIL import Image, ImageOps
+
+from deploy.local import ROOT, ServerProcess, start_gateway, start_modelserver
+from segmentation.v1 import segmentation_service_pb2 as pb
+from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from service.config import Limits, ModelConfig
+from service.config_file import read_config_file
+from service.image.decode import decode
+from service.image.probe import probe
+from service.image.resize import model_size, resize_to
+from service.image.tensor import model_input
+from service.profiles import Decode
+
+SHARED = ROOT.parent / "shared"
+MODEL_DIR = SHARED / "models" / "deeplabv3_mnv2_pascal"
+FROZEN_GRAPH = MODEL_DIR / "frozen_inference_graph.pb"
+TFLITE = MODEL_DIR / "deeplabv3_257_mv_gpu.tflite"
+EXAMPLE = ROOT / "examples" / "multi-model.toml"
+
+# Real photos: the shared ones, then scikit-image's (files in its wheel), colour and grayscale.
+SHARED_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png")
+SKIMAGE_PHOTOS = (
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+    "camera.png",
+    "hubble_deep_field.jpg",
+    "retina.jpg",
+    "ihc.png",
+)
+ORIENTATIONS = (2, 3, 4, 5, 6, 7, 8)
+# The transpose that stores an oriented image so that EXIF orientation N shows it upright again.
+_STORED_AS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+VARIANTS = ("as-given", *(f"exif-{n}" for n in ORIENTATIONS), "png", "webp", "1080p", "4k")
+PLANS = {
+    # Every photo, each as given, rotated by every EXIF orientation, as PNG and WebP copies, at 1080p and 4K.
+    "full": (SHARED_PHOTOS + SKIMAGE_PHOTOS, VARIANTS),
+    # The short form `make test` runs.
+    "short": (SHARED_PHOTOS, ("as-given", "exif-6", "webp", "1080p")),
+}
+TARGET_MIN, TARGET_MEAN = 0.995, 0.999
+
+
+@dataclass(frozen=True)
+class Case:
+    photo: str
+    variant: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    model: str
+    photo: str
+    variant: str
+    width: int
+    height: int
+    agreement: float
+    mean_iou: float
+    model_size_exact: bool | None  # None: not checked (a gateway this run did not start)
+    tensor_exact: bool | None  # the tensor sent is the one the graph makes itself (the frozen graph only)
+    gateway_ms: float
+
+
+def _photo_paths() -> dict[str, pathlib.Path]:
+    bundled = pathlib.Path(skimage.data.__file__).parent
+    paths = {name: SHARED / "images" / name for name in SHARED_PHOTOS}
+    paths.update({name: bundled / name for name in SKIMAGE_PHOTOS})
+    return paths
+
+
+def _encode(image: Image.Image, kind: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, kind, **options)
+    return out.getvalue()
+
+
+def _variant(original: bytes, image: Image.Image, variant: str) -> bytes:
+    if variant == "as-given":
+        return original
+    if variant.startswith("exif-"):
+        orientation = int(variant.removeprefix("exif-"))
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        return _encode(image.transpose(_STORED_AS[orientation]), "JPEG", quality=90, exif=exif.tobytes())
+    if variant == "png":
+        return _encode(image, "PNG")
+    if variant == "webp":
+        return _encode(image, "WEBP", quality=90)
+    height = {"1080p": 1080, "4k": 2160}[variant]
+    width = round(image.width * height / image.height)
+    return _encode(image.resize((width, height), Image.Resampling.LANCZOS), "JPEG", quality=90)
+
+
+def cases(photos: tuple[str, ...], variants: tuple[str, ...]) -> Iterator[Case]:
+    """Each photo in each variant, made now from the photo's pixels (nothing is stored)."""
+    paths = _photo_paths()
+    for photo in photos:
+        original = paths[photo].read_bytes()
+        image = Image.open(io.BytesIO(original))
+        image = image.convert("RGB") if image.mode not in ("RGB", "L") else image
+        for variant in variants:
+            yield Case(photo, variant, _variant(original, image, variant))
+
+
+def viewed(data: bytes) -> np.ndarray:
+    """The photo as a viewer shows it: Pillow's decoder, EXIF orientation applied, RGB."""
+    return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+
+
+def compare(found: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """Agreement and mean IoU of two class-id masks of one size."""
+    pairs = np.bincount(found.ravel().astype(np.int64) * 256 + reference.ravel(), minlength=256 * 256)
+    confusion = pairs.reshape(256, 256)
+    intersection = np.diagonal(confusion).astype(np.float64)
+    union = confusion.sum(axis=0) + confusion.sum(axis=1) - intersection
+    present = union > 0
+    return float(intersection.sum() / found.size), float((intersection[present] / union[present]).mean())
+
+
+class Graph:
+    """The shared frozen graph in TensorFlow, as its authors run it."""
+
+    def __init__(self) -> None:
+        import tensorflow as tf  # noqa: PLC0415
+
+        graph_def = tf.compat.v1.GraphDef()
+        graph_def.ParseFromString(FROZEN_GRAPH.read_bytes())
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        self.session = tf.compat.v1.Session(graph=graph)
+
+    def reference(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The class of every pixel of the photo, and the float image the graph resized it to for its network."""
+        mask, resized = self.session.run(
+            ["SemanticPredictions:0", "resize/ResizeBilinear:0"], {"ImageTensor:0": rgb[np.newaxis]}
+        )
+        return mask[0].astype(np.uint8), resized[0]
+
+    def for_tensor(self, tensor: np.ndarray) -> np.ndarray:
+        """The graph's output for a float image given where its own Cast of the uint8 input would be."""
+        tensor = tensor.astype(np.float32)
+        feeds = {"Cast:0": tensor, "Shape:0": np.array(tensor.shape, np.int32)}
+        return self.session.run("SemanticPredictions:0", feeds)[0].astype(np.uint8)
+
+
+class Lite:
+    """The shared TFLite model in TensorFlow Lite: the photo resized by TensorFlow, the scores enlarged by it."""
+
+    def __init__(self, offset: float, scale: float) -> None:
+        import tensorflow as tf  # noqa: PLC0415
+
+        self.tf = tf
+        self.interpreter = tf.lite.Interpreter(model_path=str(TFLITE), num_threads=2)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.offset, self.scale = offset, scale
+
+    def scores(self, tensor: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.input["index"], tensor.astype(np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"])
+
+    def reference(self, rgb: np.ndarray) -> tuple[np.ndarray, None]:
+        tf = self.tf
+        height, width = self.input["shape"][1:3]
+        resized = tf.image.resize(tf.constant(rgb[np.newaxis], tf.float32), (height, width), method="bilinear")
+        scores = self.scores(((resized - self.offset) / self.scale).numpy())
+        enlarged = tf.image.resize(scores, rgb.shape[:2], method="bilinear")
+        return tf.argmax(enlarged, axis=-1)[0].numpy().astype(np.uint8), None
+
+    def for_tensor(self, tensor: np.ndarray) -> np.ndarray:
+        return np.argmax(self.scores(tensor)[0], axis=-1).astype(np.uint8)
+
+
+def gateway_tensor(data: bytes, model: ModelConfig) -> np.ndarray:
+    """The tensor the gateway sends for this image: its own stages (service/image), as its pipeline runs them."""
+    profile = model.profile
+    info = probe(data, Limits())
+    decoded = decode(data, info, model_size(*info.oriented_size, profile) if profile.decode == Decode.REDUCED else None)
+    return model_input(resize_to(decoded.bgr, model_size(decoded.width, decoded.height, profile)), profile)
+
+
+def segment(stub: pb_grpc.SegmentationServiceStub, data: bytes, model: str, size: int) -> tuple[np.ndarray, float]:
+    request = pb.SegmentImageRequest(
+        image=data, model=pb.ModelSelector(name=model), mask_format=pb.MASK_FORMAT_RAW, mask_size=size
+    )
+    start = time.perf_counter()
+    mask = stub.SegmentImage(request, timeout=120).mask
+    elapsed = (time.perf_counter() - start) * 1000
+    return np.frombuffer(mask.data, np.uint8).reshape(mask.height, mask.width), elapsed
+
+
+def measure(
+    stub: pb_grpc.SegmentationServiceStub, plan: str, models: dict[str, ModelConfig], own: bool
+) -> list[Outcome]:
+    """Every case of the plan with every model; `own`: the gateway runs this checkout's code (its tensors known)."""
+    lite = models["deeplab-lite"].profile
+    references = {"deeplab": Graph(), "deeplab-lite": Lite(lite.input_offset, lite.input_scale)}
+    photos, variants = PLANS[plan]
+    outcomes = []
+    for case in cases(photos, variants):
+        rgb = viewed(case.data)
+        for name, reference in references.items():
+            expected, graph_tensor = reference.reference(rgb)
+            found, elapsed = segment(stub, case.data, name, pb.MASK_SIZE_ORIGINAL)
+            if found.shape != expected.shape:
+                raise AssertionError(f"{name} {case.photo} {case.variant}: mask {found.shape}, model {expected.shape}")
+            agreement, iou = compare(found, expected)
+            model_exact = tensor_exact = None
+            if own:
+                tensor = gateway_tensor(case.data, models[name])
+                small, _ = segment(stub, case.data, name, pb.MASK_SIZE_MODEL)
+                model_exact = bool(np.array_equal(small, reference.for_tensor(tensor)))
+                if graph_tensor is not None:
+                    tensor_exact = bool(np.array_equal(tensor[0], graph_tensor))
+            outcome = Outcome(
+                name,
+                case.photo,
+                case.variant,
+                rgb.shape[1],
+                rgb.shape[0],
+                agreement,
+                iou,
+                model_exact,
+                tensor_exact,
+                elapsed,
+            )
+            print(_row(outcome), file=sys.stderr, flush=True)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _row(o: Outcome) -> str:
+    def flag(value: bool | None) -> str:
+        return "-" if value is None else "yes" if value else "NO"
+
+    return (
+        f"| {o.model} | {o.photo} | {o.variant} | {o.width}x{o.height} | {100 * o.agreement:.3f} % | "
+        f"{100 * o.mean_iou:.2f} % | {flag(o.model_size_exact)} | {flag(o.tensor_exact)} | {o.gateway_ms:.0f} |"
+    )
+
+
+TABLE_HEAD = (
+    "| model | photo | variant | size | agreement | mean IoU | model-size mask exact | tensor exact | gateway ms |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def summary(outcomes: list[Outcome]) -> dict:
+    agreements = [o.agreement for o in outcomes]
+    ious = [o.mean_iou for o in outcomes]
+    checked = [o.model_size_exact for o in outcomes if o.model_size_exact is not None]
+    result: dict = {
+        "fidelity_min_agreement": round(min(agreements), 6),
+        "fidelity_mean_agreement": round(statistics.fmean(agreements), 6),
+        "fidelity_min_mean_iou": round(min(ious), 6),
+        "fidelity_mean_mean_iou": round(statistics.fmean(ious), 6),
+        "fidelity_cases": len(outcomes),
+        "fidelity_model_size_exact": f"{sum(checked)}/{len(checked)}" if checked else None,
+    }
+    for model in sorted({o.model for o in outcomes}):
+        mine = [o.agreement for o in outcomes if o.model == model]
+        result[model] = {"min_agreement": round(min(mine), 6), "mean_agreement": round(statistics.fmean(mine), 6)}
+    result["targets_met"] = (
+        result["fidelity_min_agreement"] >= TARGET_MIN and result["fidelity_mean_agreement"] >= TARGET_MEAN
+    )
+    return result
+
+
+def example_config(directory: pathlib.Path, target: str) -> pathlib.Path:
+    """examples/multi-model.toml as shipped, pointed at this run's model server."""
+    text = EXAMPLE.read_text()
+    shipped = 'targets = ["localhost:8500"]'
+    if text.count(shipped) != 1:
+        raise RuntimeError(f"{EXAMPLE} no longer has its one backend at localhost:8500")
+    labels = str(MODEL_DIR / "labels.txt")
+    text = text.replace(shipped, f'targets = ["{target}"]').replace(
+        "../../shared/models/deeplabv3_mnv2_pascal/labels.txt", labels
+    )
+    path = directory / "multi-model.toml"
+    path.write_text(text)
+    return path
+
+
+def models_config(directory: pathlib.Path, deeplab: pathlib.Path, lite: pathlib.Path) -> pathlib.Path:
+    path = directory / "models.config"
+    path.write_text(
+        "model_config_list {\n"
+        f'  config {{ name: "deeplab" base_path: "{deeplab.resolve()}" model_platform: "tensorflow" }}\n'
+        f'  config {{ name: "deeplab-lite" base_path: "{lite.resolve()}" model_platform: "tensorflow" }}\n'
+        "}\n"
+    )
+    return path
+
+
+def run(plan: str, model_base: pathlib.Path, lite_base: pathlib.Path, gateway: str = "") -> list[Outcome]:
+    """Starts a model server and the gateway (unless given a running gateway's address) and measures the plan."""
+    models = {m.name: m for m in read_config_file(EXAMPLE).models}
+    servers: list[ServerProcess] = []
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            if not gateway:
+                config = models_config(pathlib.Path(work), model_base, lite_base)
+                servers.append(start_modelserver(f"--model_config_file={config}", "--prefer_tflite_model=true"))
+                servers.append(start_gateway(f"--config={example_config(pathlib.Path(work), servers[0].target)}"))
+                gateway = servers[1].target
+            options = [("grpc.max_receive_message_length", 1 << 30), ("grpc.max_send_message_length", 1 << 30)]
+            with grpc.insecure_channel(gateway, options=options) as channel:
+                grpc.channel_ready_future(channel).result(timeout=60)
+                stub = pb_grpc.SegmentationServiceStub(channel)
+                _wait_until_answering(stub)
+                return measure(stub, plan, models, own=bool(servers))
+        finally:
+            for server in reversed(servers):
+                server.stop()
+
+
+def _wait_until_answering(stub: pb_grpc.SegmentationServiceStub, timeout: float = 120) -> None:
+    """Until both models' versions are available at the backend (the gateway starts before they load)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = stub.ListModels(pb.ListModelsRequest(), timeout=10).models
+        ready = {m.name for m in listed if any(v.state == pb.MODEL_VERSION_STATE_AVAILABLE for v in m.versions)}
+        if {"deeplab", "deeplab-lite"} <= ready:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the models did not become available within {timeout} s: {listed}")
+        time.sleep(0.5)
+
+
+def report(outcomes: list[Outcome], result: dict, path: pathlib.Path) -> None:
+    rows = [_row(o) for o in sorted(outcomes, key=lambda o: (o.agreement, o.model, o.photo, o.variant))]
+    path.write_text(
+        "# Fidelity: the gateway's masks against each model's own output\n\n"
+        "Made by `make fidelity` (`python -m bench.fidelity`); how the reference is computed is in its docstring "
+        'and README.md ("Agreement"). Worst cases first.\n\n'
+        f"```\n{json.dumps(result)}\n```\n\n{TABLE_HEAD}\n" + "\n".join(rows) + "\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fidelity", description=__doc__.splitlines()[0])
+    parser.add_argument("--plan", choices=tuple(PLANS), default="full")
+    parser.add_argument("--model-base", type=pathlib.Path, default=ROOT / "models" / "deeplab")
+    parser.add_argument("--lite-base", type=pathlib.Path, default=ROOT / "models" / "deeplab-lite")
+    parser.add_argument("--gateway", default="", help="a running gateway's address (with examples/multi-model.toml)")
+    parser.add_argument("--report", type=pathlib.Path, default=None, help="write the per-case table here (Markdown)")
+    parser.add_argument("--outcomes", type=pathlib.Path, default=None, help="write every case's figures here (JSON)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    outcomes = run(args.plan, args.model_base, args.lite_base, args.gateway)
+    result = summary(outcomes)
+    print(TABLE_HEAD)
+    for outcome in sorted(outcomes, key=lambda o: o.agreement)[:10]:
+        print(_row(outcome))
+    if args.report:
+        report(outcomes, result, args.report)
+    if args.outcomes:
+        args.outcomes.write_text(json.dumps([asdict(o) for o in outcomes], indent=1))
+    print(json.dumps(result), flush=True)
+    return 0 if result["targets_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The mask at another size, decided as the model decides it: its scores enlarged bilinearly, then the argmax.
+
+A DeepLab graph answers at the input's size by enlarging its score maps (TensorFlow's bilinear resize, half-pixel
+centres) and taking the argmax per pixel. Each output pixel mixes the scores of the 2 x 2 model-size cells around
+it. Where those four cells have the same class, every mix of their scores has it too, so the pixel's class is
+that one; only pixels whose four cells differ, a few percent near class boundaries, need the scores themselves.
+So the full-size mask is a grid of repeated values (MaskGrid) plus those pixels, decided one by one from the
+scores with the graph's own arithmetic (service/image/bilinear.py).
+
+Without scores, the class ids are enlarged by nearest neighbour, which differs from the model at boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.image.bilinear import Taps, interpolate, taps
+from service.mask.classes import ModelMask, ScoreMap
+from service.mask.grid import MaskGrid, Patches, grid_for
+
+
+@dataclass(frozen=True)
+class _Bands:
+    """Runs of consecutive output indices that read the same two source indices (one axis)."""
+
+    start: np.ndarray  # first output index of each band
+    count: np.ndarray  # output indices in it
+    lower: np.ndarray  # the two source indices they read
+    upper: np.ndarray
+    taps: Taps  # every output index's
+
+
+def _bands(axis: Taps) -> _Bands:
+    new = np.empty(axis.lower.size, dtype=bool)
+    new[0] = True
+    np.not_equal(axis.lower[1:], axis.lower[:-1], out=new[1:])
+    new[1:] |= axis.upper[1:] != axis.upper[:-1]
+    start = np.flatnonzero(new)
+    count = np.diff(start, append=axis.lower.size)
+    return _Bands(start, count, axis.lower[start], axis.upper[start], axis)
+
+
+def upscale(mask: ModelMask, width: int, height: int) -> MaskGrid:
+    """The mask at (width, height): the model's decision at every pixel where it gave scores, else nearest neighbour."""
+    small = mask.classes
+    if mask.scores is None or small.shape == (height, width):
+        return grid_for(small, width, height)
+    rows, cols = _bands(taps(height, small.shape[0])), _bands(taps(width, small.shape[1]))
+    top, bottom = small[rows.lower], small[rows.upper]
+    cell = top[:, cols.lower]
+    mixed = (cell != top[:, cols.upper]) | (cell != bottom[:, cols.lower]) | (cell != bottom[:, cols.upper])
+    grid = MaskGrid(cell, rows.count, cols.count)
+    if not mixed.any():
+        return grid
+    return MaskGrid(cell, rows.count, cols.count, _decide(mask.scores, mixed, rows, cols))
+
+
+def _decide(scores: ScoreMap, mixed: np.ndarray, rows: _Bands, cols: _Bands) -> Patches:
+    """Every pixel of the mixed cells, its class the argmax of its scores mixed as the graph mixes them."""
+    band_y, band_x = np.nonzero(mixed)  # row-major, so the pixels come grouped by band row
+    heights, widths = rows.count[band_y], cols.count[band_x]
+    sizes = heights * widths
+    cell_of = np.repeat(np.arange(sizes.size), sizes)
+    offset = np.arange(cell_of.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    pixel_rows = rows.start[band_y][cell_of] + offset // widths[cell_of]
+    pixel_cols = cols.start[band_x][cell_of] + offset % widths[cell_of]
+    # The four cells' scores, once per mixed cell, then per pixel.
+    top_y, bottom_y = rows.lower[band_y], rows.upper[band_y]
+    left_x, right_x = cols.lower[band_x], cols.upper[band_x]
+    corners = [scores.at(y, x)[cell_of] for y in (top_y, bottom_y) for x in (left_x, right_x)]
+    mixes = interpolate(corners, cols.taps.lerp[pixel_cols][:, np.newaxis], rows.taps.lerp[pixel_rows][:, np.newaxis])
+    values = np.argmax(mixes, axis=1).astype(np.uint8)
+    per_band_row = np.bincount(band_y, weights=sizes, minlength=mixed.shape[0]).astype(np.int64)
+    offsets = np.concatenate(([0], np.cumsum(per_band_row)))
+    return Patches(pixel_rows, pixel_cols, values, mixed, offsets)

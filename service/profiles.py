@@ -1,0 +1,97 @@
+"""Profiles: what a model takes and returns, and how exactly the gateway reproduces the model's own answer.
+
+A profile says which signature and tensors to call, the input tensor's type, scaling and size, what the model
+answers (class ids or scores, and optionally the scores behind its class ids), and the options that trade the
+answer's agreement with the model's own output for speed (`decode`, `input_dtype`, `upscale`; README,
+"Agreement"). A model names a built-in profile or one its config file declares.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class InputDtype(enum.StrEnum):
+    UINT8 = "uint8"  # rounded: the model sees other pixels than it would make itself from the photo
+    FLOAT32 = "float32"
+
+
+class ResizePolicy(enum.StrEnum):
+    # Longest side scaled to `longest_side`, aspect ratio kept, never upscaled (DeepLab model-zoo graphs).
+    LONGEST_SIDE = "longest_side"
+    # Exactly width x height, aspect ratio not kept (models with a fixed input shape, e.g. TFLite).
+    FIXED = "fixed"
+
+
+class OutputKind(enum.StrEnum):
+    CLASS_IDS = "class_ids"  # [1, h, w] integer class ids
+    SCORES = "scores"  # [1, h, w, C] float scores; the gateway takes the argmax
+
+
+class Decode(enum.StrEnum):
+    # Every pixel, as the model's authors decode the photo before giving it to the model.
+    FULL = "full"
+    # JPEG at 1/2, 1/4 or 1/8 scale inside the decoder where that still leaves about the model's input size:
+    # faster, but the model sees other pixels.
+    REDUCED = "reduced"
+
+
+class Upscale(enum.StrEnum):
+    # Pixels at the original size decided from the model's scores, as the model decides them (README, "Agreement");
+    # class ids enlarged where the model gave no scores.
+    SCORES = "scores"
+    # Class ids enlarged by nearest neighbour: no scores needed, different from the model at class boundaries.
+    NEAREST = "nearest"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a model takes and returns: its input tensor's type, scaling and size, and its output's kind."""
+
+    input_dtype: InputDtype = InputDtype.UINT8
+    # float32 inputs are (pixel - input_offset) / input_scale; e.g. 127.5 and 127.5 give [-1, 1].
+    input_offset: float = 0.0
+    input_scale: float = 1.0
+    resize: ResizePolicy = ResizePolicy.LONGEST_SIDE
+    longest_side: int = 513
+    width: int = 0  # for ResizePolicy.FIXED
+    height: int = 0
+    output: OutputKind = OutputKind.CLASS_IDS
+    decode: Decode = Decode.FULL
+    upscale: Upscale = Upscale.SCORES
+    # The signature and tensor aliases to call; a model's own settings win.
+    signature: str = "serving_default"
+    input_key: str = "ImageTensor"
+    output_key: str = "SemanticPredictions"
+    # An output with the class scores behind class ids (CLASS_IDS only): [1, h, w, C] at the mask's size, or on a
+    # coarser grid that the model enlarges to the mask's size with aligned corners (DeepLab's logits). Empty: none.
+    scores_key: str = ""
+
+    @property
+    def largest_side(self) -> int:
+        """The longest side, in pixels, of any tensor sent to the model."""
+        return self.longest_side if self.resize == ResizePolicy.LONGEST_SIDE else max(self.width, self.height)
+
+    @property
+    def gives_scores(self) -> bool:
+        """Whether the model's answer holds the scores that decide pixels at the original size."""
+        return self.output == OutputKind.SCORES or bool(self.scores_key)
+
+
+# DeepLab model-zoo graphs: uint8 RGB of any size (513 on the longest side), int64 class ids out.
+DEEPLAB_ZOO = Profile()
+# The servable `make export` writes from a DeepLab graph that works at 257 x 257 inside (the shared MobileNetV2
+# graph): its serving_scores signature takes the image as float32, exactly at that size, as the graph's own resize
+# makes it, and returns the class ids with the scores behind them, so every pixel at the original size is decided
+# as the graph decides it.
+DEEPLAB_257 = Profile(
+    input_dtype=InputDtype.FLOAT32,
+    resize=ResizePolicy.FIXED,
+    width=257,
+    height=257,
+    signature="serving_scores",
+    input_key="image",
+    scores_key="scores",
+)
+BUILTIN_PROFILES = {"deeplab-zoo": DEEPLAB_ZOO, "deeplab-257": DEEPLAB_257}
