@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -27,8 +28,9 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench import photos, profile
+from bench import fidelity, photos, profile
 from deploy.local import ROOT, free_port, memory_mb, start_gateway, start_modelserver
+from service.__main__ import tune_malloc
 from service.config import Limits
 from service.image.decode import decode
 from service.image.probe import probe
@@ -54,13 +56,14 @@ class Plan:
     concurrencies: tuple[int, ...]
     seconds: float  # per scenario and concurrency, split over `rounds` interleaved phases
     rounds: int
+    fidelity: str | None  # bench/fidelity.py's plan, for the agreement beside the speed; None: not measured
     out: pathlib.Path
 
 
 PLANS = {
-    "full": (tuple(SIZES), (1, 4, 8), 6.0, 6),
-    "quick": (("1080p", "4k"), (1, 4), 2.0, 2),
-    "smoke": (("640x480",), (1,), 0.2, 1),
+    "full": (tuple(SIZES), (1, 4, 8), 6.0, 6, "full"),
+    "quick": (("1080p", "4k"), (1, 4), 2.0, 2, "short"),
+    "smoke": (("640x480",), (1,), 0.2, 1, None),
 }
 
 
@@ -215,16 +218,38 @@ def model_config(path: pathlib.Path, bases: dict[str, pathlib.Path]) -> pathlib.
 
 
 def gateway_config(path: pathlib.Path, backend: str) -> pathlib.Path:
-    """The gateway's models: the servable as exported (int64 ids) with the shipped profile, and the levers."""
-    path.write_text(
-        f'[[backends]]\nname = "local"\ntargets = ["{backend}"]\n\n'
-        f'[[models]]\nname = "deeplab"\nlabels = "{LABELS}"\nprofile = "{PROFILE}"\n\n'
-        # uint8 class ids from the graph: 1 byte a pixel from TF Serving instead of 8.
-        f'[[models]]\nname = "deeplab-u8"\nserved_name = "deeplab-u8"\nlabels = "{LABELS}"\nprofile = "{PROFILE}"\n\n'
-        # The model-zoo profile instead: 513 px on the longest side, which this graph shrinks to 257 inside.
-        f'[[models]]\nname = "deeplab-513"\nserved_name = "deeplab"\nlabels = "{LABELS}"\nprofile = "deeplab-zoo"\n'
+    """The gateway's models: the servable as exported (int64 ids) with the shipped profile, and the levers: uint8
+    ids from the graph (1 byte a pixel from TF Serving instead of 8 in tensor_content), and the profile's speed
+    options, whose cost in agreement bench/fidelity.py measures under the same names (fidelity.LEVERS)."""
+    text = f'[[backends]]\nname = "local"\ntargets = ["{backend}"]\n\n'
+    text += f'[[models]]\nname = "deeplab"\nlabels = "{LABELS}"\nprofile = "{PROFILE}"\n\n'
+    text += f'[[models]]\nname = "deeplab-u8"\nserved_name = "deeplab-u8"\nlabels = "{LABELS}"\nprofile = "{PROFILE}"\n'
+    # The shipped model again under another name, for the levers' own process to have it beside them.
+    text += (
+        f'\n[[models]]\nname = "deeplab-shipped"\nserved_name = "deeplab"\nlabels = "{LABELS}"\nprofile = "{PROFILE}"\n'
     )
+    for name, options in fidelity.LEVERS.items():
+        text += f'\n[[models]]\nname = "{name}"\nserved_name = "deeplab"\nlabels = "{LABELS}"\nprofile = {options}\n'
+    path.write_text(text)
     return path
+
+
+def agreement(plan: Plan, model_base: pathlib.Path) -> dict | None:
+    """bench/fidelity.py's figures for the shipped models, their levers and the in-graph peers (it starts servers of
+    its own, once this run's have stopped), for the report to show each scenario's agreement beside its speed."""
+    if plan.fidelity is None:
+        return None
+    plan.out.mkdir(parents=True, exist_ok=True)
+    report = plan.out / "FIDELITY.md"
+    args = [sys.executable, "-m", "bench.fidelity", f"--plan={plan.fidelity}", "--levers", "--peers"]
+    args += [f"--model-base={model_base}", f"--report={report}"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(args, capture_output=True, text=True, timeout=1800, check=False, cwd=ROOT, env=env)
+    lines = result.stdout.strip().splitlines()
+    if not lines or not lines[-1].startswith("{"):
+        raise RuntimeError(f"bench.fidelity failed:\n{result.stderr[-3000:]}")
+    print(f"  agreement: {plan.fidelity} plan of bench/fidelity.py, written to {report}", flush=True)
+    return json.loads(lines[-1])
 
 
 def start_kserve(rest_port: int) -> tuple[subprocess.Popen[str] | None, str]:
@@ -253,12 +278,13 @@ def start_kserve(rest_port: int) -> tuple[subprocess.Popen[str] | None, str]:
     return None, ""
 
 
-def decode_ms(image: pathlib.Path, tries: int = 30) -> float:
-    """Median time of the one cost no gateway avoids: entropy-decoding the JPEG, at the reduced scale the gateway
-    uses for the model's input size, on one thread as the gateway does."""
+def decode_ms(image: pathlib.Path, reduced: bool, tries: int = 30) -> float:
+    """Median time of entropy-decoding the JPEG on one thread, as the gateway does: every pixel (what an exact
+    answer needs), or at the reduced scale the `decode = "reduced"` option uses for the model's input size (the
+    cost no gateway avoids, which the targets are measured against)."""
     data = image.read_bytes()
     info = probe(data, Limits())
-    target = model_size(*info.oriented_size, BUILTIN_PROFILES[PROFILE])
+    target = model_size(*info.oriented_size, BUILTIN_PROFILES[PROFILE]) if reduced else None
     cv2.setNumThreads(0)
     times = []
     for _ in range(tries):
@@ -271,13 +297,28 @@ def decode_ms(image: pathlib.Path, tries: int = 30) -> float:
 # Scenarios by size, each group in a load-generator process of its own, its scenarios taking turns. The peers and
 # levers run at 1080p, where the targets are; the seed chain needs TensorFlow in its client.
 BASE_GROUP = ("floor", "gateway-png", "gateway-rle")
-PEERS_1080P = ("gateway-rle-model", "ingraph", "gateway-rle-model-u8", "gateway-rle-model-513", "tfserving-rest")
+PEERS_1080P = ("gateway-rle-model", "ingraph", "ingraph-exact", "tfserving-rest")
+# The levers, one call at a time (what each costs a call) and taking turns with the shipped model under another name
+# ("shipped"): the profile's speed options, each alone and all together ("fast": the gateway before its answers were
+# exact), and uint8 ids from the graph.
+LEVERS_1080P = (
+    "gateway-rle-shipped",
+    "gateway-rle-model-shipped",
+    "gateway-rle-fast",
+    "gateway-rle-model-fast",
+    "gateway-rle-reduced",
+    "gateway-rle-nearest",
+    "gateway-rle-uint8",
+    "gateway-rle-model-u8",
+)
 
 
 def groups(size: str, kserve: bool, plan: Plan) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
     """(scenarios, concurrencies) for each load-generator process at `size`."""
     peers = PEERS_1080P + (("kserve",) if kserve else ()) if size == "1080p" else ()
     found = [(BASE_GROUP + peers, plan.concurrencies), (("seed",), plan.concurrencies)]
+    if size == "1080p":
+        found.append((LEVERS_1080P, (1,)))
     if size == "4k":
         # For overlay_ms_4k, one call at a time: eight 4K overlays at once would only measure a memory peak.
         found.append((("gateway-png-overlay",), (1,)))
@@ -309,6 +350,10 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         bases = {
             "deeplab": model_base or export(work, "deeplab"),
             "deeplab-u8": export(work, "deeplab-u8", "--output-dtype=uint8", "--bytes-signature", *ingraph_size()),
+            # The graph's own answer at the image's size, from the bytes: the exact peer.
+            "deeplab-exact": export(
+                work, "deeplab-exact", "--output-dtype=uint8", "--bytes-signature", "--bytes-signature-size=full"
+            ),
         }
         rest_port = free_port()
         modelserver = start_modelserver(
@@ -332,11 +377,13 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
             results: dict[str, dict[str, dict[int, dict]]] = {}
             image_bytes: dict[str, int] = {}
             decode_times: dict[str, float] = {}
+            full_decode_times: dict[str, float] = {}
             flame: dict | None = None
             for size in plan.sizes:
                 image = make_jpeg(size, work)
                 image_bytes[size] = image.stat().st_size
-                decode_times[size] = decode_ms(image)
+                decode_times[size] = decode_ms(image, reduced=True)
+                full_decode_times[size] = decode_ms(image, reduced=False)
                 results[size] = {}
                 for group, concurrencies in groups(size, bool(kserve_url), plan):
                     for r in load(group, image, plan, servers, concurrencies):
@@ -356,10 +403,13 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
                 kserve.wait(timeout=30)
             gateway.stop()
             modelserver.stop()
+        agreed = agreement(plan, bases["deeplab"])
     return {
         "results": results,
         "image_bytes": image_bytes,
         "decode_ms": decode_times,
+        "decode_full_ms": full_decode_times,
+        "fidelity": agreed,
         "profile_1080p": flame,
         "gateway_rss_peak_mb": peak,
         "gateway_rss_mb": rss_now,
@@ -387,6 +437,8 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
     c4 = 4 if 4 in plan.concurrencies else plan.concurrencies[-1]
     width, height = SIZES[size]
     decode_1080p = run_result["decode_ms"][size]
+    decode_full = run_result.get("decode_full_ms", {}).get(size)
+    agreed = run_result.get("fidelity") or {}
     # The gateway against the in-graph peer: both answer with a mask at the model's size.
     gateway = "gateway-rle-model"
     overlay_us = difference(
@@ -396,6 +448,9 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
         "size": size,
         "image_bytes_per_mp_1080p": round(run_result["image_bytes"][size] / (width * height / 1e6)),
         "decode_ms_1080p": round(decode_1080p, 2),
+        "decode_full_ms_1080p": None if decode_full is None else round(decode_full, 2),
+        "fidelity_min_agreement": agreed.get("fidelity_min_agreement"),
+        "fidelity_mean_agreement": agreed.get("fidelity_mean_agreement"),
         "overhead_vs_decode_1080p": ratio(
             difference(cell(size, "gateway-rle", 1, "p50"), cell(size, "floor", 1, "p50")), decode_1080p
         ),
@@ -406,6 +461,13 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
         "speedup_vs_ingraph_1080p": ratio(cell(size, "ingraph", 1, "p50"), cell(size, gateway, 1, "p50")),
         "throughput_vs_ingraph_c4_1080p": ratio(
             cell(size, gateway, c4, "throughput"), cell(size, "ingraph", c4, "throughput")
+        ),
+        # Against the graph's own full-size answer from the bytes: the exact answer, which the gateway's is too.
+        "speedup_vs_ingraph_exact_1080p": ratio(
+            cell(size, "ingraph-exact", 1, "p50"), cell(size, "gateway-rle", 1, "p50")
+        ),
+        "throughput_vs_ingraph_exact_c4_1080p": ratio(
+            cell(size, "gateway-rle", c4, "throughput"), cell(size, "ingraph-exact", c4, "throughput")
         ),
         "throughput_vs_kserve_c4_1080p": ratio(
             cell(size, gateway, c4, "throughput"), cell(size, "kserve", c4, "throughput")
@@ -426,28 +488,75 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
         ),
         "overlay_ms_4k": None if overlay_us is None else round(overlay_us / 1000, 1),
         "gateway_cpu_ms_1080p": round(cell(size, "gateway-rle", 1, "server_cpu_ms") or 0.0, 2),
+        # The Predict the gateway sends the model server and its answer (the floor sends the same request).
+        "backend_request_bytes_1080p": cell(size, "floor", 1, "request_bytes"),
+        "backend_response_bytes_1080p": cell(size, "floor", 1, "response_bytes"),
         "gateway_rss_mb": round(run_result["gateway_rss_peak_mb"], 1),
         # Its private part (the RSS less mapped shared libraries), at its peak.
         "gateway_anon_peak_mb": round(run_result.get("gateway_memory_mb", {}).get("peak_anon", 0.0), 1) or None,
         "start_to_serving_s": round(run_result["start_to_serving_s"], 3),
-        # The levers, each against the gateway as it is (RLE at the model's size, concurrency 1, p50 ms).
-        "lever_p50_ms_1080p": {
-            name: None if (p50 := cell(size, scenario, 1, "p50")) is None else round(p50, 2)
-            for name, scenario in (
-                ("as_is", gateway),
-                ("uint8_output", "gateway-rle-model-u8"),
-                ("zoo_profile_513", "gateway-rle-model-513"),
-            )
+        # The levers beside the gateway as shipped (RLE, concurrency 1): p50 ms and the gateway's CPU ms per call.
+        "lever_p50_ms_1080p": _levers(lambda scenario: cell(size, scenario, 1, "p50")),
+        "lever_cpu_ms_1080p": _levers(lambda scenario: cell(size, scenario, 1, "server_cpu_ms")),
+        # Each scenario's agreement with the model's own output, (min, mean) over bench/fidelity.py's cases.
+        "agreement_by_scenario": {
+            scenario: [figures[key] for key in AGREEMENT_KEYS]
+            for scenario, subject in SCENARIO_SUBJECTS.items()
+            if (figures := agreed.get("subjects", {}).get(subject))
         },
     }
 
 
+# name in lever_*_1080p -> scenario: the gateway as shipped (exact, at the original size), each speed option alone
+# and all together, and the same at the model's size.
+LEVERS = {
+    "exact": "gateway-rle-shipped",
+    "reduced_decode": "gateway-rle-reduced",
+    "nearest_upscale": "gateway-rle-nearest",
+    "uint8_input": "gateway-rle-uint8",
+    "fast": "gateway-rle-fast",
+    "model_size": "gateway-rle-model-shipped",
+    "model_size_fast": "gateway-rle-model-fast",
+    "model_size_uint8_output": "gateway-rle-model-u8",
+}
+# scenario -> bench/fidelity.py's subject whose answers are the scenario's (its agreement is the scenario's).
+SCENARIO_SUBJECTS = {
+    "gateway-png": "deeplab",
+    "gateway-rle": "deeplab",
+    "gateway-rle-model": "deeplab/model-size",
+    "gateway-rle-shipped": "deeplab",
+    "gateway-rle-model-shipped": "deeplab/model-size",
+    "floor": "deeplab/model-size",  # the same request as the gateway's, its model-size answer enlarged
+    "gateway-rle-model-u8": "deeplab/model-size",
+    "gateway-rle-reduced": "deeplab-reduced",
+    "gateway-rle-nearest": "deeplab-nearest",
+    "gateway-rle-uint8": "deeplab-uint8",
+    "tfserving-rest": "deeplab-uint8",  # the same rounded pixels to serving_default, its answer enlarged
+    "gateway-rle-fast": "deeplab-fast",
+    "gateway-rle-model-fast": "deeplab-fast",
+    "ingraph": "ingraph",
+    "ingraph-exact": "ingraph-exact",
+}
+
+
+# What agreement_by_scenario gives for each scenario, from bench/fidelity.py's figures of its subject.
+AGREEMENT_KEYS = ("min_agreement", "mean_agreement", "min_agreement_upright", "mean_agreement_upright")
+
+
+def _levers(figure: Callable[[str], float | None]) -> dict[str, float | None]:
+    return {name: None if (value := figure(scenario)) is None else round(value, 2) for name, scenario in LEVERS.items()}
+
+
 TARGETS = {
+    "fidelity_min_agreement": (">=", 0.995),
+    "fidelity_mean_agreement": (">=", 0.999),
     "overhead_vs_decode_1080p": ("<=", 1.3),
     "gateway_cpu_vs_decode_1080p": ("<=", 1.6),
     "throughput_ratio_c4_1080p": (">=", 0.9),
-    "speedup_vs_ingraph_1080p": (">=", 1.1),
+    "speedup_vs_ingraph_1080p": (">=", 0.9),
     "throughput_vs_ingraph_c4_1080p": (">=", 1.0),
+    "speedup_vs_ingraph_exact_1080p": (">=", 2.5),
+    "throughput_vs_ingraph_exact_c4_1080p": (">=", 2.5),
     "throughput_vs_kserve_c4_1080p": (">=", 1.5),
     "backend_cpu_vs_ingraph_1080p": ("<=", 0.8),
     "speedup_vs_seed_1080p": (">=", 5),
@@ -514,8 +623,9 @@ def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None)
     lines = [
         f"## Where the time goes ({size}, computed from this run)",
         "",
-        f"- Decoding this JPEG at the reduced scale the gateway uses, alone, on one thread: {decode:.2f} ms (the",
-        "  cost no gateway avoids; the targets below are measured against it).",
+        f"- Decoding this JPEG at reduced scale, alone, on one thread: {decode:.2f} ms (the cost no gateway avoids;",
+        f"  the targets below are measured against it); every pixel, as an exact answer needs: "
+        f"{summary.get('decode_full_ms_1080p')} ms.",
         f"- Latency at concurrency 1: the gateway's p50 (RLE) is {rle['p50'] - floor['p50']:.1f} ms above the",
         f"  floor's, {summary['overhead_vs_decode_1080p']} times the decode. Its CPU stages take {cpu_stages:.1f} ms",
         f"  of wall time (decode {stages.get('decode_us', 0) / 1000:.1f} ms inside the gateway, where threads and the",
@@ -533,10 +643,13 @@ def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None)
         "  their own scale, so at 1080p and 4K each subject is small for the model's input: where DeepLab finds no",
         "  object the mask is one run of background, and mask work and answers are at their cheapest; bytes and",
         "  postprocessing of a photo with a large subject cost more (see 640x480).",
-        "- Levers (RLE at the model's size, concurrency 1, p50 ms): as shipped (the deeplab-257 profile) "
-        f"{levers.get('as_is')}, with the graph's uint8 output {levers.get('uint8_output')}, and with the",
-        "  deeplab-zoo profile instead (513 px, which the graph shrinks to 257 inside)",
-        f"  {levers.get('zoo_profile_513')} (bench/LEVERS.md).",
+        "- Levers (RLE, concurrency 1, p50 ms / the gateway's CPU ms per call; their agreement in the table above):",
+        *(
+            f"  {name.replace('_', ' ')}: {levers.get(name)} / {summary.get('lever_cpu_ms_1080p', {}).get(name)}"
+            for name in LEVERS
+        ),
+        "  (exact: as shipped; reduced decode, nearest upscale, uint8 input: one speed option of the profile each;",
+        "  fast: all three, the gateway before its answers were exact; model size: MASK_SIZE_MODEL; bench/LEVERS.md)",
         "",
     ]
     flame = run_profile
@@ -556,31 +669,47 @@ def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None)
         "",
     ]
     missed = [name for name in TARGETS if met(name, summary.get(name)) != "met"]
+    exact_cost = _difference(levers.get("exact"), levers.get("fast"))
+    exact_cpu = _difference(
+        summary.get("lever_cpu_ms_1080p", {}).get("exact"), summary.get("lever_cpu_ms_1080p", {}).get("fast")
+    )
+    exactness = (
+        f"an exact answer needs every pixel decoded ({summary.get('decode_full_ms_1080p')} ms here, against"
+        f" {decode} ms at the reduced scale the target is set against): exactness costs {exact_cpu} ms of the"
+        f" gateway's CPU and {exact_cost} ms of latency per call against the fast lever (the same gateway with the"
+        " profile's speed options; levers above), whose answers are not the model's (Agreement beside speed)"
+    )
     reasons = {
-        "overhead_vs_decode_1080p": "beyond the decode, each call costs the client's gRPC hop to the gateway,"
-        " grpc.aio's server and client, two thread hops and the interceptors: about 3 ms, spread thin (the profile"
-        " above); the floor has none of it, and at the model's own 257 x 257 the floor is fast, so they weigh more."
-        " bench/LEVERS.md lists what was tried on them (a synchronous server, uvloop, an inline finish, reading the"
-        " answer and the request without copies): none moved the latency beyond the noise",
-        "gateway_cpu_vs_decode_1080p": "the same per-call gRPC, asyncio and protobuf work (see CPU above)",
+        "overhead_vs_decode_1080p": f"{exactness}; beyond the decode, each call costs the client's gRPC hop to the"
+        " gateway, grpc.aio's server and client, two thread hops and the interceptors: about 3 ms, spread thin (the"
+        " profile above); the floor has none of it. bench/LEVERS.md lists what was tried on them (a synchronous"
+        " server, uvloop, an inline finish, reading the answer and the request without copies): none moved the"
+        " latency beyond the noise",
+        "gateway_cpu_vs_decode_1080p": f"{exactness}; the rest is the same per-call gRPC, asyncio and protobuf work",
         "throughput_ratio_c4_1080p": f"shared cores: the expected ratio is {expected:.2f} (above)",
-        "speedup_vs_ingraph_1080p": "both give the graph 257 x 257; the in-graph peer decodes inside TF Serving, in"
-        " C++, with no second hop, where the gateway pays a gRPC hop and Python per call; at the same throughput the"
-        " gateway takes that decode off the model server (backend_cpu_vs_ingraph_1080p)",
-        "throughput_vs_ingraph_c4_1080p": "shared cores (as for throughput_ratio_c4_1080p)",
-        "speedup_vs_seed_4k": "a camera-like 4K JPEG costs the gateway's decode about 16 ms even at 1/8 scale, so"
-        " its own time grows faster than the seed's, whose cost is the full decode and the tensor either way",
+        "speedup_vs_ingraph_1080p": "both give the graph 257 x 257 and both decode every pixel of the JPEG; the"
+        " in-graph peer does it inside TF Serving, in C++, with no second hop, where the gateway pays a gRPC hop and"
+        " Python per call, which the reduced decode used to pay for (overhead_vs_decode_1080p); the peer's answers"
+        " are the model's only at 257 x 257, its pixels rounded (Agreement beside speed)",
+        "throughput_vs_ingraph_c4_1080p": "shared cores: the model server and the gateway's whole decode share two"
+        " cores (as for throughput_ratio_c4_1080p); on a model server of its own the gateway takes the decode off it"
+        " (backend_cpu_vs_ingraph_1080p)",
+        "backend_cpu_vs_ingraph_1080p": "the exact answer sends float32 pixels (four times the bytes of uint8) and"
+        " asks for the 33 x 33 scores beside the class ids: about 1-2 ms of the model server's CPU per call",
+        "speedup_vs_seed_4k": "the exact answer decodes all 8.3 megapixels of a 4K JPEG (about 35 ms), as the seed"
+        " chain does; the reduced decode took 16 ms at 1/8 scale",
         "request_bytes_ratio_1080p": "a camera-like JPEG is larger than an upscaled one (the bytes per megapixel"
         " above), while the seed's raw tensor is the same size, so the ratio falls",
         "response_bytes_ratio_1080p": "the seed's answer is TF Serving's default typed-field int64 mask, one byte a"
         " pixel for ids below 128, an eighth of the tensor_content answer the target was set against; the PNG mask"
         " is compared, and deflate cannot shrink data more than about 1032 times, so no PNG of a one-byte-a-pixel"
         " mask reaches 1000 (the RLE mask of the same size is in the table above)",
-        "gateway_rss_mb": "the peak of the whole run, in which one gateway serves three models and every size,"
-        " 4K images and overlays included. RSS counts the shared libraries' mapped pages (OpenCV, gRPC, NumPy,"
-        " Python: 60-80 MB, more when their files sit in the page cache; see the memory line above), which no"
-        f" change to the gateway's own code moves; its private memory peaked at {summary.get('gateway_anon_peak_mb')}"
-        " MB. By phase, and what was cut (the image read without copies: 40 MB less at 4K): bench/LEVERS.md",
+        "gateway_rss_mb": "the peak of the whole run, in which one gateway serves eight models and every size, 4K"
+        " images and overlays at concurrency 8 included. The exact answer decodes every pixel: 25 MB for a 4K image,"
+        " two at a time (the worker threads), where the reduced decode took 0.4 MB; the heap keeps such buffers for"
+        " the next call (service/__main__.py, tune_malloc: 14 ms less CPU per 4K call). RSS also counts the shared"
+        " libraries' mapped pages (OpenCV, gRPC, NumPy, Python: 60-80 MB; see the memory line above); its private"
+        f" memory peaked at {summary.get('gateway_anon_peak_mb')} MB. By phase: bench/LEVERS.md",
     }
     for name in missed:
         value = summary.get(name)
@@ -590,6 +719,41 @@ def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None)
         lines.append("- none")
     lines.append("")
     return lines
+
+
+def agreement_lines(results: dict, summary: dict, plan: Plan) -> list[str]:
+    """Each scenario's agreement with the model's own output (bench/fidelity.py's cases) beside its 1080p speed."""
+    agreed = summary.get("agreement_by_scenario") or {}
+    if "1080p" not in results or not agreed:
+        return []
+    c4 = 4 if 4 in plan.concurrencies else plan.concurrencies[-1]
+    lines = [
+        "## Agreement beside speed (1080p)",
+        "",
+        "Agreement: the share of pixels where a scenario's answer, at the photo's size (a model-size answer enlarged",
+        "by nearest neighbour, as a client would), has the class the model itself gives on the whole photo; min and",
+        "mean over bench/FIDELITY.md's cases (real photos with subjects, as given, EXIF-rotated, PNG, WebP, 1080p,",
+        "4K), and over those stored upright (no EXIF orientation, which TensorFlow's decoders, and so the in-graph",
+        "peers, ignore). Speed: this run's mosaic.",
+        "",
+        "| scenario | agreement min | mean | min, upright | mean, upright | p50 ms (c1) | req/s (c4) "
+        "| gateway CPU ms (c1) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for scenario, cells in results["1080p"].items():
+        if scenario not in agreed:
+            continue
+        shares = " | ".join(f"{100 * share:.3f} %" for share in agreed[scenario])
+        throughput = f"{cells[c4]['throughput']:.1f}" if c4 in cells else ""  # the levers run one call at a time
+        cpu = cells[1]["server_cpu_ms"]
+        lines.append(
+            f"| {scenario} | {shares} | {cells[1]['p50']:.1f} | {throughput} | {'' if cpu is None else f'{cpu:.1f}'} |"
+        )
+    return lines
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 1)
 
 
 def memory_lines(run_result: dict) -> list[str]:
@@ -628,12 +792,17 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
         "megapixel at 1080p, as a camera's photos (an upscaled picture is smoother and decodes faster).",
         f"Each cell runs for {plan.seconds} s after a warm-up call, in {plan.rounds} phases that take turns with",
         "the other scenarios (they alternate, so a noisy machine's drift falls on all of them alike).",
-        f"The gateway's model as shipped: profile {PROFILE} (the exported graph's own working size, 257 x 257);",
-        "the floor, TF Serving REST and the KServe transformer send the same tensor, and the in-graph peer resizes to",
-        "it in the graph (`exporter --bytes-signature-size 257x257`).",
+        f"The gateway's model as shipped: profile {PROFILE}, whose answers are the graph's own (the float pixels the",
+        "graph's resize makes, to `serving_scores`; pixels at the photo's size decided from the scores it returns).",
         "",
-        "- **floor**: Predict to modelserver with a tensor the client resized beforehand (the model plus transport).",
-        "- **gateway-png / gateway-rle**: `SegmentImage` with the JPEG bytes, mask at the original size.",
+        "- **floor**: the very Predict the gateway sends, made by the client beforehand (the model plus transport).",
+        "- **gateway-png / gateway-rle**: `SegmentImage` with the JPEG bytes, mask at the original size (exact);",
+        "  `-model`: at the model's size; `-fast`, `-reduced`, `-nearest`, `-uint8`: the profile's speed options",
+        "  (bench/fidelity.py's LEVERS); `-u8`: uint8 class ids from the graph.",
+        "- **ingraph**: the JPEG bytes to TF Serving, decoded and resized to 257 x 257 in the graph, the mask at that",
+        "  size (`exporter --bytes-signature-size 257x257`); **ingraph-exact**: decoded in the graph, the graph's own",
+        "  answer at the image's size (`--bytes-signature-size full`), the exact answer the gateway's matches.",
+        "- **tfserving-rest**, **kserve**: TF Serving's REST API with uint8 pixels as JSON; a KServe transformer.",
         "- **seed**: the client decodes the full image, `tf.make_tensor_proto`, Predict at full resolution,",
         "  `tf.make_ndarray` on the int64 mask.",
         "",
@@ -661,6 +830,7 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
                     f"{s['throughput']:.2f} | {s['request_bytes']:,} | {s['response_bytes']:,} | {s['errors']} | "
                     f"{cpu} | {s['client_cpu_pct']:.0f} |"
                 )
+    lines += ["", *agreement_lines(results, summary, plan), ""]
     lines += [
         "",
         "## Gateway stages (mean wall time per call in µs, concurrency 1, as the gateway reports them)",
@@ -720,13 +890,14 @@ def main(argv: list[str] | None = None) -> int:
         "--render", action="store_true", help=f"write the report again from OUT/{RUN_FILE}, the last run's figures"
     )
     args = parser.parse_args(argv)
-    sizes, concurrencies, seconds, rounds = PLANS[args.plan]
-    plan = Plan(sizes, concurrencies, seconds, rounds, args.out)
+    plan = Plan(*PLANS[args.plan], out=args.out)
     started = time.monotonic()
+    tune_malloc()  # decode_ms measures the decode as the gateway runs it
     if args.render:
         result = json.loads((args.out / RUN_FILE).read_text(), object_hook=_int_keys)
     else:
-        print(f"bench ({args.plan}): sizes {', '.join(sizes)}; concurrency {concurrencies}; {seconds} s a cell")
+        sizes = ", ".join(plan.sizes)
+        print(f"bench ({args.plan}): sizes {sizes}; concurrency {plan.concurrencies}; {plan.seconds} s a cell")
         result = run(plan, args.model_base)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / RUN_FILE).write_text(json.dumps(result))

@@ -8,10 +8,15 @@ so that the drift of a noisy machine falls on all of them alike. With --watch-pi
 (the gateway's) is read from /proc around each phase.
 
 Scenarios:
-  gateway-png, gateway-rle  SegmentImage with the JPEG bytes; mask at the original size.
-  floor                     Predict straight to the model server with a tensor the client resized beforehand
-                            (untimed), at the size --profile (the gateway's built-in profile) gives: the
-                            model's own cost plus transport.
+  gateway-png, gateway-rle  SegmentImage with the JPEG bytes; mask at the original size (options after the format:
+                            `model`, the mask at the model's size; `overlay`; or another model of the gateway's by its
+                            suffix, e.g. gateway-rle-fast for the model deeplab-fast).
+  floor                     Predict straight to the model server with the request the gateway sends for this image
+                            with --profile (the gateway's built-in profile), made beforehand (untimed): the model's
+                            own cost plus transport.
+  ingraph, ingraph-exact    The JPEG bytes to TF Serving's serving_bytes signature: decoded and resized in the graph,
+                            a mask at the model's size; or decoded in the graph, the graph's own answer at full size.
+  tfserving-rest, kserve    TF Serving's REST API with uint8 pixels; a KServe transformer in front of it.
   seed                      What the seed article's users do: decode the full-resolution image, build the tensor
                             with tf.make_tensor_proto, Predict at full resolution, tf.make_ndarray on the int64
                             mask. Needs TensorFlow, so it runs in a process of its own.
@@ -57,14 +62,15 @@ def _gateway(target: str, data: bytes, variant: str) -> tuple[Call, int]:
     return (lambda: stub.SegmentImage(request, timeout=120)), request.ByteSize()
 
 
-def _ingraph(target: str, data: bytes) -> tuple[Call, int]:
-    """The TF-native peer: the JPEG bytes straight to TF Serving, decoded, resized and segmented in the graph
-    (the exporter's --bytes-signature), a uint8 mask back at the model's size."""
+def _ingraph(target: str, data: bytes, model: str) -> tuple[Call, int]:
+    """The TF-native peers: the JPEG bytes straight to TF Serving, decoded (and resized) and segmented in the graph
+    (the exporter's --bytes-signature): `deeplab-u8` answers a uint8 mask at the model's size, `deeplab-exact` the
+    graph's own answer at the image's size (--bytes-signature-size full)."""
     from tfs_subset.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: PLC0415
     from tfs_subset.tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: PLC0415
 
     request = predict_pb2.PredictRequest()
-    request.model_spec.name = "deeplab-u8"
+    request.model_spec.name = model
     request.model_spec.signature_name = "serving_bytes"
     request.inputs["image_bytes"].CopyFrom(
         tensor_pb2.TensorProto(
@@ -131,7 +137,9 @@ def make_call(scenario: str, targets: dict[str, str], data: bytes, profile: str)
     if scenario == "seed":
         return _seed(targets["model"], data)
     if scenario == "ingraph":
-        return _ingraph(targets["model"], data)
+        return _ingraph(targets["model"], data, "deeplab-u8")
+    if scenario == "ingraph-exact":
+        return _ingraph(targets["model"], data, "deeplab-exact")
     if scenario == "tfserving-rest":
         from bench.peers import tfserving_rest_call  # noqa: PLC0415
 

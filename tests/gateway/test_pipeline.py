@@ -107,6 +107,7 @@ def test_the_deeplab_257_profile_sends_float_pixels_and_decides_full_size_pixels
     assert not np.array_equal(expected, cv2.resize(ids, (512, 512), interpolation=cv2.INTER_NEAREST_EXACT))
     at_model_size = segment(router, images.jpeg("astronaut.png"), mask_format=MaskFormat.RAW, mask_size=MaskSize.MODEL)
     assert np.array_equal(full_size_mask(at_model_size), ids)
+    assert graph.calls[1].output_keys == ("SemanticPredictions",)  # no pixel to decide: no scores asked for
 
 
 def test_fixed_profile_mask_at_model_size_is_the_fixed_size_and_never_upscales_the_zoo_input() -> None:

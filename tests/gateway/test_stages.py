@@ -20,12 +20,13 @@ from service.image.decode import decode, reduction_for
 from service.image.probe import probe
 from service.image.resize import longest_side_size, model_size, resize_to
 from service.mask.classes import ModelMask, class_mask
-from service.mask.encode import encode_png, encode_raw, run_lengths
+from service.mask.encode import encode_rgb_png
 from service.mask.grid import expand, grid_for, repeats
 from service.mask.overlay import overlay_picture, overlay_png
-from service.mask.statistics import _from_cells, _from_runs, class_statistics
+from service.mask.statistics import _from_cells, _from_runs
 from service.profiles import DEEPLAB_ZOO
 from tests import images
+from tests.grids import assert_describes
 from tfs_subset.tensorflow.core.framework import tensor_pb2, types_pb2
 
 LIMITS = Limits()
@@ -252,26 +253,7 @@ def test_statistics_runs_and_encodings_equal_those_of_the_expanded_mask(h, w, he
     xs = ((2 * np.arange(width) + 1) * w) // (2 * width)
     assert np.array_equal(full, small[ys][:, xs])
 
-    stats = class_statistics(grid)
-    assert sum(s.pixel_count for s in stats) == height * width
-    assert [s.pixel_count for s in stats] == sorted((s.pixel_count for s in stats), reverse=True)
-    for s in stats:
-        rows, cols = np.nonzero(full == s.class_id)
-        assert s.pixel_count == rows.size
-        assert s.fraction == pytest.approx(rows.size / full.size)
-        assert (s.x, s.y, s.width, s.height) == (
-            cols.min(),
-            rows.min(),
-            cols.max() - cols.min() + 1,
-            rows.max() - rows.min() + 1,
-        )
-    assert {s.class_id for s in stats} == set(np.unique(full).tolist())
-
-    values, counts = run_lengths(grid)
-    assert np.array_equal(np.repeat(values, counts).reshape(height, width), full)
-    assert (counts > 0).all() and (values[1:] != values[:-1]).all()
-    assert np.array_equal(images.decode_png_indices(encode_png(grid)), full)
-    assert encode_raw(grid) == full.tobytes()
+    assert_describes(grid, full)
 
 
 @pytest.mark.parametrize(("h", "w", "height", "width"), MASK_CASES)
@@ -325,6 +307,16 @@ def test_overlay_is_capped_at_1280_px_on_its_longest_side() -> None:
     # Background pixels are the photo itself; the table (11) is tinted with its colour.
     assert np.array_equal(exact[10, 10], bgr[10, 10])
     assert not np.array_equal(exact[130, 250], bgr[130, 250])
+
+
+@pytest.mark.parametrize("shape", [(400, 600, 3), (1, 1, 3), (7, 2, 3)])
+def test_the_overlay_png_holds_the_very_pixels(shape: tuple[int, int, int]) -> None:
+    bgr = images.bgr("coffee.png")[: shape[0], : shape[1]] if shape[0] > 1 else np.full(shape, 250, np.uint8)
+    if shape == (7, 2, 3):
+        bgr = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    png = encode_rgb_png(bgr)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert np.array_equal(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), bgr)
 
 
 @pytest.mark.parametrize(

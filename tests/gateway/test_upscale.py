@@ -11,12 +11,10 @@ import pytest
 
 from service.image.bilinear import resize, taps
 from service.mask.classes import ModelMask, ScoreMap
-from service.mask.encode import encode_png, encode_raw, run_lengths
 from service.mask.grid import expand
-from service.mask.statistics import class_statistics
 from service.mask.upscale import upscale
-from tests import images
 from tests.bilinear import enlarged as _per_pixel
+from tests.grids import assert_describes
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -68,24 +66,7 @@ def test_statistics_runs_and_encodings_of_a_patched_mask_equal_those_of_the_expa
     scores = ScoreMap(logits, 65, 65)
     small = np.argmax(resize(logits, (65, 65), align_corners=True), axis=2).astype(np.uint8)
     grid = upscale(ModelMask(small, scores), width, height)
-    full = expand(grid)
-    stats = class_statistics(grid)
-    assert sum(s.pixel_count for s in stats) == height * width
-    for s in stats:
-        rows, cols = np.nonzero(full == s.class_id)
-        assert s.pixel_count == rows.size
-        assert (s.x, s.y, s.width, s.height) == (
-            cols.min(),
-            rows.min(),
-            cols.max() - cols.min() + 1,
-            rows.max() - rows.min() + 1,
-        )
-    assert {s.class_id for s in stats} == set(np.unique(full).tolist())
-    values, counts = run_lengths(grid)
-    assert np.array_equal(np.repeat(values, counts).reshape(height, width), full)
-    assert (counts > 0).all() and (values[1:] != values[:-1]).all()
-    assert np.array_equal(images.decode_png_indices(encode_png(grid)), full)
-    assert encode_raw(grid) == full.tobytes()
+    assert_describes(grid, expand(grid))
 
 
 def test_taps_follow_tensorflow_at_the_edges() -> None:

@@ -60,8 +60,8 @@ def test_the_short_fidelity_run_meets_the_targets_with_exact_model_size_masks(tm
     assert figures["fidelity_min_agreement"] >= 0.995 and figures["fidelity_mean_agreement"] >= 0.999, figures
     cases = json.loads(outcomes.read_text())
     assert len(cases) == figures["fidelity_cases"] == 2 * 3 * 4
-    assert {c["model"] for c in cases} == {"deeplab", "deeplab-lite"}
+    assert {c["subject"] for c in cases} == {"deeplab", "deeplab-lite"}
     # Exactness at the model's size, where nothing is left to chance: the model's own output for the tensor sent,
     # and that tensor the one the graph makes from the photo itself.
     assert all(c["model_size_exact"] for c in cases), [c for c in cases if not c["model_size_exact"]]
-    assert all(c["tensor_exact"] for c in cases if c["model"] == "deeplab")
+    assert all(c["tensor_exact"] for c in cases if c["subject"] == "deeplab")
