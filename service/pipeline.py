@@ -188,7 +188,9 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
         data = encode_raw(grid)
     else:
         values, counts = run_lengths(grid)
-    overlay = overlay_png(prepared.picture, answer) if prepared.picture is not None else b""
+    overlay = b""
+    if prepared.picture is not None:
+        overlay = overlay_png(prepared.picture, answer, grid.width, grid.height)
     encode_us = clock.lap()
     return EncodedMask(
         small,

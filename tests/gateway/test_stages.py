@@ -290,19 +290,18 @@ def test_status_mapping_hides_unknown_errors_and_logs_them(caplog: pytest.LogCap
     assert "Traceback" in caplog.text and "secret-key" in caplog.text
 
 
-def test_overlay_is_capped_at_1280_px_on_its_longest_side() -> None:
+def test_overlay_is_capped_at_1280_px_on_its_longest_side_and_keeps_a_small_picture_meanwhile() -> None:
     bgr = images.bgr("coffee.png")
     small = np.zeros((171, 257), np.uint8)
     small[50:100, 60:200] = 11
     answer = ModelMask(small)
     large = cv2.resize(bgr, (3000, 2000))
-    assert overlay_picture(large, 3000, 2000).shape == (853, 1280, 3)
-    big = cv2.imdecode(
-        np.frombuffer(overlay_png(overlay_picture(large, 3000, 2000), answer), np.uint8), cv2.IMREAD_COLOR
-    )
+    picture = overlay_picture(large, 3000, 2000)
+    assert picture.shape == (426, 640, 3)  # what the call holds while the model runs
+    big = cv2.imdecode(np.frombuffer(overlay_png(picture, answer, 3000, 2000), np.uint8), cv2.IMREAD_COLOR)
     assert big.shape == (853, 1280, 3)
     assert overlay_picture(bgr, 600, 400) is bgr
-    exact = cv2.imdecode(np.frombuffer(overlay_png(bgr, answer), np.uint8), cv2.IMREAD_COLOR)
+    exact = cv2.imdecode(np.frombuffer(overlay_png(bgr, answer, 600, 400), np.uint8), cv2.IMREAD_COLOR)
     assert exact.shape == (400, 600, 3)
     # Background pixels are the photo itself; the table (11) is tinted with its colour.
     assert np.array_equal(exact[10, 10], bgr[10, 10])
