@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from tests import images
-from tests.helpers import ServerProcess, rss_mb, start_gateway, wait_for_health
+from tests.helpers import ServerProcess, rss_mb, start_gateway, wait_for, wait_for_health
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 # Documented in RELIABILITY.md: with these limits, whatever the clients below do.
@@ -88,9 +88,9 @@ def test_a_storm_of_cancellations_leaves_nothing_behind(guarded: ServerProcess) 
         streams = [stub.SegmentImageStream(iter([pb.SegmentImageStreamRequest()] * 5)) for _ in range(50)]
         for stream in streams:
             stream.cancel()
-    time.sleep(1)
-    # Every place went back, and nothing was kept.
-    assert _in_flight(guarded) == 0
+    # Every place goes back, and nothing is kept: the calls the gateway had begun give theirs back as their
+    # cancellation reaches them (a loaded CI machine once had 2 of 450 still on their way after a fixed second).
+    wait_for(lambda: _in_flight(guarded) == 0, timeout=30)
     assert rss_mb(guarded.process.pid) < RSS_BOUND_MB
     assert _serving(guarded.target) and _polite_call(guarded.target).classes
 
