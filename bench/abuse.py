@@ -1,32 +1,58 @@
-"""python -m bench.abuse [--streams 30] [--connections 1] [--seconds 20] [--model-base DIR] [GATEWAY FLAG ...]
+"""python -m bench.abuse [--shape SHAPE] [--streams N] [--connections N] [--seconds S] [--model-base DIR] [FLAG ...]
 
-What clients that never read their answers can make the gateway hold. Starts modelserver and the gateway (default
-limits, plus any gateway flags given after the options) on loopback; opens STREAMS SegmentImageStream calls spread
-over CONNECTIONS connections, each sending fifty 1 MB JPEGs (3000x2000) that ask for overlays and never reading an
-answer; samples the gateway's RSS every second for SECONDS; then checks that health still says SERVING and that a
-polite client (retrying RESOURCE_EXHAUSTED with backoff) is served. Prints one JSON line. The figures are in
-RELIABILITY.md; tests/gateway/test_abuse.py runs a smaller case in `make test`.
+What clients that misbehave can make the gateway hold, and what they make other clients wait. Starts modelserver
+and the gateway (`make run`'s profile and labels, default limits, plus any gateway flags given after the options) on
+loopback, loads it in one of these shapes, and prints one JSON line:
+
+  overlays      STREAMS SegmentImageStream calls over CONNECTIONS connections, each sending fifty 1 MB JPEGs
+                (3000x2000) that ask for overlays and never reading an answer; the gateway's RSS every second for
+                SECONDS; then health, and a polite client that retries RESOURCE_EXHAUSTED with backoff.
+  never-reading STREAMS streams (default 40) over CONNECTIONS connections (default 1), each sending twenty 1080p
+                JPEGs and never reading; meanwhile, on connections of their own: a polite unary client (20 calls,
+                15 s deadline each: codes and latencies against its unloaded latency), a new reflection client
+                (grpcurl list and describe), health and ListModels; RSS and health sampled all along.
+  batch         one stream pipelining 400 1080p JPEGs and reading its answers, beside 4 unary clients calling in a
+                loop, each on its own connection, for SECONDS (default 15): the images each got, its share against
+                an equal share, and Jain's fairness index over the five.
+  storm         STREAMS never-reading streams (default 120) over CONNECTIONS connections (default 4), and 1,000
+                calls opened and cancelled at once; then the polite client, reflection, health and ListModels as in
+                never-reading.
+
+The figures are in RELIABILITY.md; tests/gateway/test_abuse.py and test_fairness.py run these shapes in `make test`.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import pathlib
+import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import cv2
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.__main__ import IMAGES, LABELS, export
-from deploy.local import rss_mb, start_gateway, start_modelserver
+from bench import photos
+from bench.__main__ import IMAGES, LABELS, PROFILE, export
+from deploy.local import ROOT, ServerProcess, rss_mb, start_gateway, start_modelserver
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 
 ITEMS_PER_STREAM = 50
+# Each channel on a connection of its own, as clients on other machines have: gRPC's Python channels with the same
+# target and options share one connection unless told otherwise.
+SEND_OPTIONS = [("grpc.max_send_message_length", 1 << 26), ("grpc.use_local_subchannel_pool", 1)]
+GRPCURL = ROOT / ".venv" / "bin" / "grpcurl"
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 def big_jpeg() -> bytes:
@@ -36,10 +62,24 @@ def big_jpeg() -> bytes:
     return cv2.imencode(".jpg", resized, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
 
 
+def hd_jpeg() -> bytes:
+    """The bench's 1080p JPEG: a mosaic of real photos at their own scale (bench/photos.py)."""
+    return photos.jpeg(photos.mosaic(photos.photos(IMAGES), 1920, 1080))
+
+
+def polite_image() -> bytes:
+    return cv2.imencode(".jpg", cv2.imread(str(IMAGES / "chelsea.png")))[1].tobytes()
+
+
+def base64_image(image: bytes) -> str:
+    """The image as proto JSON spells bytes, for the HTTP side."""
+    return base64.b64encode(image).decode("ascii")
+
+
 def polite_call(target: str, image: bytes, patience_s: float) -> float:
     """Seconds until a polite client, backing off on RESOURCE_EXHAUSTED, was served."""
     start, deadline = time.monotonic(), time.monotonic() + patience_s
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
         stub = pb_grpc.SegmentationServiceStub(channel)
         while True:
             try:
@@ -51,11 +91,223 @@ def polite_call(target: str, image: bytes, patience_s: float) -> float:
                 time.sleep(0.5)
 
 
-def run(target: str, pid: int, streams: int, connections: int, seconds: float) -> dict[str, object]:
+@dataclass
+class Watch:
+    """The gateway's RSS and health, sampled on a connection of their own until stopped."""
+
+    target: str
+    pid: int
+    rss: list[float] = field(default_factory=list)
+    not_serving: int = 0  # samples whose health check was not SERVING (or failed)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        with grpc.insecure_channel(self.target, options=SEND_OPTIONS) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while not self._stop.is_set():
+                self.rss.append(rss_mb(self.pid))
+                try:
+                    if health.Check(health_pb2.HealthCheckRequest(), timeout=2).status != SERVING:
+                        self.not_serving += 1
+                except grpc.RpcError:
+                    self.not_serving += 1
+                self._stop.wait(0.25)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@contextmanager
+def watching(target: str, pid: int) -> Iterator[Watch]:
+    watch = Watch(target, pid)
+    thread = threading.Thread(target=watch.run, daemon=True)
+    thread.start()
+    try:
+        yield watch
+    finally:
+        watch.stop()
+        thread.join(10)
+
+
+def unary_latencies(target: str, image: bytes, calls: int, deadline_s: float) -> list[tuple[str, float]]:
+    """(code, seconds) of `calls` SegmentImage calls one after the other, on a connection of their own."""
+    found = []
+    with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
+        stub = pb_grpc.SegmentationServiceStub(channel)
+        request = pb.SegmentImageRequest(image=image, mask_format=pb.MASK_FORMAT_RLE)
+        for _ in range(calls):
+            start = time.monotonic()
+            try:
+                stub.SegmentImage(request, timeout=deadline_s)
+                found.append(("OK", time.monotonic() - start))
+            except grpc.RpcError as error:
+                found.append((error.code().name, time.monotonic() - start))
+    return found
+
+
+def timed(work: Callable[[], object]) -> float:
+    start = time.monotonic()
+    work()
+    return round(time.monotonic() - start, 3)
+
+
+def discovery(target: str) -> dict[str, float]:
+    """Seconds a new client waits, each on a connection of its own: grpcurl's reflection (list, describe), a health
+    check, ListModels."""
+
+    def grpcurl(*args: str) -> None:
+        subprocess.run([str(GRPCURL), "-plaintext", "-max-time", "30", target, *args], check=True, capture_output=True)
+
+    def health() -> None:
+        with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)
+
+    def list_models() -> None:
+        with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
+            pb_grpc.SegmentationServiceStub(channel).ListModels(pb.ListModelsRequest(), timeout=30)
+
+    return {
+        "reflection_list_s": timed(lambda: grpcurl("list")),
+        "reflection_describe_s": timed(lambda: grpcurl("describe", "segmentation.v1.SegmentImageRequest")),
+        "health_s": timed(health),
+        "list_models_s": timed(list_models),
+    }
+
+
+def polite_figures(target: str, image: bytes, unloaded_s: float) -> dict[str, object]:
+    """A polite unary client's 20 calls under the load, against its unloaded latency."""
+    calls = unary_latencies(target, image, 20, deadline_s=15)
+    latencies = sorted(seconds for _, seconds in calls)
+    p90 = latencies[int(0.9 * (len(latencies) - 1))]
+    return {
+        "polite_unloaded_s": round(unloaded_s, 3),
+        "polite_codes": {code: sum(1 for c, _ in calls if c == code) for code in dict.fromkeys(c for c, _ in calls)},
+        "polite_p50_s": round(statistics.median(latencies), 3),
+        "polite_p90_s": round(p90, 3),
+        "polite_p90_bound_s": round(max(1.0, 5 * unloaded_s), 3),
+    }
+
+
+def never_reading(
+    target: str, pid: int, streams: int, connections: int, items: int = 20
+) -> tuple[list[grpc.Channel], list[object]]:
+    """Streams that send `items` 1080p JPEGs each and never read, spread over `connections` connections."""
+    item = pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=hd_jpeg()))
+    channels = [grpc.insecure_channel(target, options=SEND_OPTIONS) for _ in range(connections)]
+    stubs = [pb_grpc.SegmentationServiceStub(channel) for channel in channels]
+    calls = [stubs[i % connections].SegmentImageStream(iter([item] * items), timeout=120) for i in range(streams)]
+    return channels, calls
+
+
+def let_go(channels: list[grpc.Channel], calls: list) -> None:  # type: ignore[type-arg]
+    for call in calls:
+        call.cancel()
+    for channel in channels:
+        channel.close()
+
+
+def unloaded(target: str) -> float:
+    """The polite client's median latency with nothing else running (after a first call that warms up)."""
+    calls = unary_latencies(target, polite_image(), 6, deadline_s=30)[1:]
+    return statistics.median(seconds for _, seconds in calls)
+
+
+def run_never_reading(target: str, pid: int, streams: int, connections: int, seconds: float) -> dict[str, object]:
+    quiet = unloaded(target)
+    with watching(target, pid) as watch:
+        channels, calls = never_reading(target, pid, streams, connections)
+        time.sleep(min(seconds, 5))  # the streams' images fill what they can
+        found = {**discovery(target), **polite_figures(target, polite_image(), quiet)}
+        let_go(channels, calls)
+    return {
+        "streams": streams,
+        "connections": connections,
+        **found,
+        "rss_peak_mb": round(max(watch.rss)),
+        "not_serving_samples": watch.not_serving,
+    }
+
+
+def run_storm(target: str, pid: int, streams: int, connections: int, seconds: float) -> dict[str, object]:
+    quiet = unloaded(target)
+    with watching(target, pid) as watch:
+        channels, calls = never_reading(target, pid, streams, connections)
+        with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
+            stub = pb_grpc.SegmentationServiceStub(channel)
+            request = pb.SegmentImageRequest(image=hd_jpeg())
+            for future in [stub.SegmentImage.future(request, timeout=60) for _ in range(1000)]:
+                future.cancel()
+        time.sleep(min(seconds, 5))
+        found = {**discovery(target), **polite_figures(target, polite_image(), quiet)}
+        let_go(channels, calls)
+    return {
+        "streams": streams,
+        "connections": connections,
+        "cancelled_calls": 1000,
+        **found,
+        "rss_peak_mb": round(max(watch.rss)),
+        "not_serving_samples": watch.not_serving,
+    }
+
+
+def jain(shares: list[float]) -> float:
+    """Jain's fairness index: 1 when every share is equal, 1/n when one takes all."""
+    return sum(shares) ** 2 / (len(shares) * sum(s * s for s in shares)) if any(shares) else 0.0
+
+
+def run_batch(target: str, pid: int, streams: int, connections: int, seconds: float) -> dict[str, object]:
+    image = hd_jpeg()
+    stop_at = time.monotonic() + seconds
+    served = [0] * 5  # the stream's images, then each unary client's
+    lock = threading.Lock()
+
+    def batch() -> None:
+        item = pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=image, mask_format=pb.MASK_FORMAT_RLE))
+        with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
+            call = pb_grpc.SegmentationServiceStub(channel).SegmentImageStream(iter([item] * 400), timeout=120)
+            for answer in call:
+                if time.monotonic() > stop_at:
+                    call.cancel()
+                    return
+                if answer.HasField("result"):
+                    with lock:
+                        served[0] += 1
+
+    def unary(slot: int) -> None:
+        request = pb.SegmentImageRequest(image=image, mask_format=pb.MASK_FORMAT_RLE)
+        with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
+            stub = pb_grpc.SegmentationServiceStub(channel)
+            while time.monotonic() < stop_at:
+                try:
+                    stub.SegmentImage(request, timeout=max(0.1, stop_at - time.monotonic()))
+                except grpc.RpcError:
+                    continue
+                with lock:
+                    served[slot] += 1
+
+    with watching(target, pid) as watch:
+        threads = [threading.Thread(target=batch), *(threading.Thread(target=unary, args=(i,)) for i in range(1, 5))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(seconds + 60)
+    total = sum(served)
+    shares = [count / total if total else 0.0 for count in served]
+    return {
+        "seconds": seconds,
+        "images_served": {"stream": served[0], "unary": served[1:]},
+        "share_of_an_equal_share": [round(share * 5, 3) for share in shares],
+        "unary_min_share_of_equal": round(min(shares[1:]) * 5, 3),
+        "jain_index": round(jain(shares), 3),
+        "rss_peak_mb": round(max(watch.rss)),
+        "not_serving_samples": watch.not_serving,
+    }
+
+
+def run_overlays(target: str, pid: int, streams: int, connections: int, seconds: float) -> dict[str, object]:
     image = big_jpeg()
     item = pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=image, include_overlay=True))
-    options = [("grpc.max_send_message_length", 1 << 26)]
-    channels = [grpc.insecure_channel(target, options=options) for _ in range(connections)]
+    channels = [grpc.insecure_channel(target, options=SEND_OPTIONS) for _ in range(connections)]
     stubs = [pb_grpc.SegmentationServiceStub(channel) for channel in channels]
     idle = rss_mb(pid)
     calls = [
@@ -65,13 +317,10 @@ def run(target: str, pid: int, streams: int, connections: int, seconds: float) -
     for _ in range(int(seconds)):
         time.sleep(1)
         rss.append(round(rss_mb(pid)))
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
         status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5).status
-    polite_s = polite_call(target, cv2.imencode(".jpg", cv2.imread(str(IMAGES / "chelsea.png")))[1].tobytes(), 120)
-    for call in calls:
-        call.cancel()
-    for channel in channels:
-        channel.close()
+    polite_s = polite_call(target, polite_image(), 120)
+    let_go(channels, calls)
     return {
         "streams": streams,
         "connections": connections,
@@ -79,29 +328,52 @@ def run(target: str, pid: int, streams: int, connections: int, seconds: float) -
         "rss_idle_mb": round(idle),
         "rss_mb_each_second": rss,
         "rss_peak_mb": max(rss),
-        "serving": status == health_pb2.HealthCheckResponse.SERVING,
+        "serving": status == SERVING,
         "polite_client_served_after_s": round(polite_s, 2),
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.abuse", description=__doc__)
-    parser.add_argument("--streams", type=int, default=30)
-    parser.add_argument("--connections", type=int, default=1)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--model-base", default=None, help="an exported servable (default: export one now)")
-    args, gateway_flags = parser.parse_known_args()
+# shape -> (run, default streams, default connections, default seconds)
+SHAPES: dict[str, tuple[Callable[..., dict[str, object]], int, int, float]] = {
+    "overlays": (run_overlays, 30, 1, 20),
+    "never-reading": (run_never_reading, 40, 1, 5),
+    "batch": (run_batch, 1, 5, 15),
+    "storm": (run_storm, 120, 4, 5),
+}
+
+
+@contextmanager
+def gateway_and_model(model_base: str | None, flags: list[str]) -> Iterator[ServerProcess]:
     with tempfile.TemporaryDirectory(prefix="abuse-") as tmp:
-        base = args.model_base or str(export(pathlib.Path(tmp), "deeplab"))
+        base = model_base or str(export(pathlib.Path(tmp), "deeplab"))
         modelserver = start_modelserver("--model_name=deeplab", f"--model_base_path={base}")
-        gateway = start_gateway(f"--backend={modelserver.target}", f"--labels={LABELS}", *gateway_flags)
+        gateway = start_gateway(f"--backend={modelserver.target}", f"--labels={LABELS}", f"--profile={PROFILE}", *flags)
         try:
-            figures = run(gateway.target, gateway.process.pid, args.streams, args.connections, args.seconds)
+            yield gateway
         finally:
             gateway.stop()
             modelserver.stop()
-    print(json.dumps({"gateway_flags": gateway_flags, **figures}))
-    return 0 if figures["serving"] else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.abuse", description=__doc__)
+    parser.add_argument("--shape", choices=tuple(SHAPES), default="overlays")
+    parser.add_argument("--streams", type=int, default=None)
+    parser.add_argument("--connections", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--model-base", default=None, help="an exported servable (default: export one now)")
+    args, gateway_flags = parser.parse_known_args()
+    run, streams, connections, seconds = SHAPES[args.shape]
+    with gateway_and_model(args.model_base, gateway_flags) as gateway:
+        figures = run(
+            gateway.target,
+            gateway.process.pid,
+            args.streams or streams,
+            args.connections or connections,
+            args.seconds or seconds,
+        )
+    print(json.dumps({"shape": args.shape, "gateway_flags": gateway_flags, **figures}))
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,11 +16,11 @@ from grpc_reflection.v1alpha import reflection
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from service import tracing
+from service.admission import Places, Quotas
 from service.api import requests
 from service.api.interceptors import (
     CallLog,
     ErrorStatus,
-    InFlight,
     LoadShedding,
     RequestIds,
     StreamWrites,
@@ -51,7 +51,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
 BOUNDED_TRANSPORT = (
     ("grpc.max_concurrent_streams", 32),
     ("grpc.http2.bdp_probe", 0),
-    ("grpc.http2.lookahead_bytes", 4 << 20),
+    ("grpc.http2.lookahead_bytes", 1 << 20),
     ("grpc.max_metadata_size", 16 << 10),
 )
 # Room for an image at the byte limit plus the request's other fields; the limit itself is checked by the
@@ -221,7 +221,7 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
         interceptors.append(Authentication(TokenFile(config.auth_tokens), protect_health=config.auth_health))
     interceptors += [
         ErrorStatus(),
-        LoadShedding(InFlight(config.max_concurrent_calls), metrics, config.max_concurrent_rpcs),
+        LoadShedding(Quotas(config.max_calls_per_caller), metrics, config.max_concurrent_rpcs, config.max_queue_wait_s),
     ]
     server = grpc.aio.server(
         interceptors=interceptors,
@@ -234,7 +234,9 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
     shadows = ShadowRunner(config.max_shadow_in_flight, config.predict_timeout_s)
     metrics.watch_shadows(shadows)
     pipeline = Pipeline(config.limits, config.predict_timeout_s, shadows)
-    servicer = SegmentationServicer(router, pipeline, config.stream_window, metrics)
+    places = Places(config.max_concurrent_calls, config.max_queue_wait_s)
+    metrics.watch_places(places)
+    servicer = SegmentationServicer(router, pipeline, config.stream_window, metrics, places)
     requests.add_to_server(servicer, server)
     health = HealthPoller(router, SERVICE_NAME, config.health_poll_s, metrics)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
@@ -253,7 +255,7 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
         # Imported only when asked for: connectrpc, uvicorn and Starlette cost 13 MB and 0.1 s at start.
         from service.http_server import HttpApp, HttpServer  # noqa: PLC0415
 
-        # The same servicer behind the same interceptors: one InFlight, TokenFile, call log and metrics.
+        # The same servicer behind the same interceptors: one set of places and quotas, TokenFile, call log and metrics.
         http = HttpServer(HttpApp(servicer, interceptors, receive_limit), config)
     return Gateway(
         server,

@@ -137,8 +137,13 @@ class Config:
     stream_window: int = 4
     # A stream whose answers the client has not read for this long is ended (RESOURCE_EXHAUSTED).
     stream_write_timeout_s: float = 30.0
-    # Images in progress at once (unary calls and stream items) before new calls get RESOURCE_EXHAUSTED.
-    max_concurrent_calls: int = 64
+    # Images worked on at once (unary calls and stream items), shared fairly between callers (service/admission.py):
+    # four per core, about what a core's decodes and the model server's calls keep busy; more only queue inside.
+    max_concurrent_calls: int = field(default_factory=lambda: 4 * (os.cpu_count() or 2))
+    # Images one caller (a connection, or an x-tenant) holds at once: worked on, or answered and not yet read.
+    max_calls_per_caller: int = 16
+    # Seconds an image may wait for a place before RESOURCE_EXHAUSTED (with a retry hint).
+    max_queue_wait_s: float = 2.0
     # SegmentationService calls open at once (a stream is one, however many items): past it, new calls get
     # RESOURCE_EXHAUSTED. Each open call may hold one received message beyond the images in progress. Health and
     # reflection are not counted.
@@ -373,7 +378,23 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         int,
         positive,
         lambda c, v: replace(c, max_concurrent_calls=v),
-        "images in progress, calls and stream items, before shedding load (default 64)",
+        "images worked on at once, calls and stream items, shared fairly between callers (default: 4 per core)",
+    ),
+    Setting(
+        "max_calls_per_caller",
+        int,
+        positive,
+        lambda c, v: replace(c, max_calls_per_caller=v),
+        "images one caller (a connection, or the x-tenant header's tenant) holds at once, worked on or answered and "
+        "unread: past it its streams read no further and its calls wait (default 16)",
+    ),
+    Setting(
+        "max_queue_wait",
+        float,
+        positive,
+        lambda c, v: replace(c, max_queue_wait_s=v),
+        "seconds an image may wait for a place (or a call for its caller's quota) before RESOURCE_EXHAUSTED with a "
+        "retry hint (default 2)",
     ),
     Setting(
         "max_concurrent_rpcs",

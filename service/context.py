@@ -22,6 +22,8 @@ REQUEST_ID_KEY = "x-request-id"
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 call_info: contextvars.ContextVar[CallInfo | None] = contextvars.ContextVar("call_info", default=None)
+# Whom the call's images count against (service/admission.py): the connection, or the x-tenant header's tenant.
+caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="unknown")
 
 
 def note_route(model: str, variant: str) -> None:

@@ -36,7 +36,11 @@ class DeadlineExceeded(GatewayError):
 
 
 class Overloaded(GatewayError):
-    """The gateway sheds load: too many calls in flight."""
+    """The gateway sheds load: too many calls, or an image that could not get a place in time."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s  # when the caller may well be served, if the gateway can tell
 
 
 class BackendFailed(GatewayError):

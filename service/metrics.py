@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from service.admission import Places
     from service.pipeline import Timings
     from service.shadow import ShadowRunner
 
@@ -51,7 +52,10 @@ class Metrics:
             registry=registry,
         )
         self.in_flight = Gauge(
-            "segmentation_in_flight", "Images in progress (calls and stream items).", registry=registry
+            "segmentation_in_flight", "Images being worked on (calls and stream items).", registry=registry
+        )
+        self.waiting = Gauge(
+            "segmentation_waiting", "Images waiting for a place to be worked on in.", registry=registry
         )
         self.backend_up = Gauge(
             "segmentation_backend_up",
@@ -68,8 +72,9 @@ class Metrics:
         for stage in STAGES:
             self.stage_seconds.labels(stage).observe(getattr(timings, f"{stage}_us") / 1e6)
 
-    def watch_in_flight(self, count: Callable[[], int]) -> None:
-        self.in_flight.set_function(count)
+    def watch_places(self, places: Places) -> None:
+        self.in_flight.set_function(lambda: places.busy)
+        self.waiting.set_function(lambda: places.waiting)
 
     def watch_shadows(self, shadows: ShadowRunner) -> None:
         self.registry.register(_ShadowCollector(shadows))

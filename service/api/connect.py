@@ -4,7 +4,7 @@ connectrpc's ASGI application decodes the request (proto JSON or binary, Connect
 the generated `SegmentationService` protocol's methods. `ConnectService` implements them by running the very
 interceptor objects the gRPC server runs (request ids, call log, bearer tokens, status mapping, load shedding) around
 the very servicer object, with `CallContext` standing in for grpc.aio's ServicerContext. So the router, pipeline,
-shared InFlight, TokenFile, metrics and log lines are one, and domain errors reach HTTP through the one mapping in
+places and quotas, TokenFile, metrics and log lines are one, and domain errors reach HTTP through the one mapping in
 api/status.py: the status code it chose is only renamed here into Connect's, which picks the HTTP status.
 """
 
@@ -64,6 +64,10 @@ class CallContext:
 
     def invocation_metadata(self) -> Metadata:
         return self._metadata
+
+    def peer(self) -> str:
+        """The client's connection, as gRPC names a peer: its images count against it (service/admission.py)."""
+        return f"http:{self._ctx.client_address}" if self._ctx.client_address else "http:unknown"
 
     def time_remaining(self) -> float | None:
         return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())

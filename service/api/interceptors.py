@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -17,8 +18,9 @@ from typing import Any
 import grpc
 
 from service import tracing
+from service.admission import Quotas, caller_of
 from service.api.status import to_status
-from service.context import REQUEST_ID_KEY, CallInfo, call_info, request_id
+from service.context import REQUEST_ID_KEY, CallInfo, call_info, caller, request_id
 from service.errors import Overloaded
 from service.metrics import Metrics
 
@@ -201,59 +203,39 @@ def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-class InFlight:
-    """Images in progress across all calls: a unary call is one, each stream item being worked on is one."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.count = 0
-        self._places = asyncio.Semaphore(limit)
-
-    async def try_take(self) -> bool:
-        """A place now, or False; streams queued for a place come first."""
-        if self._places.locked():
-            return False
-        await self._places.acquire()  # free, so it does not wait
-        self.count += 1
-        return True
-
-    async def take(self) -> None:
-        await self._places.acquire()
-        self.count += 1
-
-    def give_back(self, n: int = 1) -> None:
-        for _ in range(n):
-            self.count -= 1
-            self._places.release()
-
-
 class LoadShedding(_Interceptor):
-    """Past `limit` images in progress, unary calls get RESOURCE_EXHAUSTED and streams wait; past `max_open_calls`
-    calls open at once (a stream counts once), new calls get RESOURCE_EXHAUSTED before anything of theirs is read.
+    """Names the caller of each image call, and bounds what callers can make the gateway hold.
 
-    A stream item takes a place when the servicer reads it (which it does only when its window has room) and
-    gives it back when gRPC has taken its answer (answers come one per item, in order). While an item waits for
-    a place the stream reads no further, and gRPC's flow control slows the sender. So each open call holds at most
-    one received message beyond the images in progress, and what clients can make the gateway hold is bounded by
-    the two limits. Health and reflection are not counted: probes are answered whatever the load.
+    Past `max_open_calls` calls open at once (a stream counts once), new calls get RESOURCE_EXHAUSTED before
+    anything of theirs is read. Each image (a unary call, or a stream item once the servicer reads it, which it does
+    only when its window has room) takes one of its caller's quota (admission.Quotas) and gives it back once gRPC has
+    taken its answer (answers come one per item, in order): an answer a client does not read holds only its own
+    caller's quota. A stream item waits for its quota and the stream reads no further meanwhile, so gRPC's flow
+    control slows the sender; a unary call waits at most `max_wait_s`. The places images are worked on in are the
+    servicer's (admission.Places), shared fairly between callers. Health and reflection are not counted: probes are
+    answered whatever the load.
     """
 
-    def __init__(self, in_flight: InFlight, metrics: Metrics, max_open_calls: int) -> None:
-        self.in_flight = in_flight
+    def __init__(self, quotas: Quotas, metrics: Metrics, max_open_calls: int, max_wait_s: float) -> None:
+        self.quotas = quotas
         self.metrics = metrics
         self.max_open_calls = max_open_calls
+        self.max_wait_s = max_wait_s
         self.open_calls = 0
-        metrics.watch_in_flight(lambda: in_flight.count)
 
     @contextlib.contextmanager
-    def _open(self) -> Iterator[None]:
+    def _open(self, context: grpc.aio.ServicerContext) -> Iterator[str]:
+        """The call's caller (also for the servicer, through the context variable), while it is open."""
         if self.open_calls >= self.max_open_calls:
             self.metrics.shed.inc()
             raise Overloaded(f"the service has {self.max_open_calls} calls open, its limit; retry with backoff")
         self.open_calls += 1
+        name = caller_of(context.invocation_metadata(), context.peer())
+        token = caller.set(name)
         try:
-            yield
+            yield name
         finally:
+            caller.reset(token)
             self.open_calls -= 1
 
     def wrap_unary(self, call: Unary, method: str) -> Unary:
@@ -261,16 +243,16 @@ class LoadShedding(_Interceptor):
             return call
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with self._open():
-                if not await self.in_flight.try_take():
+            with self._open(context) as name:
+                try:
+                    await self.quotas.take(name, self.max_wait_s)
+                except Overloaded:
                     self.metrics.shed.inc()
-                    raise Overloaded(
-                        f"the service is at its limit of {self.in_flight.limit} images in progress; retry with backoff"
-                    )
+                    raise
                 try:
                     return await call(request, context)
                 finally:
-                    self.in_flight.give_back()
+                    self.quotas.give_back(name)
 
         return unary
 
@@ -280,27 +262,37 @@ class LoadShedding(_Interceptor):
 
         async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             held = 0
+            with self._open(context) as name:
 
-            async def taking() -> AsyncIterator[Any]:
-                nonlocal held
-                async for item in requests:
-                    await self.in_flight.take()
-                    held += 1
-                    yield item
+                async def taking() -> AsyncIterator[Any]:
+                    nonlocal held
+                    async for item in requests:
+                        await self.quotas.take(name, None)
+                        held += 1
+                        yield item
 
-            with self._open():
                 try:
                     async for response in call(taking(), context):
-                        # The place is given back once gRPC has taken the answer: an answer a client does not
-                        # read still counts, so clients that never read cannot pile up answers beyond the limit.
+                        # Given back once gRPC has taken the answer: an answer a client does not read still counts
+                        # against its own caller, so no client can pile up answers beyond its quota.
                         yield response
                         if held:
                             held -= 1
-                            self.in_flight.give_back()
+                            self.quotas.give_back(name)
                 finally:
-                    self.in_flight.give_back(held)
+                    self.quotas.give_back(name, held)
 
         return stream
+
+
+def _retry_hint(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    """When to retry a refused call, as gRPC's retry policies read it (grpc-retry-pushback-ms) and HTTP's clients
+    (retry-after, whole seconds)."""
+    seconds = getattr(exc, "retry_after_s", None) if isinstance(exc, Overloaded) else None
+    if seconds is not None:
+        context.set_trailing_metadata(
+            (("grpc-retry-pushback-ms", str(round(seconds * 1000))), ("retry-after", str(math.ceil(seconds))))
+        )
 
 
 class ErrorStatus(_Interceptor):
@@ -313,6 +305,7 @@ class ErrorStatus(_Interceptor):
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
+                _retry_hint(context, exc)
                 code, message = to_status(exc)
             # abort() raises, and gRPC keeps that exception with its traceback, which holds every frame it
             # passes through: drop the request here (and above, in the outer interceptors), or every refused
@@ -331,6 +324,7 @@ class ErrorStatus(_Interceptor):
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
+                _retry_hint(context, exc)
                 code, message = to_status(exc)
             await context.abort(code, message)
 

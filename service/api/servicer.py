@@ -13,12 +13,13 @@ import grpc
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from service.admission import Places
 from service.api import convert
 from service.api.requests import ImageRequest, StreamItem
 from service.api.status import to_status
 from service.api.streaming import answer_in_order
-from service.context import note_route
-from service.errors import GatewayError
+from service.context import caller, note_route
+from service.errors import GatewayError, Overloaded
 from service.metrics import Metrics
 from service.pipeline import Pipeline
 from service.routing import Router
@@ -44,26 +45,42 @@ def _routing_key(context: grpc.aio.ServicerContext) -> str:
 
 
 class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
-    def __init__(self, router: Router, pipeline: Pipeline, stream_window: int, metrics: Metrics) -> None:
+    def __init__(
+        self, router: Router, pipeline: Pipeline, stream_window: int, metrics: Metrics, places: Places
+    ) -> None:
         # Swapped by a config reload; each call reads it once, so it finishes on the config it started with.
         self.router = router
         self._pipeline = pipeline
         self._stream_window = stream_window
         self._metrics = metrics
+        self._places = places
 
     async def _segment(
-        self, router: Router, request: pb.SegmentImageRequest | ImageRequest, routing_key: str, deadline: float | None
+        self,
+        router: Router,
+        request: pb.SegmentImageRequest | ImageRequest,
+        routing_key: str,
+        deadline: float | None,
+        bounded: bool,
     ) -> pb.SegmentImageResponse:
+        """The answer for one image; `bounded`: its wait for a place ends at max_queue_wait (a unary call's does, a
+        stream item's lasts as long as its stream)."""
         route = router.route(convert.model_choice(request.model), routing_key)
         note_route(route.model.name, route.variant)
-        result = await self._pipeline.segment(request.image, route, convert.options(request), deadline)
+        try:
+            # One of the places images are worked on in, shared fairly between callers (service/admission.py).
+            async with self._places.place(caller.get(), deadline, bounded):
+                result = await self._pipeline.segment(request.image, route, convert.options(request), deadline)
+        except Overloaded:
+            self._metrics.shed.inc()
+            raise
         self._metrics.observe_stages(result.timings)
         return convert.segment_response(result)
 
     # Over gRPC the requests are api/requests.py's views (the image not copied); over Connect, protobuf messages.
     async def SegmentImage(self, request, context):  # noqa: N802 (gRPC method name)
         with self.router.in_use() as router:
-            return await self._segment(router, request, _routing_key(context), _deadline(context))
+            return await self._segment(router, request, _routing_key(context), _deadline(context), bounded=True)
 
     async def SegmentImageStream(  # noqa: N802
         self, request_iterator: AsyncIterator[StreamItem], context
@@ -74,7 +91,8 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
             item_id = item.id.encode()[:MAX_STREAM_ID_BYTES].decode("utf-8", "ignore")
             response = pb.SegmentImageStreamResponse(index=index, id=item_id)
             try:
-                response.result.CopyFrom(await self._segment(router, item.request, routing_key, deadline))
+                segmented = await self._segment(router, item.request, routing_key, deadline, bounded=False)
+                response.result.CopyFrom(segmented)
             except Exception as exc:  # the item fails alone; to_status logs what is unexpected
                 code, message = to_status(exc)
                 response.error.CopyFrom(pb.ItemError(code=code.value[0], message=message))

@@ -52,8 +52,8 @@ def test_a_stream_s_request_id_comes_back_and_its_items_reach_the_backend_with_i
     assert [call.request_id for call in backends["a"].calls] == ["stream-7", "stream-7"]
 
 
-def test_stream_items_count_against_the_limit_and_wait_instead_of_failing() -> None:
-    config, backends = two_model_config(max_concurrent_calls=2, stream_window=4)
+def test_stream_items_wait_for_a_place_and_a_call_waits_at_most_max_queue_wait_then_gets_a_hint() -> None:
+    config, backends = two_model_config(max_concurrent_calls=2, stream_window=4, max_queue_wait_s=0.2)
     backends["a"].delay_s = 0.5
     image = images.png("chelsea.png")
     items = [pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=image), id=str(i)) for i in range(4)]
@@ -61,10 +61,15 @@ def test_stream_items_count_against_the_limit_and_wait_instead_of_failing() -> N
         stub = served.stub
         streamed = pool.submit(lambda: list(stub.SegmentImageStream(iter(items), timeout=30)))
         time.sleep(0.25)  # two items are at the backend, the others wait for a place
+        start = time.monotonic()
         with pytest.raises(grpc.RpcError) as error:
             stub.SegmentImage(pb.SegmentImageRequest(image=image), timeout=10)
+        assert 0.2 <= time.monotonic() - start < 2
         assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "limit of 2 images in progress" in error.value.details()
+        assert "places for images in progress stayed taken for 0.2 s (max_queue_wait)" in error.value.details()
+        hint = dict(error.value.trailing_metadata())
+        assert 100 <= int(hint["grpc-retry-pushback-ms"]) <= 10_000 and int(hint["retry-after"]) >= 1
+        # The stream's items waited instead of failing.
         answers = streamed.result(30)
         assert [a.id for a in answers] == ["0", "1", "2", "3"] and all(a.HasField("result") for a in answers)
         # Every place was given back.
@@ -130,3 +135,30 @@ def test_calls_past_max_concurrent_rpcs_are_refused_and_health_is_still_answered
         for stream in streams:
             assert list(stream) == []
         assert served.stub.SegmentImage(pb.SegmentImageRequest(image=images.png("chelsea.png")), timeout=10).classes
+
+
+def test_a_caller_s_quota_holds_back_only_that_caller_and_a_tenant_header_names_a_caller() -> None:
+    config, backends = two_model_config(max_calls_per_caller=2, stream_window=4, max_queue_wait_s=0.3)
+    backends["a"].delay_s = 1.5
+    image = images.png("chelsea.png")
+    item = pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=image))
+    release = threading.Event()
+
+    def held() -> Iterator[pb.SegmentImageStreamRequest]:
+        yield from [item] * 3
+        release.wait(30)
+
+    with running(config, backends) as served:
+        # Tenant "batch" holds its two images (the stream's third waits for its quota, reading no further).
+        stream = served.stub.SegmentImageStream(held(), timeout=30, metadata=[("x-tenant", "batch")])
+        time.sleep(0.2)
+        request = pb.SegmentImageRequest(image=image)
+        # The same tenant waits for its quota, at most max_queue_wait (its images take 1.5 s).
+        with pytest.raises(grpc.RpcError) as error:
+            served.stub.SegmentImage(request, timeout=10, metadata=[("x-tenant", "batch")])
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "this caller already has 2 images in progress or unread (max_calls_per_caller)" in error.value.details()
+        # On the same connection, another tenant is not held back.
+        assert served.stub.SegmentImage(request, timeout=10, metadata=[("x-tenant", "polite")]).classes
+        release.set()
+        assert len(list(stream)) == 3

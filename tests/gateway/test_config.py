@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import subprocess
@@ -362,3 +363,16 @@ scores_key = "logits"
     both = text.replace('input_dtype = "uint8"', 'input_dtype = "float32"\noutput = "scores"')
     with pytest.raises(ConfigError, match=r'profiles.fast: scores_key applies to output = "class_ids"'):
         load_config(["--config", write(tmp_path, both)], {})
+
+
+def test_the_fair_share_settings_by_flag_variable_and_file(tmp_path: pathlib.Path) -> None:
+    defaults = load_config([], {})
+    assert defaults.max_concurrent_calls == 4 * (os.cpu_count() or 2)  # four places per core
+    assert (defaults.max_calls_per_caller, defaults.max_queue_wait_s) == (16, 2.0)
+    flags = load_config(["--max-calls-per-caller", "4", "--max-queue-wait", "0.5"], {})
+    assert (flags.max_calls_per_caller, flags.max_queue_wait_s) == (4, 0.5)
+    assert load_config([], {"SEGMENTATION_MAX_QUEUE_WAIT": "1.5"}).max_queue_wait_s == 1.5
+    text = GOOD.replace("max_concurrent_calls = 8", "max_concurrent_calls = 8\nmax_calls_per_caller = 2")
+    assert load_config(["--config", write(tmp_path, text)], {}).max_calls_per_caller == 2
+    with pytest.raises(ConfigError, match=r"--max-queue-wait='0': must be positive"):
+        load_config(["--max-queue-wait", "0"], {})

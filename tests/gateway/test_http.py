@@ -144,19 +144,20 @@ def test_the_caller_s_deadline_is_the_connect_timeout(caplog: pytest.LogCaptureF
 
 
 def test_load_shedding_counts_http_and_grpc_calls_in_one_place() -> None:
-    with serving(max_concurrent_calls=1) as (served, base, fakes):
+    with serving(max_concurrent_calls=1, max_queue_wait_s=0.2) as (served, base, fakes):
         fakes["a"].delay_s = 1.0
         over_grpc = threading.Thread(
             target=lambda: served.stub.SegmentImage(pb.SegmentImageRequest(image=IMAGE), timeout=10)
         )
         over_grpc.start()
         time.sleep(0.3)  # the gRPC call holds the one place
-        status, _, body = post(base + PATH + "SegmentImage", IMAGE_JSON)
+        status, headers, body = post(base + PATH + "SegmentImage", IMAGE_JSON)
         over_grpc.join()
         shed = served.gateway.metrics.registry.get_sample_value("segmentation_shed_total")
     assert status == 429
     code, message = _connect_error(body)
-    assert code == "resource_exhausted" and "limit of 1 images in progress" in message
+    assert code == "resource_exhausted" and "places for images in progress stayed taken for 0.2 s" in message
+    assert int(headers["retry-after"]) >= 1  # HTTP's retry hint, beside gRPC's grpc-retry-pushback-ms
     assert shed == 1
 
 

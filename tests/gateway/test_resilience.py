@@ -97,7 +97,7 @@ def test_sigterm_flips_health_then_drains_in_flight_calls(private_gateway: Serve
 
 
 def test_overload_is_resource_exhausted(modelserver: ServerProcess) -> None:
-    gateway = start_gateway(modelserver.target, "--max-concurrent-calls=1")
+    gateway = start_gateway(modelserver.target, "--max-concurrent-calls=1", "--max-queue-wait=0.05")
     try:
         wait_for_health(gateway.target, SERVING)
         with grpc.insecure_channel(gateway.target) as channel:
@@ -109,7 +109,7 @@ def test_overload_is_resource_exhausted(modelserver: ServerProcess) -> None:
                     stub.SegmentImage(pb.SegmentImageRequest(image=data), timeout=60)
                     return grpc.StatusCode.OK
                 except grpc.RpcError as error:
-                    assert "limit of 1 images in progress" in error.details()
+                    assert "1 places for images in progress stayed taken for 0.05 s" in error.details()
                     return error.code()
 
             with ThreadPoolExecutor(max_workers=6) as pool:
