@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import cv2
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from bench import photos
 from bench.__main__ import IMAGES, LABELS, PROFILE, export
@@ -151,26 +152,45 @@ def timed(work: Callable[[], object]) -> float:
     return round(time.monotonic() - start, 3)
 
 
-def discovery(target: str) -> dict[str, float]:
-    """Seconds a new client waits, each on a connection of its own: grpcurl's reflection (list, describe), a health
-    check, ListModels."""
+def _reflection_list(channel: grpc.Channel) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    answers = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=30)
+    next(answers)
+    answers.cancel()
+
+
+def _probes(channel: grpc.Channel) -> None:
+    health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)
+
+
+def _list_models(channel: grpc.Channel) -> None:
+    pb_grpc.SegmentationServiceStub(channel).ListModels(pb.ListModelsRequest(), timeout=30)
+
+
+def discovery(target: str, open_channel: grpc.Channel) -> dict[str, float]:
+    """Seconds a client waits: a new one, each on a connection of its own (grpcurl's reflection list and describe,
+    its process start included; a reflection, a health check, a ListModels call), and one on a connection opened
+    before the load (the same three calls)."""
 
     def grpcurl(*args: str) -> None:
         subprocess.run([str(GRPCURL), "-plaintext", "-max-time", "30", target, *args], check=True, capture_output=True)
 
-    def health() -> None:
-        with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
-            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)
+    def fresh(call: Callable[[grpc.Channel], None]) -> Callable[[], None]:
+        def run() -> None:
+            with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
+                call(channel)
 
-    def list_models() -> None:
-        with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
-            pb_grpc.SegmentationServiceStub(channel).ListModels(pb.ListModelsRequest(), timeout=30)
+        return run
 
     return {
         "reflection_list_s": timed(lambda: grpcurl("list")),
         "reflection_describe_s": timed(lambda: grpcurl("describe", "segmentation.v1.SegmentImageRequest")),
-        "health_s": timed(health),
-        "list_models_s": timed(list_models),
+        "reflection_rpc_s": timed(fresh(_reflection_list)),
+        "health_s": timed(fresh(_probes)),
+        "list_models_s": timed(fresh(_list_models)),
+        "open_connection_reflection_rpc_s": timed(lambda: _reflection_list(open_channel)),
+        "open_connection_health_s": timed(lambda: _probes(open_channel)),
+        "open_connection_list_models_s": timed(lambda: _list_models(open_channel)),
     }
 
 
@@ -214,10 +234,11 @@ def unloaded(target: str) -> float:
 
 def run_never_reading(target: str, pid: int, streams: int, connections: int, seconds: float) -> dict[str, object]:
     quiet = unloaded(target)
-    with watching(target, pid) as watch:
+    with watching(target, pid) as watch, grpc.insecure_channel(target, options=SEND_OPTIONS) as open_channel:
+        _probes(open_channel)
         channels, calls = never_reading(target, pid, streams, connections)
         time.sleep(min(seconds, 5))  # the streams' images fill what they can
-        found = {**discovery(target), **polite_figures(target, polite_image(), quiet)}
+        found = {**discovery(target, open_channel), **polite_figures(target, polite_image(), quiet)}
         let_go(channels, calls)
     return {
         "streams": streams,
@@ -230,7 +251,8 @@ def run_never_reading(target: str, pid: int, streams: int, connections: int, sec
 
 def run_storm(target: str, pid: int, streams: int, connections: int, seconds: float) -> dict[str, object]:
     quiet = unloaded(target)
-    with watching(target, pid) as watch:
+    with watching(target, pid) as watch, grpc.insecure_channel(target, options=SEND_OPTIONS) as open_channel:
+        _probes(open_channel)
         channels, calls = never_reading(target, pid, streams, connections)
         with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
             stub = pb_grpc.SegmentationServiceStub(channel)
@@ -238,7 +260,7 @@ def run_storm(target: str, pid: int, streams: int, connections: int, seconds: fl
             for future in [stub.SegmentImage.future(request, timeout=60) for _ in range(1000)]:
                 future.cancel()
         time.sleep(min(seconds, 5))
-        found = {**discovery(target), **polite_figures(target, polite_image(), quiet)}
+        found = {**discovery(target, open_channel), **polite_figures(target, polite_image(), quiet)}
         let_go(channels, calls)
     return {
         "streams": streams,
@@ -255,23 +277,27 @@ def jain(shares: list[float]) -> float:
     return sum(shares) ** 2 / (len(shares) * sum(s * s for s in shares)) if any(shares) else 0.0
 
 
+def _stream_images(
+    target: str, image: bytes, stop_at: float, *, served: list[int], lock: threading.Lock, items: int = 400
+) -> None:
+    """A stream that pipelines `items` images and reads its answers, counting them in served[0], until `stop_at`."""
+    item = pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=image, mask_format=pb.MASK_FORMAT_RLE))
+    with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
+        call = pb_grpc.SegmentationServiceStub(channel).SegmentImageStream(iter([item] * items), timeout=120)
+        for answer in call:
+            if time.monotonic() > stop_at:
+                call.cancel()
+                return
+            if answer.HasField("result"):
+                with lock:
+                    served[0] += 1
+
+
 def run_batch(target: str, pid: int, streams: int, connections: int, seconds: float) -> dict[str, object]:
     image = hd_jpeg()
     stop_at = time.monotonic() + seconds
     served = [0] * 5  # the stream's images, then each unary client's
     lock = threading.Lock()
-
-    def batch() -> None:
-        item = pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=image, mask_format=pb.MASK_FORMAT_RLE))
-        with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
-            call = pb_grpc.SegmentationServiceStub(channel).SegmentImageStream(iter([item] * 400), timeout=120)
-            for answer in call:
-                if time.monotonic() > stop_at:
-                    call.cancel()
-                    return
-                if answer.HasField("result"):
-                    with lock:
-                        served[0] += 1
 
     def unary(slot: int) -> None:
         request = pb.SegmentImageRequest(image=image, mask_format=pb.MASK_FORMAT_RLE)
@@ -286,11 +312,18 @@ def run_batch(target: str, pid: int, streams: int, connections: int, seconds: fl
                     served[slot] += 1
 
     with watching(target, pid) as watch:
-        threads = [threading.Thread(target=batch), *(threading.Thread(target=unary, args=(i,)) for i in range(1, 5))]
+        stream = threading.Thread(
+            target=_stream_images, args=(target, image, stop_at), kwargs={"served": served, "lock": lock}
+        )
+        threads = [stream]
+        threads += [threading.Thread(target=unary, args=(i,)) for i in range(1, 5)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(seconds + 60)
+        # Then the stream alone: with nobody else wanting the capacity, it should have all of it.
+        alone, alone_s = [0], seconds / 2
+        _stream_images(target, image, time.monotonic() + alone_s, served=alone, lock=lock)
     total = sum(served)
     shares = [count / total if total else 0.0 for count in served]
     return {
@@ -299,6 +332,8 @@ def run_batch(target: str, pid: int, streams: int, connections: int, seconds: fl
         "share_of_an_equal_share": [round(share * 5, 3) for share in shares],
         "unary_min_share_of_equal": round(min(shares[1:]) * 5, 3),
         "jain_index": round(jain(shares), 3),
+        "images_per_s_all_five": round(total / seconds, 2),
+        "images_per_s_stream_alone": round(alone[0] / alone_s, 2),
         "rss_peak_mb": round(max(watch.rss)),
         "not_serving_samples": watch.not_serving,
     }
