@@ -141,13 +141,11 @@ def test_derived_layouts_are_segmented(stub, make) -> None:
     assert dominant(response) == CAT
 
 
-def test_4000x3000_jpeg_takes_the_reduced_decode_path(stub) -> None:
+def test_4000x3000_jpeg_gets_a_mask_at_its_full_size(stub) -> None:
     response = segment(stub, images.large_jpeg("chelsea.png", 4000, 3000), mask_format=RLE)
     assert (response.mask.width, response.mask.height) == (4000, 3000)
     assert sum(response.mask.rle.counts) == 4000 * 3000
     assert dominant(response) == CAT
-    # A full decode of 12 MP alone takes longer than this whole reduced path's decode stage.
-    assert response.timing.decode_us < 150_000
 
 
 def test_1x1_image_gets_a_1x1_mask(stub) -> None:
