@@ -14,10 +14,10 @@ LITE_BASE ?= models/deeplab-lite
 # A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
 CONFIG ?=
 
-.PHONY: setup toolchains browser gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak \
+.PHONY: setup toolchains browser triton-venv run-triton gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak \
 	clean image compose-test scale-test
 
-setup: $(STAMP) toolchains browser
+setup: $(STAMP) toolchains browser triton-venv
 
 # protoc, grpc-java, Scala, Go and npm packages for the other languages' stubs and examples (idempotent).
 toolchains:
@@ -26,6 +26,11 @@ toolchains:
 # Debian's Chromium and ChromeDriver, for the web page's tests in a real browser (idempotent).
 browser:
 	@bash tests/install-browser.sh
+
+# NVIDIA Triton Inference Server (nvidia-pytriton) and TensorFlow in triton/.venv, made with Debian's Python, for the
+# kserve-v2 backend's tests and `make run-triton` (idempotent; about 40 s the first time).
+triton-venv:
+	@bash triton/setup.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -126,6 +131,11 @@ fuzz: setup
 run: export
 	@CONFIG=$(CONFIG) bash deploy/run-local.sh
 
+# The same, with NVIDIA Triton serving the same servable on :8001 beside modelserver, and examples/triton.toml: the
+# default model answered by TF Serving and shadowed on Triton (their agreement in ListModels), deeplab-triton on Triton.
+run-triton: export
+	@CONFIG=examples/triton.toml TRITON=1 bash deploy/run-local.sh
+
 # The `segment` CLI on the shared photos, against the servers `make run` started (in another terminal).
 demo: setup
 	@.venv/bin/segment health --server localhost:50051 >/dev/null 2>&1 || \
@@ -149,6 +159,6 @@ fidelity: export
 	$(PY) -m bench.fidelity --plan=full --model-base=$(MODEL_BASE) --lite-base=$(LITE_BASE) --report=bench/FIDELITY.md
 
 clean:
-	rm -rf $(VENV) models .pytest_cache .ruff_cache .run demo-out
+	rm -rf $(VENV) triton/.venv bench/.venv-kserve models .pytest_cache .ruff_cache .run demo-out
 	rm -rf clients/java/build clients/scala/build clients/go/bin clients/node/node_modules $(CLIENT_STUBS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -53,11 +53,18 @@ class ServerProcess:
 
 
 def start_process(
-    name: str, args: Sequence[str], ready: re.Pattern[str], timeout: float = 180, env: dict[str, str] | None = None
+    name: str,
+    args: Sequence[str],
+    ready: re.Pattern[str],
+    *,
+    timeout: float = 180,
+    env: dict[str, str] | None = None,
+    python: Sequence[str] = (sys.executable, "-u", "-m"),
 ) -> ServerProcess:
-    """Starts `python -m <args>` and waits for a stdout line matching `ready`, whose group 1 is the port."""
+    """Starts `python -m <args>` (or `python` as given, then `args`) and waits for a stdout line matching `ready`,
+    whose group 1 is the port."""
     process = subprocess.Popen(
-        [sys.executable, "-u", "-m", *args],
+        [*python, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -117,6 +124,18 @@ GATEWAY_READY = re.compile(r"SegmentationService listening on \S+:(\d+),")
 def start_gateway(*flags: str, env: dict[str, str] | None = None) -> ServerProcess:
     """`python -m service` on a free loopback port (unless the flags say otherwise)."""
     return start_process("gateway", ["service", "--listen=127.0.0.1:0", *flags], GATEWAY_READY, timeout=60, env=env)
+
+
+TRITON_PYTHON = ROOT / "triton" / ".venv" / "bin" / "python"
+TRITON_READY = re.compile(r"on gRPC [\d.]+:(\d+)$")
+
+
+def start_triton(model_base: pathlib.Path, *flags: str, grpc_port: int = 0) -> ServerProcess:
+    """NVIDIA Triton serving a servable (triton/serve.py in triton/.venv: `make setup` makes it) on loopback; its
+    gRPC port is free_port()'s unless given, its HTTP port too, no metrics."""
+    args = [str(ROOT / "triton" / "serve.py"), f"--model-base-path={model_base}", "--metrics-port=0"]
+    ports = [f"--grpc-port={grpc_port or free_port()}", f"--http-port={free_port()}"]
+    return start_process("triton", [*args, *ports, *flags], TRITON_READY, python=(str(TRITON_PYTHON), "-u"))
 
 
 def free_port() -> int:

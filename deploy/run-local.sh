@@ -19,16 +19,21 @@ HTTP_PORT=${HTTP_PORT:-8080}
 SHARED=${SHARED:-../shared}
 LABELS=${LABELS:-$SHARED/models/deeplabv3_mnv2_pascal/labels.txt}
 CONFIG=${CONFIG:-}
+# TRITON=1: NVIDIA Triton (triton/serve.py in triton/.venv) serving MODEL_BASE on TRITON_PORT as well (make run-triton).
+TRITON=${TRITON:-}
+TRITON_PORT=${TRITON_PORT:-8001}
+MODEL_BASE=${MODEL_BASE:-models/deeplab}
 LOGS=${LOGS:-.run}
 mkdir -p "$LOGS"
 
 gateway_pid=
 model_pid=
+triton_pid=
 stop() {
   trap - INT TERM EXIT
   echo
   echo "stopping..."
-  for pid in $gateway_pid $model_pid; do
+  for pid in $gateway_pid $triton_pid $model_pid; do
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -37,10 +42,12 @@ stop() {
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
-for port in "$MODEL_PORT" "$GATEWAY_PORT" "$METRICS_PORT" "$HTTP_PORT"; do
+ports=("$MODEL_PORT" "$GATEWAY_PORT" "$METRICS_PORT" "$HTTP_PORT")
+[ -n "$TRITON" ] && ports+=("$TRITON_PORT" "$((TRITON_PORT - 1))")
+for port in "${ports[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "port $port is already in use; set MODEL_PORT / GATEWAY_PORT / METRICS_PORT / HTTP_PORT, or stop what" \
-      "listens there" >&2
+    echo "port $port is already in use; set MODEL_PORT / GATEWAY_PORT / METRICS_PORT / HTTP_PORT / TRITON_PORT, or" \
+      "stop what listens there" >&2
     exit 1
   fi
 done
@@ -50,6 +57,13 @@ setsid "$PY" -m modelserver --port="$MODEL_PORT" --model_config_file="$MODEL_CON
   --rest_api_port="${MODEL_REST_PORT:-8501}" --allow_version_labels_for_unavailable_models=true \
   >"$LOGS/modelserver.log" 2>&1 &
 model_pid=$!
+
+if [ -n "$TRITON" ]; then
+  echo "starting Triton on :$TRITON_PORT with $MODEL_BASE (HTTP :$((TRITON_PORT - 1)); log: $LOGS/triton.log)"
+  setsid triton/.venv/bin/python -u triton/serve.py --model-base-path="$MODEL_BASE" --grpc-port="$TRITON_PORT" \
+    --http-port="$((TRITON_PORT - 1))" --metrics-port=0 >"$LOGS/triton.log" 2>&1 &
+  triton_pid=$!
+fi
 
 if [ -n "$CONFIG" ]; then
   echo "starting the gateway on :$GATEWAY_PORT with $CONFIG (log: $LOGS/gateway.log)"
@@ -64,10 +78,10 @@ setsid "$PY" -m service --listen="0.0.0.0:$GATEWAY_PORT" --metrics-listen="0.0.0
 gateway_pid=$!
 
 for _ in $(seq 1 240); do
-  for pid in $model_pid $gateway_pid; do
+  for pid in $model_pid $triton_pid $gateway_pid; do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "a server exited during start-up; its log:" >&2
-      tail -n 20 "$LOGS/modelserver.log" "$LOGS/gateway.log" >&2
+      tail -n 20 "$LOGS"/*.log >&2
       exit 1
     fi
   done
@@ -76,8 +90,8 @@ for _ in $(seq 1 240); do
     image=$(realpath "$SHARED/images/chelsea.png")
     cat <<TXT
 
-deeplab-gateway is SERVING on localhost:$GATEWAY_PORT (backend: modelserver on localhost:$MODEL_PORT;
-metrics: http://localhost:$METRICS_PORT/metrics).
+deeplab-gateway is SERVING on localhost:$GATEWAY_PORT (backend: modelserver on localhost:$MODEL_PORT${TRITON:+,
+Triton on localhost:$TRITON_PORT}; metrics: http://localhost:$METRICS_PORT/metrics).
 
 Open http://localhost:$HTTP_PORT/ in a browser to segment a photo of your own.
 
@@ -93,9 +107,9 @@ The same over HTTP with curl (Connect's JSON):
   printf '{"image":"%s"}' "\$(base64 -w0 $image)" \\
     | curl -s localhost:$HTTP_PORT/segmentation.v1.SegmentationService/SegmentImage -H 'Content-Type: application/json' --data-binary @-
 
-Press Ctrl-C to stop both servers.
+Press Ctrl-C to stop the servers.
 TXT
-    wait -n $model_pid $gateway_pid || true
+    wait -n $model_pid $triton_pid $gateway_pid || true
     echo "a server exited; see $LOGS/" >&2
     exit 1
   fi

@@ -29,7 +29,7 @@ from service.api.interceptors import (
 from service.api.servicer import SegmentationServicer
 from service.auth import Authentication, TokenFile
 from service.backends import Backend
-from service.backends.tfserving import TFServingBackend
+from service.backends.kinds import make_backend as make_backend_of_kind
 from service.config import BackendConfig, Config
 from service.health import HealthPoller
 from service.logs import log_request_ids
@@ -197,7 +197,7 @@ def tls_files(backend: BackendConfig) -> tuple[tuple[int, int] | None, ...]:
     return tuple(stamp(path) if path else None for path in (backend.ca, backend.cert, backend.key))
 
 
-def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backend] = TFServingBackend) -> Gateway:
+def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backend] = make_backend_of_kind) -> Gateway:
     """A bound, not yet started gateway; `port` is the one bound (useful with port 0).
 
     `make_backend` makes a backend for each configured one (tests pass fakes).

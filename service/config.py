@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from service.backends.kinds import DEFAULT_KIND, KINDS
 from service.profiles import DEEPLAB_ZOO, Profile, Upscale
 
 MIB = 1024 * 1024
@@ -41,9 +42,10 @@ class Interface:
 
 @dataclass(frozen=True)
 class BackendConfig:
-    """One TF Serving deployment: one channel, balanced round robin over its targets."""
+    """One model server deployment: one channel, balanced round robin over its targets."""
 
     name: str = DEFAULT_BACKEND
+    kind: str = DEFAULT_KIND  # the protocol it speaks: a key of backends.kinds.KINDS
     # One gRPC target (host:port, dns:///host:port, ipv4:..., unix:...) or several host:port entries.
     targets: tuple[str, ...] = ("localhost:8500",)
     # TLS to the backend: the CA (PEM file) that signed its certificate; with cert and key, mutual TLS.
@@ -266,6 +268,12 @@ def check_listen(address: str) -> str:
 def not_negative(value: int | float) -> int | float:
     if value < 0:
         raise ValueError("must not be negative")
+    return value
+
+
+def backend_kind(value: str) -> str:
+    if value not in KINDS:
+        raise ValueError("use " + " or ".join(KINDS))
     return value
 
 
@@ -580,4 +588,12 @@ def check_config(config: Config, origins: Mapping[str, str] | None = None) -> Co
             ca = spelled("backend_ca", f"{where}.ca", like="backend_cert")
             problem = f"needs {ca}, the CA (PEM file) that signed the backend's certificate: mutual TLS is over TLS"
             raise error("backend_cert", f"{where}.cert", backend.cert, problem)
+    kinds = {backend.name: backend.kind for backend in config.backends}
+    for i, model in enumerate(config.models):
+        for called in (model, *model.variant_models):
+            kind = kinds.get(called.backend, DEFAULT_KIND)
+            if called.version_label and not KINDS[kind].version_labels:
+                where = f"models[{i}]" if called is model else f"models[{i}].variants ({called.name})"
+                problem = f"backend {called.backend!r} speaks {kind}, which has no version labels; pin a version"
+                raise error("version_label", f"{where}.version_label", called.version_label, problem)
     return config

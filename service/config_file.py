@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, NoReturn
 
+from service.backends.kinds import DEFAULT_KIND
 from service.config import (
     KIND_NAMES,
     SERVER_KEYS,
@@ -23,6 +24,7 @@ from service.config import (
     ModelConfig,
     Shadow,
     Variant,
+    backend_kind,
     check_target,
     finite,
     nonempty,
@@ -46,7 +48,7 @@ from service.profiles import (
 )
 
 _TOP_KEYS = ("server", "backends", "models", "profiles")
-_BACKEND_KEYS = ("name", "targets", "ca", "cert", "key")
+_BACKEND_KEYS = ("name", "kind", "targets", "ca", "cert", "key")
 _MODEL_KEYS = (
     "name",
     "default",
@@ -241,7 +243,10 @@ class _FileReader:
                 if len(targets) > 1 and target.startswith(TARGET_SCHEMES):
                     self.fail(f"{where}.targets[{j}] = {target!r}", "a target URI must be the backend's only target")
             tls = {key: self.file(table, key, where) for key in ("ca", "cert", "key")}
-            backends[name] = BackendConfig(name=name, targets=tuple(targets), **tls)
+            kind = self.value(table, "kind", where, str, backend_kind)
+            backends[name] = BackendConfig(
+                name=name, kind=DEFAULT_KIND if kind is _MISSING else kind, targets=tuple(targets), **tls
+            )
         return backends
 
     def models(

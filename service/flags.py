@@ -20,6 +20,7 @@ from service.config import (
     Config,
     ConfigError,
     ModelConfig,
+    backend_kind,
     check_config,
     check_target,
     nonempty,
@@ -72,7 +73,8 @@ def _builtin_profile(name: str) -> str:
 
 FLAGS: tuple[_Flag, ...] = (
     *(_Flag(s.key.replace("_", "-"), s.kind, s.check, s.help) for s in SERVER_SETTINGS),
-    _Flag("backend", str, check_target, "TF Serving gRPC target, host:port (default localhost:8500)", True),
+    _Flag("backend", str, check_target, "the model server's gRPC target, host:port (default localhost:8500)", True),
+    _Flag("backend-kind", str, backend_kind, "its protocol: tfserving (default) or kserve-v2", True),
     _Flag("model-name", str, nonempty, "the model's name, for clients and at the backend (default deeplab)", True),
     _Flag("signature", str, nonempty, "signature to run (default: the profile's)", True),
     _Flag("input-key", str, nonempty, "input tensor alias in the signature (default: the profile's)", True),
@@ -142,6 +144,7 @@ def _single_model(values: Mapping[str, Any], origins: Mapping[str, str]) -> Conf
         labels=_labels(values["labels"], origins["labels"]) if "labels" in values else (),
     )
     backend = BackendConfig(
+        kind=values.get("backend_kind", BackendConfig().kind),
         targets=(values.get("backend", BackendConfig().targets[0]),),
         ca=values.get("backend_ca", ""),
         cert=values.get("backend_cert", ""),

@@ -2,7 +2,10 @@
 
 The service as a whole ("" and SegmentationService's full name) is SERVING while the default model has an
 AVAILABLE version at its backend; each model also has its own name, `SegmentationService/<model>`, following
-its own backend. Statuses come from GetModelStatus, polled.
+its own backend. Statuses come from the backend's model status (GetModelStatus, ModelReady), polled. Where the
+backend describes the model's tensors (the Open Inference Protocol's ModelMetadata), they are checked against the
+model's profile whenever its available versions change: a model that does not fit stays NOT_SERVING, and the log
+says why in one line.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from service.backends import VersionState, VersionStatus
 from service.config import ModelConfig
 from service.errors import BackendUnavailable, DeadlineExceeded, GatewayError
 from service.metrics import Metrics
+from service.model_check import mismatch
 from service.routing import Router
 
 log = logging.getLogger(__name__)
@@ -54,7 +58,9 @@ class HealthPoller:
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self._serving: dict[str, bool] = {}
-        self._backends_seen: set[tuple[str, str]] = set()  # backend_up's label values
+        self._backends_seen: set[tuple[str, str, str]] = set()  # backend_up's label values
+        # The tensor check's verdict (None: the model fits) for a model as configured, by its available versions.
+        self._checked: dict[tuple[ModelConfig, tuple[int, ...]], str | None] = {}
 
     async def use(self, router: Router) -> None:
         """Follows the models of a new configuration; a removed model's name stays, NOT_SERVING."""
@@ -64,7 +70,7 @@ class HealthPoller:
             log.info("health of %r: NOT_SERVING (the model was removed from the configuration)", name)
             self._serving.pop(name)
             await self.servicer.set(name, NOT_SERVING)
-        configured = {(backend.name, backend.target) for backend in router.backends.values()}
+        configured = {(backend.name, backend.target, backend.kind) for backend in router.backends.values()}
         for labels in self._backends_seen - configured:
             self._metrics.backend_up.remove(*labels)
         self._backends_seen &= configured
@@ -103,8 +109,8 @@ class HealthPoller:
         for name, backend in router.backends.items():
             answered = [reachable(status) for (at, _), status in statuses.items() if at == name]
             if answered:
-                self._backends_seen.add((name, backend.target))
-                self._metrics.backend_up.labels(name, backend.target).set(1 if any(answered) else 0)
+                self._backends_seen.add((name, backend.target, backend.kind))
+                self._metrics.backend_up.labels(name, backend.target, backend.kind).set(1 if any(answered) else 0)
         default_serves = False
         for model in models:
             status = statuses[(model.backend, model.name_at_backend)]
@@ -114,9 +120,28 @@ class HealthPoller:
                 serving = serves(model, status)
                 available = [v.version for v in status if v.state == VersionState.AVAILABLE]
                 why = f"{model.name_at_backend!r} at {model.backend}: AVAILABLE {available}"
+                problem = await self._tensors_problem(router, model, tuple(available)) if serving else None
+                if problem:
+                    serving, why = False, problem
             await self._publish(router, model, serving, why)
             default_serves = default_serves or (serving and model is router.default)
         return default_serves
+
+    async def _tensors_problem(self, router: Router, model: ModelConfig, available: tuple[int, ...]) -> str | None:
+        """Why the model's tensors at its backend do not fit its profile, if they do not (asked once per change
+        of its available versions)."""
+        key = (model, available)
+        if key not in self._checked:
+            backend = router.backends[model.backend]
+            try:
+                tensors = await backend.model_tensors(model.name_at_backend, timeout=max(self._interval_s, 1.0))
+            except GatewayError as exc:
+                return exc.message  # asked again at the next check
+            problem = mismatch(model, tensors) if tensors is not None else None
+            if problem:
+                log.error("%s", problem)
+            self._checked[key] = problem
+        return self._checked[key]
 
     async def start(self) -> None:
         for model in self.router.models.values():

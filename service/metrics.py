@@ -60,7 +60,7 @@ class Metrics:
         self.backend_up = Gauge(
             "segmentation_backend_up",
             "1 while the backend answered the last model status check, else 0.",
-            ["backend", "target"],
+            ["backend", "target", "kind"],
             registry=registry,
         )
         self.shed = Counter("segmentation_shed", "Calls refused by load shedding.", registry=registry)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 
-from service.backends import ModelSpec, VersionState, VersionStatus
+from service.backends import ModelSpec, ModelTensors, VersionState, VersionStatus
 from service.context import request_id
 from service.errors import BackendFailed, BackendUnavailable
 from tfs_subset.tensorflow.core.framework import types_pb2
@@ -73,12 +73,14 @@ class Call:
 class FakeBackend:
     name: str = "fake"
     target: str = "fake:0"
+    kind: str = "fake"
     answer: Answer = bright_is_person
     versions: list[VersionStatus] = field(default_factory=lambda: [VersionStatus(1, VersionState.AVAILABLE)])
     delay_s: float = 0.0
     down: bool = False
     closed: bool = False
     calls: list[Call] = field(default_factory=list)
+    tensors: ModelTensors | None = None  # what model_tensors describes; None: nothing, as TF Serving
 
     async def predict(
         self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_keys: tuple[str, ...], timeout: float
@@ -97,6 +99,11 @@ class FakeBackend:
         if self.down:
             raise BackendUnavailable(f"the model backend at {self.target} is unavailable (fake)")
         return list(self.versions)
+
+    async def model_tensors(self, name: str, timeout: float) -> ModelTensors | None:
+        if self.down:
+            raise BackendUnavailable(f"the model backend at {self.target} is unavailable (fake)")
+        return self.tensors
 
     async def close(self) -> None:
         self.closed = True

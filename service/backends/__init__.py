@@ -1,4 +1,5 @@
-"""What the pipeline needs from a model backend, in domain types: no TF Serving message crosses this line."""
+"""What the pipeline needs from a model backend, in domain types: no backend protocol's message crosses this line.
+Each kind of backend is one module here and one entry in `kinds.KINDS`."""
 
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ class VersionStatus:
     message: str = ""  # the backend's error message for this version, if any
 
 
+@dataclass(frozen=True)
+class TensorInfo:
+    """One of a model's tensors as its backend describes it (the Open Inference Protocol's terms)."""
+
+    name: str
+    datatype: str  # "FP32", "UINT8", "INT64", ...
+    shape: tuple[int, ...]  # -1 for a dimension of any size
+
+
+@dataclass(frozen=True)
+class ModelTensors:
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+
+
 class Prediction(Protocol):
     """A backend's answer. Reading the output is CPU work, so the pipeline calls it off the event loop."""
 
@@ -61,6 +77,7 @@ class Backend(Protocol):
 
     name: str  # as configured, for ListModels and health
     target: str  # where it is, for messages
+    kind: str  # its entry in kinds.KINDS
 
     async def predict(
         self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_keys: tuple[str, ...], timeout: float
@@ -68,6 +85,10 @@ class Backend(Protocol):
 
     async def model_status(self, name: str, timeout: float) -> list[VersionStatus]:
         """Every version the backend knows of the model, ascending."""
+        ...
+
+    async def model_tensors(self, name: str, timeout: float) -> ModelTensors | None:
+        """The model's inputs and outputs as the backend describes them; None where it cannot."""
         ...
 
     async def close(self) -> None: ...

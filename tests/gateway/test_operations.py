@@ -80,7 +80,7 @@ def test_metrics_count_calls_stages_bytes_backends_and_shadows() -> None:
     assert value("segmentation_stage_seconds_bucket", stage="predict", le="10.0") == 5
     assert value("segmentation_image_bytes_count") == 7 and value("segmentation_image_bytes_sum") == 6 * len(IMAGE) + 12
     assert value("segmentation_in_flight") == 0 and value("segmentation_shed_total") == 0
-    assert value("segmentation_backend_up", backend="a", target="fake:0") == 1
+    assert value("segmentation_backend_up", backend="a", target="fake:0", kind="fake") == 1
     assert value("segmentation_shadow_requests_total", model="deeplab", variant="canary", outcome="compared") >= 4
     assert value("segmentation_shadow_pixel_agreement", model="deeplab", variant="canary") == 1.0
     # The shipped Grafana dashboard asks only for metrics the gateway has.

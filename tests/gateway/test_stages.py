@@ -13,7 +13,8 @@ import pytest
 from service import errors
 from service.api.status import BACKEND_FAILED_MESSAGE, INTERNAL_MESSAGE, to_status
 from service.backends import ModelSpec
-from service.backends.tfserving import output_array, predict_request, translate
+from service.backends.channel import translate
+from service.backends.tfserving import output_array, predict_request
 from service.config import Limits
 from service.errors import BackendFailed, InvalidImage, LimitExceeded
 from service.image.decode import decode, reduction_for
