@@ -30,7 +30,9 @@ gateway_pid=
 model_pid=
 triton_pid=
 stop() {
-  trap - INT TERM EXIT
+  # Ignored while stopping: a second Ctrl-C, or make passing a SIGTERM on, must not cut the stop short.
+  trap '' INT TERM
+  trap - EXIT
   echo
   echo "stopping..."
   for pid in $gateway_pid $triton_pid $model_pid; do

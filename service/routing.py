@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from service.backends import Backend, ModelSpec
+from service.backends.kinds import KINDS
 from service.config import BackendConfig, Config, ModelConfig, Variant
 from service.errors import InvalidRequest, ModelNotFound
 
@@ -94,10 +95,7 @@ class Router:
         if choice.version is not None or choice.version_label:
             # The caller chose the version: no split, no shadow.
             spec = ModelSpec(
-                model.name_at_backend,
-                choice.signature or model.interface.signature,
-                choice.version,
-                choice.version_label,
+                model.name_at_backend, self._signature(model, choice), choice.version, choice.version_label
             )
             return Route(model, self.backend_of(model), spec)
         if choice.variant:
@@ -129,11 +127,20 @@ class Router:
         known = ", ".join(v.name for v in model.variants)
         raise ModelNotFound(f"model {model.name!r} has no variant {name!r}; its variants: {known}")
 
-    @staticmethod
-    def _spec(model: ModelConfig, choice: ModelChoice) -> ModelSpec:
-        return ModelSpec(
-            model.name_at_backend, choice.signature or model.interface.signature, model.version, model.version_label
-        )
+    def _spec(self, model: ModelConfig, choice: ModelChoice) -> ModelSpec:
+        return ModelSpec(model.name_at_backend, self._signature(model, choice), model.version, model.version_label)
+
+    def _signature(self, model: ModelConfig, choice: ModelChoice) -> str:
+        """The signature to call: the caller's, else the model's; none where the backend's protocol has none."""
+        kind = self.backend_of(model).kind
+        if kind not in KINDS or KINDS[kind].signatures:
+            return choice.signature or model.interface.signature
+        if choice.signature:
+            raise InvalidRequest(
+                f"model {model.name!r} is served by a {kind} backend, whose protocol has no signatures; "
+                "leave signature_name empty"
+            )
+        return ""
 
     def backend_of(self, model: ModelConfig) -> Backend:
         return self.backends[model.backend]

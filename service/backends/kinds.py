@@ -19,11 +19,12 @@ if TYPE_CHECKING:
 class Kind:
     make: Callable[[BackendConfig], Backend]
     version_labels: bool  # whether a model may be pinned to a version label there
+    signatures: bool  # whether a call names a signature of the model
 
 
 KINDS: dict[str, Kind] = {
-    "tfserving": Kind(TFServingBackend, version_labels=True),
-    "kserve-v2": Kind(KServeV2Backend, version_labels=False),
+    "tfserving": Kind(TFServingBackend, version_labels=True, signatures=True),
+    "kserve-v2": Kind(KServeV2Backend, version_labels=False, signatures=False),
 }
 DEFAULT_KIND = "tfserving"
 

@@ -155,3 +155,12 @@ def test_a_version_triton_does_not_have_is_not_found(stub: pb_grpc.SegmentationS
     assert error.value.code() == grpc.StatusCode.NOT_FOUND, error.value.details()
     assert "model 'deeplab' version 99" in error.value.details()
     assert time.monotonic() - start < 10
+
+
+def test_the_protocol_has_no_signatures_so_none_is_named_or_taken(stub: pb_grpc.SegmentationServiceStub) -> None:
+    assert segment(stub, images.png("chelsea.png"), "deeplab-triton").model.signature_name == ""
+    selector = pb.ModelSelector(name="deeplab-triton", signature_name="serving_default")
+    with pytest.raises(grpc.RpcError) as error:
+        stub.SegmentImage(pb.SegmentImageRequest(image=images.png("chelsea.png"), model=selector), timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "served by a kserve-v2 backend, whose protocol has no signatures" in error.value.details()
