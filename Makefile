@@ -14,7 +14,7 @@ LITE_BASE ?= models/deeplab-lite
 # A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
 CONFIG ?=
 
-.PHONY: setup toolchains browser triton-venv run-triton gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak \
+.PHONY: setup toolchains browser triton-venv run-triton test-unit gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak \
 	clean image compose-test scale-test
 
 setup: $(STAMP) toolchains browser triton-venv
@@ -97,6 +97,10 @@ $(LITE_BASE)/1/model.tflite:
 # Node one runs from source).
 clients: setup
 	@BUF=$(BUF) bash clients/build.sh
+
+# The pure and in-process tests (marked `unit`): no model server, toolchain or browser, under a minute.
+test-unit: $(STAMP)
+	$(PY) -m pytest -m unit tests/gateway
 
 test: setup clients scale-test
 	$(PY) -m pytest tests/gateway

@@ -10,6 +10,8 @@ import pytest
 from service.admission import Places, Quotas, caller_of
 from service.errors import DeadlineExceeded, Overloaded
 
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
+
 
 async def _hold(places: Places, caller: str, release: asyncio.Event, order: list[str]) -> None:
     async with places.place(caller, deadline=None):

@@ -17,6 +17,8 @@ from tests import images
 from tests.gateway.inprocess import running, two_model_config
 from tests.helpers import SERVICE, wait_for_health
 
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
+
 
 def test_request_id_is_the_caller_s_or_a_new_one_and_comes_back_in_the_metadata(caplog) -> None:
     config, backends = two_model_config()

@@ -24,6 +24,8 @@ from tests.fakes import FakeBackend
 from tests.gateway.inprocess import running
 from tests.helpers import wait_for
 
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
+
 Output = pb.ModelInferResponse.InferOutputTensor
 
 

@@ -16,6 +16,8 @@ from service.flags import load_config
 from service.profiles import DEEPLAB_257, DEEPLAB_ZOO, Decode, InputDtype, OutputKind, ResizePolicy, Upscale
 from tests.paths import LABELS, ROOT
 
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
+
 GOOD = f"""
 [server]
 listen = "127.0.0.1:6000"

@@ -37,6 +37,8 @@ from tests import images
 from tests.fakes import FakeBackend
 from tests.gateway.inprocess import Running, running, two_model_config
 
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
+
 PATH = "/segmentation.v1.SegmentationService/"
 IMAGE = images.png("chelsea.png")
 IMAGE_JSON = {"image": base64.b64encode(IMAGE).decode()}
@@ -55,6 +57,7 @@ def serving(**settings: Any) -> Iterator[tuple[Running, str, dict[str, FakeBacke
 def post(
     url: str, body: bytes | Mapping[str, Any], headers: Mapping[str, str] = JSON, context: ssl.SSLContext | None = None
 ) -> tuple[int, Mapping[str, str], bytes]:
+
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers=dict(headers), method="POST")
     try:

@@ -20,6 +20,8 @@ from tests.fakes import FakeBackend, bright_is_person, scores_of
 from tests.gateway.inprocess import LITE_MODEL, ZOO_MODEL
 from tests.paths import PERSON
 
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
+
 
 def two_models() -> tuple[Router, FakeBackend, FakeBackend]:
     zoo, lite = FakeBackend(name="a"), FakeBackend(name="b", answer=scores_of(bright_is_person))

@@ -25,6 +25,8 @@ small_masks = st.integers(1, 24).flatmap(
         lambda w: arrays(np.uint8, (h, w), elements=st.sampled_from([0, 0, 0, 8, 15, 255]))
     )
 )
+
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
 sizes = st.integers(1, 80)
 
 

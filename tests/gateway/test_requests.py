@@ -26,6 +26,8 @@ requests = st.builds(
     include_overlay=st.booleans(),
 )
 
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
+
 
 def _expected(data: bytes) -> tuple[bytes, pb.SegmentImageRequest]:
     whole = pb.SegmentImageRequest.FromString(data)

@@ -30,6 +30,8 @@ from tests import images
 from tests.grids import assert_describes
 from tfs_subset.tensorflow.core.framework import tensor_pb2, types_pb2
 
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
+
 LIMITS = Limits()
 
 

@@ -22,6 +22,8 @@ from tests import images
 from tests.fakes import FakeBackend, bright_is_person
 from tests.gateway.inprocess import BASE, split
 
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
+
 KEYS = [f"user-{i}" for i in range(2000)]
 
 

@@ -16,6 +16,8 @@ from service.mask.upscale import upscale
 from tests.bilinear import enlarged as _per_pixel
 from tests.grids import assert_describes
 
+pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
+
 
 @pytest.mark.parametrize("seed", range(12))
 def test_the_upscaled_mask_is_the_argmax_of_the_enlarged_scores(seed: int) -> None:
