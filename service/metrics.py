@@ -16,12 +16,11 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from service.admission import Places
-    from service.pipeline import Timings
     from service.shadow import ShadowRunner
+    from service.stages import Timings
 
 log = logging.getLogger(__name__)
 
-STAGES = ("probe", "decode", "resize", "pack", "predict", "unpack", "postprocess", "encode")
 # From 1 ms to 10 s: a stage of a small image up to a Predict at the default timeout's scale.
 SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BYTES_BUCKETS = (1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7, 2e7, 5e7)
@@ -69,8 +68,8 @@ class Metrics:
         )
 
     def observe_stages(self, timings: Timings) -> None:
-        for stage in STAGES:
-            self.stage_seconds.labels(stage).observe(getattr(timings, f"{stage}_us") / 1e6)
+        for stage, us in timings.stages_us:
+            self.stage_seconds.labels(stage).observe(us / 1e6)
 
     def watch_places(self, places: Places) -> None:
         self.in_flight.set_function(lambda: places.busy)

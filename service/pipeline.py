@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import itertools
 import time
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from service.image.probe import probe
 from service.image.resize import model_size, resize_to
 from service.image.tensor import model_input, tensor_for
 from service.mask.classes import ModelMask
-from service.mask.encode import encode_png, encode_raw, run_lengths
+from service.mask.formats import DEFAULT_FORMAT, FORMATS, EncodedGrid, MaskFormat
 from service.mask.grid import grid_for
 from service.mask.overlay import overlay_picture, overlay_png
 from service.mask.statistics import ClassStats, class_statistics
@@ -32,12 +31,7 @@ from service.mask.upscale import upscale
 from service.profiles import Decode, Profile
 from service.routing import Route
 from service.shadow import ShadowRunner
-
-
-class MaskFormat(enum.Enum):
-    PNG = "png"
-    RAW = "raw"
-    RLE = "rle"
+from service.stages import StageClock, Timings
 
 
 class MaskSize(enum.Enum):
@@ -47,7 +41,7 @@ class MaskSize(enum.Enum):
 
 @dataclass(frozen=True)
 class Options:
-    mask_format: MaskFormat = MaskFormat.PNG
+    mask_format: MaskFormat = DEFAULT_FORMAT
     mask_size: MaskSize = MaskSize.ORIGINAL
     include_overlay: bool = False
 
@@ -58,42 +52,13 @@ class Options:
 
 
 @dataclass(frozen=True)
-class Timings:
-    """Microseconds per stage."""
-
-    probe_us: int = 0
-    decode_us: int = 0
-    resize_us: int = 0
-    pack_us: int = 0
-    predict_us: int = 0
-    unpack_us: int = 0
-    postprocess_us: int = 0
-    encode_us: int = 0
-    total_us: int = 0
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.started_ns = self._last = time.perf_counter_ns()
-
-    def lap(self) -> int:
-        now = time.perf_counter_ns()
-        elapsed, self._last = (now - self._last) // 1000, now
-        return elapsed
-
-
-@dataclass(frozen=True)
 class Prepared:
     tensor: np.ndarray  # [1, h, w, 3], what the model gets
     shadow_tensor: np.ndarray | None  # what a shadow of another profile gets, when there is one
     picture: np.ndarray | None  # the image at the overlay's size (BGR), only for an overlay
     width: int  # the image once oriented
     height: int
-    probe_us: int
-    decode_us: int
-    resize_us: int
-    pack_us: int
-    started_ns: int  # perf_counter_ns at the probe's start, for trace spans
+    clock: StageClock  # probe, decode, resize, pack
 
     @property
     def model_shape(self) -> tuple[int, int]:
@@ -106,15 +71,10 @@ class EncodedMask:
     width: int
     height: int
     format: MaskFormat
-    data: bytes  # PNG or RAW
-    rle_values: np.ndarray | None
-    rle_counts: np.ndarray | None
+    encoded: EncodedGrid
     classes: list[ClassStats]
     overlay: bytes
-    unpack_us: int
-    postprocess_us: int
-    encode_us: int
-    started_ns: int  # perf_counter_ns at the unpack's start, for trace spans
+    clock: StageClock  # unpack, postprocess, encode
 
 
 @dataclass(frozen=True)
@@ -137,76 +97,45 @@ def prepare(
     """Bytes to the model's input tensor, and what else the call needs from the decoded image: a picture for an
     overlay the size of a mask of size `overlay`, the input of a shadow of another profile. The decoded image itself
     (25 MB at 4K) is not kept."""
-    clock = _Clock()
+    clock = StageClock()
     info = probe(data, limits)
-    probe_us = clock.lap()
+    clock.lap("probe")
     reduced_to = model_size(*info.oriented_size, profile) if profile.decode == Decode.REDUCED else None
     decoded = decode(data, info, reduced_to)
-    decode_us = clock.lap()
+    clock.lap("decode")
     # From the decoded size: the decoder may orient an image whose header the probe could not read.
     tensor_size = model_size(decoded.width, decoded.height, profile)
     resized = resize_to(decoded.bgr, tensor_size)
     picture = None
     if overlay is not None:
         picture = overlay_picture(decoded.bgr, *(tensor_size if overlay == MaskSize.MODEL else decoded.size))
-    resize_us = clock.lap()
+    clock.lap("resize")
     tensor = model_input(resized, profile)
     shadow_tensor = None
     if shadow_profile is not None and shadow_profile != profile:
         shadow_tensor = tensor_for(decoded.bgr, decoded.size, shadow_profile)
-    pack_us = clock.lap()
-    return Prepared(
-        tensor,
-        shadow_tensor,
-        picture,
-        decoded.width,
-        decoded.height,
-        probe_us,
-        decode_us,
-        resize_us,
-        pack_us,
-        clock.started_ns,
-    )
+    clock.lap("pack")
+    return Prepared(tensor, shadow_tensor, picture, decoded.width, decoded.height, clock)
 
 
 def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Options) -> EncodedMask:
     """The model's answer to a class-id mask at the requested size, its statistics, and its encoding."""
-    clock = _Clock()
+    clock = StageClock()
     answer: ModelMask = inference.read_answer(prediction, route, prepared.tensor, options.needs_scores)
     small = answer.classes
-    unpack_us = clock.lap()
+    clock.lap("unpack")
     if options.mask_size == MaskSize.MODEL:
         grid = grid_for(small, small.shape[1], small.shape[0])
     else:
         grid = upscale(answer, prepared.width, prepared.height)
     classes = class_statistics(grid)
-    postprocess_us = clock.lap()
-    data, values, counts = b"", None, None
-    if options.mask_format == MaskFormat.PNG:
-        data = encode_png(grid)
-    elif options.mask_format == MaskFormat.RAW:
-        data = encode_raw(grid)
-    else:
-        values, counts = run_lengths(grid)
+    clock.lap("postprocess")
+    encoded = FORMATS[options.mask_format](grid)
     overlay = b""
     if prepared.picture is not None:
         overlay = overlay_png(prepared.picture, answer, grid.width, grid.height)
-    encode_us = clock.lap()
-    return EncodedMask(
-        small,
-        grid.width,
-        grid.height,
-        options.mask_format,
-        data,
-        values,
-        counts,
-        classes,
-        overlay,
-        unpack_us,
-        postprocess_us,
-        encode_us,
-        clock.started_ns,
-    )
+    clock.lap("encode")
+    return EncodedMask(small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock)
 
 
 class Pipeline:
@@ -254,41 +183,14 @@ class Pipeline:
             if remaining <= 0:
                 raise DeadlineExceeded("the deadline passed before the image reached the model")
             timeout = min(timeout, remaining)
-        before = time.perf_counter_ns()
+        predicting = StageClock()
         with tracing.span("predict", client=True, backend=route.backend.name, model=route.spec.name):
             prediction = await inference.predict(route, prepared.tensor, timeout, options.needs_scores)
-        predict_us = (time.perf_counter_ns() - before) // 1000
+        predicting.lap("predict")
         mask = await asyncio.to_thread(finish, prepared, prediction, route, options)
         if tracing.on():
-            _trace_stages(prepared, mask)
-        timings = Timings(
-            probe_us=prepared.probe_us,
-            decode_us=prepared.decode_us,
-            resize_us=prepared.resize_us,
-            pack_us=prepared.pack_us,
-            predict_us=predict_us,
-            unpack_us=mask.unpack_us,
-            postprocess_us=mask.postprocess_us,
-            encode_us=mask.encode_us,
-            total_us=(time.perf_counter_ns() - start) // 1000,
-        )
+            # The CPU stages ran in worker threads; their spans are written from the times measured there.
+            tracing.record_stages([*prepared.clock.spans(), *mask.clock.spans()])
+        clocks = (prepared.clock, predicting, mask.clock)
+        timings = Timings.of(clocks, total_us=(time.perf_counter_ns() - start) // 1000)
         return Segmentation(route, prediction.version, prepared.width, prepared.height, mask, timings)
-
-
-def _trace_stages(prepared: Prepared, mask: EncodedMask) -> None:
-    """Spans for the CPU stages, from the times their threads measured, laid end to end from each part's start."""
-    stages: list[tuple[str, int, int]] = []
-    parts = (
-        (
-            prepared.started_ns,
-            ("probe", "decode", "resize", "pack"),
-            (prepared.probe_us, prepared.decode_us, prepared.resize_us, prepared.pack_us),
-        ),
-        (mask.started_ns, ("unpack", "postprocess", "encode"), (mask.unpack_us, mask.postprocess_us, mask.encode_us)),
-    )
-    for started_ns, names, durations_us in parts:
-        offsets_ns = itertools.accumulate(durations_us[:-1], lambda total, us: total + us * 1000, initial=0)
-        stages += [
-            (name, started_ns + offset, us) for name, offset, us in zip(names, offsets_ns, durations_us, strict=True)
-        ]
-    tracing.record_stages(stages)

@@ -7,22 +7,15 @@ from service.api.requests import ImageRequest
 from service.backends import VersionState, VersionStatus
 from service.config import ModelConfig
 from service.errors import InvalidRequest
-from service.pipeline import MaskFormat, MaskSize, Options, Segmentation
+from service.mask.formats import DEFAULT_FORMAT, FORMATS
+from service.pipeline import MaskSize, Options, Segmentation
 from service.profiles import ResizePolicy
 from service.routing import ModelChoice
 from service.shadow import ShadowStats
 
-_FORMATS = {
-    pb.MASK_FORMAT_UNSPECIFIED: MaskFormat.PNG,
-    pb.MASK_FORMAT_PNG: MaskFormat.PNG,
-    pb.MASK_FORMAT_RAW: MaskFormat.RAW,
-    pb.MASK_FORMAT_RLE: MaskFormat.RLE,
-}
-_FORMAT_ENUMS = {
-    MaskFormat.PNG: pb.MASK_FORMAT_PNG,
-    MaskFormat.RAW: pb.MASK_FORMAT_RAW,
-    MaskFormat.RLE: pb.MASK_FORMAT_RLE,
-}
+# The API's MASK_FORMAT_<NAME> for each format of the table (service/mask/formats.py).
+_FORMAT_ENUMS = {fmt: pb.MaskFormat.Value(f"MASK_FORMAT_{fmt.name}") for fmt in FORMATS}
+_FORMATS = {pb.MASK_FORMAT_UNSPECIFIED: DEFAULT_FORMAT} | {value: fmt for fmt, value in _FORMAT_ENUMS.items()}
 _SIZES = {
     pb.MASK_SIZE_UNSPECIFIED: MaskSize.ORIGINAL,
     pb.MASK_SIZE_ORIGINAL: MaskSize.ORIGINAL,
@@ -51,7 +44,8 @@ def model_choice(selector: pb.ModelSelector) -> ModelChoice:
 
 def options(request: pb.SegmentImageRequest | ImageRequest) -> Options:
     if request.mask_format not in _FORMATS:
-        raise InvalidRequest(f"unknown mask_format {request.mask_format}; use MASK_FORMAT_PNG, _RAW or _RLE")
+        known = ", ".join(pb.MaskFormat.Name(value) for value in _FORMAT_ENUMS.values())
+        raise InvalidRequest(f"unknown mask_format {request.mask_format}; use one of {known}")
     if request.mask_size not in _SIZES:
         raise InvalidRequest(f"unknown mask_size {request.mask_size}; use MASK_SIZE_ORIGINAL or _MODEL")
     return Options(
@@ -64,12 +58,12 @@ def options(request: pb.SegmentImageRequest | ImageRequest) -> Options:
 def segment_response(result: Segmentation) -> pb.SegmentImageResponse:
     encoded = result.mask
     mask = pb.Mask(width=encoded.width, height=encoded.height, format=_FORMAT_ENUMS[encoded.format])
-    if encoded.format == MaskFormat.RLE:
-        assert encoded.rle_values is not None and encoded.rle_counts is not None
-        mask.rle.values.extend(encoded.rle_values.tolist())
-        mask.rle.counts.extend(encoded.rle_counts.tolist())
+    written = encoded.encoded
+    if written.run_values is not None and written.run_counts is not None:
+        mask.rle.values.extend(written.run_values.tolist())
+        mask.rle.counts.extend(written.run_counts.tolist())
     else:
-        mask.data = encoded.data
+        mask.data = written.data
     model = result.route.model
     t = result.timings
     return pb.SegmentImageResponse(
@@ -93,17 +87,7 @@ def segment_response(result: Segmentation) -> pb.SegmentImageResponse:
         image_width=result.image_width,
         image_height=result.image_height,
         overlay=encoded.overlay,
-        timing=pb.Timing(
-            probe_us=t.probe_us,
-            decode_us=t.decode_us,
-            resize_us=t.resize_us,
-            pack_us=t.pack_us,
-            predict_us=t.predict_us,
-            unpack_us=t.unpack_us,
-            postprocess_us=t.postprocess_us,
-            encode_us=t.encode_us,
-            total_us=t.total_us,
-        ),
+        timing=pb.Timing(**{f"{stage}_us": us for stage, us in result.timings.stages_us}, total_us=t.total_us),
     )
 
 

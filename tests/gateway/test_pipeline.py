@@ -11,9 +11,11 @@ import pytest
 from service.backends import ModelSpec
 from service.config import Config, Limits, ModelConfig
 from service.errors import BackendFailed, BackendUnavailable, InvalidRequest, ModelNotFound
-from service.pipeline import MaskFormat, MaskSize, Options, Pipeline, Segmentation
+from service.mask.formats import MaskFormat
+from service.pipeline import MaskSize, Options, Pipeline, Segmentation
 from service.profiles import DEEPLAB_257
 from service.routing import ModelChoice, Router
+from service.stages import STAGES
 from tests import images
 from tests.bilinear import enlarged
 from tests.fakes import FakeBackend, bright_is_person, scores_of
@@ -39,7 +41,7 @@ def segment(router: Router, data: bytes, choice: ModelChoice = DEFAULT, **option
 
 def full_size_mask(result: Segmentation) -> np.ndarray:
     assert result.mask.format == MaskFormat.RAW
-    return np.frombuffer(result.mask.data, np.uint8).reshape(result.mask.height, result.mask.width)
+    return np.frombuffer(result.mask.encoded.data, np.uint8).reshape(result.mask.height, result.mask.width)
 
 
 def test_zoo_profile_sends_uint8_at_513_on_the_longest_side_and_maps_the_mask_back() -> None:
@@ -119,15 +121,15 @@ def test_fixed_profile_mask_at_model_size_is_the_fixed_size_and_never_upscales_t
     zoo_result = segment(router, images.png("chelsea.png"), mask_size=MaskSize.MODEL, mask_format=MaskFormat.RLE)
     assert zoo.calls[0].tensor.shape == (1, 300, 451, 3)
     assert (zoo_result.mask.width, zoo_result.mask.height) == (451, 300)
-    assert int(zoo_result.mask.rle_counts.sum()) == 451 * 300  # type: ignore[union-attr]
+    assert int(zoo_result.mask.encoded.run_counts.sum()) == 451 * 300  # type: ignore[union-attr]
 
 
 def test_stage_times_are_filled_in_and_add_up_within_the_total() -> None:
     router, _, _ = two_models()
     timings = segment(router, images.jpeg("chelsea.png"), include_overlay=True).timings
-    stages = [timings.probe_us, timings.decode_us, timings.resize_us, timings.pack_us, timings.predict_us]
-    stages += [timings.unpack_us, timings.postprocess_us, timings.encode_us]
-    assert all(t >= 0 for t in stages) and timings.decode_us > 0 and timings.encode_us > 0
+    assert [stage for stage, _ in timings.stages_us] == list(STAGES)
+    stages = [us for _, us in timings.stages_us]
+    assert all(t >= 0 for t in stages) and timings["decode"] > 0 and timings["encode"] > 0
     assert sum(stages) <= timings.total_us
 
 

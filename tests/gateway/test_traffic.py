@@ -136,7 +136,7 @@ def _segment_many(pipeline: Pipeline, router: Router, count: int) -> tuple[list[
             start = time.perf_counter()
             result = await pipeline.segment(data, router.route(ModelChoice(), f"k{i}"), Options(), None)
             latencies.append(time.perf_counter() - start)
-            masks.append(result.mask.data)
+            masks.append(result.mask.encoded.data)
         await asyncio.sleep(0)
         return latencies, masks
 
