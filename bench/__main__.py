@@ -8,6 +8,7 @@ BENCHMARKS.md (tables, machine, versions, date), a plot, and a last line of JSON
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -29,7 +30,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench import fidelity, photos, profile
-from deploy.local import ROOT, free_port, memory_mb, start_gateway, start_modelserver
+from deploy.local import ROOT, ServerProcess, free_port, memory_mb, start_gateway, start_modelserver, start_triton
 from service.__main__ import tune_malloc
 from service.config import Limits
 from service.image.decode import decode
@@ -81,6 +82,7 @@ class Servers:
     model: str
     rest: str  # the model server's REST API, http://HOST:PORT
     kserve: str  # the KServe transformer, http://HOST:PORT; empty when it could not be set up
+    triton: str  # Triton's gRPC target (triton/serve.py); empty when it could not be started
     gateway_pid: int
     model_pid: int
 
@@ -90,7 +92,12 @@ def load(
 ) -> list[dict]:
     args = [sys.executable, "-m", "bench.load", f"--scenarios={','.join(scenarios)}", f"--image={image}"]
     args += [f"--gateway={servers.gateway}", f"--model={servers.model}", f"--rest={servers.rest}"]
-    args += [f"--kserve={servers.kserve}", f"--watch-pid={servers.gateway_pid}", f"--backend-pid={servers.model_pid}"]
+    args += [
+        f"--kserve={servers.kserve}",
+        f"--triton={servers.triton}",
+        f"--watch-pid={servers.gateway_pid}",
+        f"--backend-pid={servers.model_pid}",
+    ]
     args += [f"--profile={PROFILE}"]
     args += [f"--concurrency={','.join(map(str, concurrencies))}", f"--seconds={plan.seconds}"]
     args += [f"--rounds={plan.rounds}"]
@@ -217,7 +224,20 @@ def model_config(path: pathlib.Path, bases: dict[str, pathlib.Path]) -> pathlib.
     return path
 
 
-def gateway_config(path: pathlib.Path, backend: str) -> pathlib.Path:
+def start_triton_or_none(model_base: pathlib.Path) -> ServerProcess | None:
+    """Triton serving the servable (triton/serve.py in triton/.venv), or None if it cannot be set up or started."""
+    setup = subprocess.run(["bash", "triton/setup.sh"], cwd=ROOT, capture_output=True, text=True, check=False)
+    if setup.returncode != 0:
+        print(f"  Triton skipped: {setup.stderr.strip()[-300:]}", flush=True)
+        return None
+    try:
+        return start_triton(model_base)
+    except (RuntimeError, TimeoutError) as error:
+        print(f"  Triton skipped: {str(error)[-300:]}", flush=True)
+        return None
+
+
+def gateway_config(path: pathlib.Path, backend: str, triton: str = "") -> pathlib.Path:
     """The gateway's models: the servable as exported (int64 ids) with the shipped profile, and the levers: uint8
     ids from the graph (1 byte a pixel from TF Serving instead of 8 in tensor_content), and the profile's speed
     options, whose cost in agreement bench/fidelity.py measures under the same names (fidelity.LEVERS)."""
@@ -230,6 +250,11 @@ def gateway_config(path: pathlib.Path, backend: str) -> pathlib.Path:
     )
     for name, options in fidelity.LEVERS.items():
         text += f'\n[[models]]\nname = "{name}"\nserved_name = "deeplab"\nlabels = "{LABELS}"\nprofile = {options}\n'
+    if triton:
+        text = text.replace("[[models]]\n", '[[models]]\nbackend = "local"\n')
+        text += f'\n[[backends]]\nname = "triton"\nkind = "kserve-v2"\ntargets = ["{triton}"]\n'
+        text += '\n[[models]]\nname = "deeplab-triton"\nbackend = "triton"\nserved_name = "deeplab"\n'
+        text += f'labels = "{LABELS}"\nprofile = "{PROFILE}"\n'
     path.write_text(text)
     return path
 
@@ -298,6 +323,9 @@ def decode_ms(image: pathlib.Path, reduced: bool, tries: int = 30) -> float:
 # levers run at 1080p, where the targets are; the seed chain needs TensorFlow in its client.
 BASE_GROUP = ("floor", "gateway-png", "gateway-rle")
 PEERS_1080P = ("gateway-rle-model", "ingraph", "ingraph-exact", "tfserving-rest")
+# The same servable on NVIDIA Triton (triton/serve.py, the kserve-v2 backend): the gateway's model deeplab-triton,
+# and Triton's floor, the very ModelInfer the gateway sends it.
+TRITON_1080P = ("gateway-rle-triton", "triton-floor")
 # The levers, one call at a time (what each costs a call) and taking turns with the shipped model under another name
 # ("shipped"): the profile's speed options, each alone and all together ("fast": the gateway before its answers were
 # exact), and uint8 ids from the graph.
@@ -313,10 +341,13 @@ LEVERS_1080P = (
 )
 
 
-def groups(size: str, kserve: bool, plan: Plan) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
+def groups(size: str, servers: Servers, plan: Plan) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
     """(scenarios, concurrencies) for each load-generator process at `size`."""
-    peers = PEERS_1080P + (("kserve",) if kserve else ()) if size == "1080p" else ()
+    peers = PEERS_1080P + (("kserve",) if servers.kserve else ()) if size == "1080p" else ()
     found = [(BASE_GROUP + peers, plan.concurrencies), (("seed",), plan.concurrencies)]
+    if size == "1080p" and servers.triton:
+        # The gateway in front of Triton against Triton alone with the same tensor, taking turns.
+        found.append((TRITON_1080P, plan.concurrencies))
     if size == "1080p":
         found.append((LEVERS_1080P, (1,)))
     if size == "4k":
@@ -345,7 +376,8 @@ def profile_1080p(image: pathlib.Path, servers: Servers) -> dict | None:
 
 
 def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+    # Every server started is stopped, last first, however the run ends.
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, contextlib.ExitStack() as started:
         work = pathlib.Path(tmp)
         bases = {
             "deeplab": model_base or export(work, "deeplab"),
@@ -359,50 +391,54 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         modelserver = start_modelserver(
             f"--model_config_file={model_config(work / 'models.config', bases)}", f"--rest_api_port={rest_port}"
         )
-        config = gateway_config(work / "gateway.toml", modelserver.target)
+        started.callback(modelserver.stop)
+        # Only where it is measured: Triton and its TensorFlow take 1.5 GB.
+        triton = start_triton_or_none(bases["deeplab"]) if "1080p" in plan.sizes else None
+        if triton is not None:
+            started.callback(triton.stop)
+        config = gateway_config(work / "gateway.toml", modelserver.target, triton.target if triton else "")
         gateway = start_gateway(f"--config={config}", "--health-poll=0.2")
+        started.callback(gateway.stop)
         idle_memory = memory_mb(gateway.process.pid)
         sampler = AnonSampler(gateway.process.pid)
+        started.callback(sampler.stop)
         # Only where it is measured: its environment is 600 MB of packages.
         kserve, kserve_url = start_kserve(rest_port) if "1080p" in plan.sizes else (None, "")
+        if kserve is not None:
+            started.callback(kserve.wait, timeout=30)
+            started.callback(kserve.terminate)
         servers = Servers(
             gateway.target,
             modelserver.target,
             f"http://127.0.0.1:{rest_port}",
             kserve_url,
+            triton.target if triton else "",
             gateway.process.pid,
             modelserver.process.pid,
         )
-        try:
-            results: dict[str, dict[str, dict[int, dict]]] = {}
-            image_bytes: dict[str, int] = {}
-            decode_times: dict[str, float] = {}
-            full_decode_times: dict[str, float] = {}
-            flame: dict | None = None
-            for size in plan.sizes:
-                image = make_jpeg(size, work)
-                image_bytes[size] = image.stat().st_size
-                decode_times[size] = decode_ms(image, reduced=True)
-                full_decode_times[size] = decode_ms(image, reduced=False)
-                results[size] = {}
-                for group, concurrencies in groups(size, bool(kserve_url), plan):
-                    for r in load(group, image, plan, servers, concurrencies):
-                        results[size].setdefault(r["scenario"], {})[r["concurrency"]] = summarise(r)
-                if size == "1080p" and plan.seconds >= 1:
-                    flame = profile_1080p(image, servers)
-                for scenario, cells in results[size].items():
-                    line = "  ".join(f"c{c}: p50 {s['p50']:7.1f} ms {s['throughput']:5.1f}/s" for c, s in cells.items())
-                    print(f"  {size:>8} {scenario:<22} {line}", flush=True)
-            memory = memory_mb(gateway.process.pid)
-            peak, rss_now = memory["VmHWM"], memory["VmRSS"]
-            serving = start_to_serving(modelserver.target, tries=1 if plan.seconds < 1 else 3)
-        finally:
-            sampler.stop()
-            if kserve is not None:
-                kserve.terminate()
-                kserve.wait(timeout=30)
-            gateway.stop()
-            modelserver.stop()
+        results: dict[str, dict[str, dict[int, dict]]] = {}
+        image_bytes: dict[str, int] = {}
+        decode_times: dict[str, float] = {}
+        full_decode_times: dict[str, float] = {}
+        flame: dict | None = None
+        for size in plan.sizes:
+            image = make_jpeg(size, work)
+            image_bytes[size] = image.stat().st_size
+            decode_times[size] = decode_ms(image, reduced=True)
+            full_decode_times[size] = decode_ms(image, reduced=False)
+            results[size] = {}
+            for group, concurrencies in groups(size, servers, plan):
+                for r in load(group, image, plan, servers, concurrencies):
+                    results[size].setdefault(r["scenario"], {})[r["concurrency"]] = summarise(r)
+            if size == "1080p" and plan.seconds >= 1:
+                flame = profile_1080p(image, servers)
+            for scenario, cells in results[size].items():
+                line = "  ".join(f"c{c}: p50 {s['p50']:7.1f} ms {s['throughput']:5.1f}/s" for c, s in cells.items())
+                print(f"  {size:>8} {scenario:<22} {line}", flush=True)
+        memory = memory_mb(gateway.process.pid)
+        peak, rss_now = memory["VmHWM"], memory["VmRSS"]
+        serving = start_to_serving(modelserver.target, tries=1 if plan.seconds < 1 else 3)
+        started.close()  # the agreement is measured by servers of its own
         agreed = agreement(plan, bases["deeplab"])
     return {
         "results": results,
@@ -471,6 +507,13 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
         ),
         "throughput_vs_kserve_c4_1080p": ratio(
             cell(size, gateway, c4, "throughput"), cell(size, "kserve", c4, "throughput")
+        ),
+        # The gateway in front of Triton against Triton alone with the tensor made beforehand (its floor).
+        "triton_gateway_vs_floor_p50_1080p": ratio(
+            cell(size, "gateway-rle-triton", 1, "p50"), cell(size, "triton-floor", 1, "p50")
+        ),
+        "triton_throughput_vs_floor_c4_1080p": ratio(
+            cell(size, "gateway-rle-triton", c4, "throughput"), cell(size, "triton-floor", c4, "throughput")
         ),
         "throughput_vs_rest_c4_1080p": ratio(
             cell(size, gateway, c4, "throughput"), cell(size, "tfserving-rest", c4, "throughput")
@@ -803,6 +846,9 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
         "  size (`exporter --bytes-signature-size 257x257`); **ingraph-exact**: decoded in the graph, the graph's own",
         "  answer at the image's size (`--bytes-signature-size full`), the exact answer the gateway's matches.",
         "- **tfserving-rest**, **kserve**: TF Serving's REST API with uint8 pixels as JSON; a KServe transformer.",
+        "- **gateway-rle-triton**: the gateway's model on NVIDIA Triton (kind kserve-v2; the same servable, run by",
+        "  TensorFlow in Triton's Python backend: triton/serve.py); **triton-floor**: the very ModelInfer the",
+        "  gateway sends Triton, made beforehand. Triton's own CPU is not counted (it is spread over its processes).",
         "- **seed**: the client decodes the full image, `tf.make_tensor_proto`, Predict at full resolution,",
         "  `tf.make_ndarray` on the int64 mask.",
         "",

@@ -83,25 +83,45 @@ def _ingraph(target: str, data: bytes, model: str) -> tuple[Call, int]:
     return (lambda: stub.Predict(request, timeout=120)), request.ByteSize()
 
 
+def _tensor(data: bytes, profile: str) -> tuple[np.ndarray, Any]:
+    """The tensor the gateway sends for this image with the built-in `profile`, made with its own stages, and the
+    profile's tensor names (an Interface)."""
+    from service.config import ModelConfig  # noqa: PLC0415
+    from service.image.resize import model_size, resize_to  # noqa: PLC0415
+    from service.image.tensor import model_input  # noqa: PLC0415
+    from service.profiles import BUILTIN_PROFILES  # noqa: PLC0415
+
+    model = ModelConfig(profile=BUILTIN_PROFILES[profile])
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    tensor = model_input(resize_to(bgr, model_size(bgr.shape[1], bgr.shape[0], model.profile)), model.profile)
+    return tensor, model.interface
+
+
 def _floor(target: str, data: bytes, profile: str) -> tuple[Call, int]:
     """The request the gateway sends the model server for this image with the built-in `profile`, made beforehand
     with the gateway's own stages."""
     from service.backends import ModelSpec  # noqa: PLC0415
     from service.backends.tfserving import predict_request  # noqa: PLC0415
-    from service.config import ModelConfig  # noqa: PLC0415
-    from service.image.resize import model_size, resize_to  # noqa: PLC0415
-    from service.image.tensor import model_input  # noqa: PLC0415
-    from service.profiles import BUILTIN_PROFILES  # noqa: PLC0415
     from tfs_subset.tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: PLC0415
 
-    model = ModelConfig(profile=BUILTIN_PROFILES[profile])
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    tensor = model_input(resize_to(bgr, model_size(bgr.shape[1], bgr.shape[0], model.profile)), model.profile)
-    interface = model.interface
+    tensor, interface = _tensor(data, profile)
     spec = ModelSpec("deeplab", interface.signature)
     request = predict_request(spec, interface.input_key, tensor, interface.output_keys)
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target, options=CHANNEL_OPTIONS))
     return (lambda: stub.Predict(request, timeout=120)), request.ByteSize()
+
+
+def _triton_floor(target: str, data: bytes, profile: str) -> tuple[Call, int]:
+    """The floor in front of Triton: the ModelInfer the gateway's kserve-v2 backend sends for this image, made
+    beforehand with the gateway's own stages."""
+    from oip_subset.inference import grpc_service_pb2_grpc as oip_grpc  # noqa: PLC0415
+    from service.backends import ModelSpec  # noqa: PLC0415
+    from service.backends.kserve_v2 import infer_request  # noqa: PLC0415
+
+    tensor, interface = _tensor(data, profile)
+    request = infer_request(ModelSpec("deeplab", ""), interface.input_key, tensor, interface.output_keys)
+    stub = oip_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(target, options=CHANNEL_OPTIONS))
+    return (lambda: stub.ModelInfer(request, timeout=120)), request.ByteSize()
 
 
 def _seed(target: str, data: bytes) -> tuple[Call, int]:
@@ -134,6 +154,8 @@ def make_call(scenario: str, targets: dict[str, str], data: bytes, profile: str)
         return _gateway(targets["gateway"], data, scenario.removeprefix("gateway-"))
     if scenario == "floor":
         return _floor(targets["model"], data, profile)
+    if scenario == "triton-floor":
+        return _triton_floor(targets["triton"], data, profile)
     if scenario == "seed":
         return _seed(targets["model"], data)
     if scenario == "ingraph":
@@ -258,10 +280,17 @@ def main() -> None:
     parser.add_argument("--profile", default="deeplab-257", help="the gateway's built-in profile, for the peers")
     parser.add_argument("--rest", default="", help="the model server's REST API, http://HOST:PORT")
     parser.add_argument("--kserve", default="", help="the KServe transformer, http://HOST:PORT")
+    parser.add_argument("--triton", default="", help="Triton's gRPC target, for triton-floor")
     parser.add_argument("--watch-pid", type=int, default=None, help="the gateway: its CPU per gateway call")
     parser.add_argument("--backend-pid", type=int, default=None, help="the model server: its CPU per call")
     args = parser.parse_args()
-    targets = {"gateway": args.gateway, "model": args.model, "rest": args.rest, "kserve": args.kserve}
+    targets = {
+        "gateway": args.gateway,
+        "model": args.model,
+        "rest": args.rest,
+        "kserve": args.kserve,
+        "triton": args.triton,
+    }
     with open(args.image, "rb") as file:
         data = file.read()
     calls = {}
@@ -275,7 +304,9 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, (call, _, _) in calls.items():
                 watch = args.watch_pid if name.startswith("gateway-") else None
-                phase(call, cells[name], args.seconds / args.rounds, watch, args.backend_pid)
+                # The model server's CPU is modelserver's; Triton's is spread over its own processes, not counted.
+                backend = None if "triton" in name else args.backend_pid
+                phase(call, cells[name], args.seconds / args.rounds, watch, backend)
         results += [cell.result() for cell in cells.values()]
     print(json.dumps(results), flush=True)
 

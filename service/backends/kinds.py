@@ -1,33 +1,38 @@
-"""The kinds of model backend: a kind's name in the configuration, the class that speaks its protocol, and what
-the protocol can express."""
+"""The kinds of model backend: a kind's name in the configuration, the module and class that speak its protocol,
+and what the protocol can express.
+
+The class is imported when a backend of its kind is made, not with this table: the configuration reads the table,
+and processes that load the configuration beside TensorFlow (bench/fidelity.py) must not load a protocol's stubs,
+which register the same protobuf names as TensorFlow's own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from service.backends import Backend
-from service.backends.kserve_v2 import KServeV2Backend
-from service.backends.tfserving import TFServingBackend
-
 if TYPE_CHECKING:
+    from service.backends import Backend
     from service.config import BackendConfig
 
 
 @dataclass(frozen=True)
 class Kind:
-    make: Callable[[BackendConfig], Backend]
+    module: str  # of the class below
+    cls: str  # made with the BackendConfig
     version_labels: bool  # whether a model may be pinned to a version label there
     signatures: bool  # whether a call names a signature of the model
 
 
 KINDS: dict[str, Kind] = {
-    "tfserving": Kind(TFServingBackend, version_labels=True, signatures=True),
-    "kserve-v2": Kind(KServeV2Backend, version_labels=False, signatures=False),
+    "tfserving": Kind("service.backends.tfserving", "TFServingBackend", version_labels=True, signatures=True),
+    "kserve-v2": Kind("service.backends.kserve_v2", "KServeV2Backend", version_labels=False, signatures=False),
 }
 DEFAULT_KIND = "tfserving"
 
 
 def make_backend(config: BackendConfig) -> Backend:
-    return KINDS[config.kind].make(config)
+    kind = KINDS[config.kind]
+    backend: Backend = getattr(importlib.import_module(kind.module), kind.cls)(config)
+    return backend

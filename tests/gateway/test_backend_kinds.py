@@ -3,7 +3,10 @@ setting, and a model whose tensors do not fit kept NOT_SERVING (fakes here; a re
 
 from __future__ import annotations
 
+import importlib
 import pathlib
+import subprocess
+import sys
 from dataclasses import replace
 
 import grpc
@@ -23,6 +26,7 @@ from service.profiles import DEEPLAB_257, DEEPLAB_ZOO
 from tests.fakes import FakeBackend
 from tests.gateway.inprocess import running
 from tests.helpers import wait_for
+from tests.paths import ROOT
 
 pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
 
@@ -219,3 +223,15 @@ def test_a_model_whose_tensors_do_not_fit_stays_not_serving(caplog: pytest.LogCa
     backend.tensors = TRITON_257
     with running(config, {"triton": backend}) as gateway:
         wait_for(lambda: _status(gateway.target) == health_pb2.HealthCheckResponse.SERVING, 10)
+
+
+def test_every_kind_names_a_class_of_that_kind() -> None:
+    for name, kind in KINDS.items():
+        assert getattr(importlib.import_module(kind.module), kind.cls).kind == name
+
+
+def test_the_configuration_loads_no_protocol_stubs() -> None:
+    """bench/fidelity.py loads the configuration beside TensorFlow, whose protobuf names the stubs also register."""
+    code = "import sys, service.flags, service.routing; print(sorted(m for m in sys.modules if m.endswith('_subset')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]", result.stdout
