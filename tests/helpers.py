@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from deploy import local
 from deploy.local import ServerProcess, free_port, rss_mb, start_modelserver
@@ -26,6 +28,7 @@ __all__ = [
     "mapped_files",
     "rss_mb",
     "run_exporter",
+    "scrape",
     "start_gateway",
     "start_modelserver",
     "wait_for",
@@ -101,3 +104,13 @@ def mapped_files(pid: int) -> set[str]:
         if len(parts) == 6 and parts[5].startswith("/"):
             paths.add(parts[5])
     return paths
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a gateway's /metrics on `port`, parsed by Prometheus' own text parser."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -23,7 +22,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from prometheus_client.parser import text_string_to_metric_families
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
@@ -33,20 +31,10 @@ from service.flags import load_config
 from tests import images
 from tests.fakes import FakeTFServing, serving
 from tests.gateway.inprocess import running, split, two_model_config
-from tests.helpers import free_port, start_gateway, wait_for_health
+from tests.helpers import free_port, scrape, start_gateway, wait_for_health
 from tests.paths import ROOT
 
 IMAGE = images.png("chelsea.png")
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of the gateway's /metrics, parsed by Prometheus' own text parser."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def test_metrics_count_calls_stages_bytes_backends_and_shadows() -> None:

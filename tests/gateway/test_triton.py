@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import pathlib
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local import start_triton
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from tests import images
-from tests.helpers import SERVICE, ServerProcess, free_port, start_gateway, wait_for, wait_for_health
+from tests.helpers import SERVICE, ServerProcess, free_port, scrape, start_gateway, wait_for, wait_for_health
 from tests.paths import LABELS, ROOT
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -118,15 +116,6 @@ def test_the_shadow_on_triton_agrees_with_tf_serving(stub: pb_grpc.SegmentationS
     assert shadow.pixel_agreement == 1.0 and shadow.mean_iou == 1.0
 
 
-def _samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
 def test_health_and_metrics_follow_triton_and_a_model_that_does_not_fit_is_named(
     gateway: ServerProcess, triton: ServerProcess
 ) -> None:
@@ -142,7 +131,7 @@ def test_health_and_metrics_follow_triton_and_a_model_that_does_not_fit_is_named
     line = next(line for line in gateway.lines if "has no input 'ImageTensor'" in line)
     assert "model 'zoo-on-triton' ('deeplab' at backend 'triton')" in line and "(its inputs: 'image')" in line
     labels = (("backend", "triton"), ("kind", "kserve-v2"), ("target", triton.target))
-    assert _samples(gateway.metrics_port)[("segmentation_backend_up", labels)] == 1  # type: ignore[attr-defined]
+    assert scrape(gateway.metrics_port)[("segmentation_backend_up", labels)] == 1  # type: ignore[attr-defined]
 
 
 def test_a_version_triton_does_not_have_is_not_found(stub: pb_grpc.SegmentationServiceStub) -> None:
