@@ -156,8 +156,8 @@ bench-quick: export
 	$(PY) -m bench --plan=quick --model-base=$(MODEL_BASE)
 
 # Every model the examples configure against the model's own output on the full photo, case by case (bench/fidelity.py:
-# the shared and scikit-image photos as given, in every EXIF orientation, as PNG and WebP, at 1080p and 4K; about 2
-# minutes). Writes bench/FIDELITY.md, prints one JSON line, and fails if a target is missed. `make test` runs its
+# the shared and scikit-image photos as given, in every EXIF orientation, as PNG, WebP, HEIC and AVIF, at 1080p and 4K;
+# about 2 minutes). Writes bench/FIDELITY.md, prints one JSON line, and fails if a target is missed. `make test` runs its
 # short form (tests/model/test_fidelity.py).
 fidelity: export
 	$(PY) -m bench.fidelity --plan=full --model-base=$(MODEL_BASE) --lite-base=$(LITE_BASE) --report=bench/FIDELITY.md

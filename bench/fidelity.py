@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import grpc
 import numpy as np
+import pillow_heif
 import skimage.data
 from PIL import Image, ImageOps
 
@@ -75,12 +76,14 @@ _STORED_AS = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_270,
 }
-VARIANTS = ("as-given", *(f"exif-{n}" for n in ORIENTATIONS), "png", "webp", "1080p", "4k")
+# HEIC (libheif) and AVIF (libavif) copies, upright and turned by the container's rotation (irot) for orientation 6.
+ISO_MEDIA_VARIANTS = ("heic", "heic-6", "avif", "avif-6")
+VARIANTS = ("as-given", *(f"exif-{n}" for n in ORIENTATIONS), "png", "webp", *ISO_MEDIA_VARIANTS, "1080p", "4k")
 PLANS = {
     # Every photo, each as given, rotated by every EXIF orientation, as PNG and WebP copies, at 1080p and 4K.
     "full": (SHARED_PHOTOS + SKIMAGE_PHOTOS, VARIANTS),
     # The short form `make test` runs.
-    "short": (SHARED_PHOTOS, ("as-given", "exif-6", "webp", "1080p")),
+    "short": (SHARED_PHOTOS, ("as-given", "exif-6", "webp", "heic-6", "avif-6", "1080p")),
 }
 TARGET_MIN, TARGET_MEAN = 0.995, 0.999
 SHIPPED = ("deeplab", "deeplab-lite")  # the models the example configures: the targets are theirs
@@ -127,6 +130,9 @@ class Outcome:
     ms: float  # the answer's round trip: the gateway's call, or the peer's run here
 
 
+pillow_heif.register_heif_opener()  # HEIF in Pillow: for the HEIC copies and the reference decode
+
+
 def _photo_paths() -> dict[str, pathlib.Path]:
     bundled = pathlib.Path(skimage.data.__file__).parent
     paths = {name: SHARED / "images" / name for name in SHARED_PHOTOS}
@@ -150,6 +156,14 @@ def _variant(original: bytes, image: Image.Image, variant: str) -> bytes:
         return _encode(image.transpose(_STORED_AS[orientation]), "JPEG", quality=90, exif=exif.tobytes())
     if variant == "png":
         return _encode(image, "PNG")
+    if variant.startswith(("heic", "avif")):
+        kind, _, turned = variant.partition("-")
+        exif = Image.Exif()
+        if turned:
+            # Written as irot/imir by the encoder, beside the EXIF tag: a viewer shows the photo upright.
+            exif[0x0112] = int(turned)
+            image = image.transpose(_STORED_AS[int(turned)])
+        return _encode(image, "HEIF" if kind == "heic" else "AVIF", quality=90, exif=exif.tobytes())
     if variant == "webp":
         return _encode(image, "WEBP", quality=90)
     height = {"1080p": 1080, "4k": 2160}[variant]
@@ -169,7 +183,8 @@ def cases(photos: tuple[str, ...], variants: tuple[str, ...]) -> Iterator[Case]:
 
 
 def viewed(data: bytes) -> np.ndarray:
-    """The photo as a viewer shows it: Pillow's decoder, EXIF orientation applied, RGB."""
+    """The photo as a viewer shows it: Pillow's decoder (HEIF: pillow-heif's, the container's transforms applied and
+    the EXIF tag then reset), EXIF orientation applied, RGB."""
     return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
 
 

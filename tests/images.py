@@ -123,3 +123,58 @@ def decode_png_indices(data: bytes) -> np.ndarray:
     image = Image.open(io.BytesIO(data))
     assert image.mode == "P", image.mode
     return np.array(image)
+
+
+def _exif_orientation(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+def heic(name: str, orientation: int = 1, bits: int = 8, tile: int = 0) -> bytes:
+    """HEIC of a shared photo (see heic_of)."""
+    return heic_of(rgb(name), orientation, bits, tile)
+
+
+def heic_of(pixels: np.ndarray, orientation: int = 1, bits: int = 8, tile: int = 0) -> bytes:
+    """HEIC of RGB pixels, written by libheif (pillow-heif): with an EXIF orientation, libheif also writes the
+    container's rotation and mirroring (irot, imir) for it; 10 or 12 bits; a grid of `tile`-pixel tiles."""
+    import pillow_heif  # noqa: PLC0415
+
+    size = (pixels.shape[1], pixels.shape[0])
+    if bits > 8:
+        image = pillow_heif.from_bytes("RGB;16", size, (pixels.astype(np.uint16) << 8).tobytes())
+    else:
+        image = pillow_heif.from_bytes("RGB", size, np.ascontiguousarray(pixels).tobytes())
+    options: dict[str, object] = {"quality": 90}
+    if orientation != 1:
+        options["exif"] = _exif_orientation(orientation)
+    if bits == 12:
+        options["bit_depth"] = 12
+    if tile:
+        options["tile_size"] = tile
+    out = io.BytesIO()
+    image.save(out, **options)
+    return out.getvalue()
+
+
+def avif(name: str, orientation: int = 1) -> bytes:
+    """AVIF of a shared photo (see avif_of)."""
+    return avif_of(rgb(name), orientation)
+
+
+def avif_of(pixels: np.ndarray, orientation: int = 1) -> bytes:
+    """AVIF of RGB pixels, written by Pillow (libavif), which writes irot/imir for an EXIF orientation."""
+    out = io.BytesIO()
+    exif = _exif_orientation(orientation) if orientation != 1 else b""
+    Image.fromarray(pixels).save(out, format="AVIF", quality=90, exif=exif)
+    return out.getvalue()
+
+
+def iso_media_claiming(data: bytes, width: int, height: int) -> bytes:
+    """A HEIF or AVIF file whose every image size property (`ispe`) claims width x height."""
+    out, start = bytearray(data), 0
+    while (found := out.find(b"ispe", start)) != -1:
+        out[found + 8 : found + 16] = struct.pack(">II", width, height)  # after the version and flags
+        start = found + 4
+    return bytes(out)

@@ -1,5 +1,5 @@
-"""Decoding to 8-bit BGR with OpenCV, orientation applied: every pixel, or (a profile's speed option) a JPEG at
-reduced scale when the model needs far fewer pixels.
+"""Decoding to 8-bit BGR with OpenCV (HEIF and AVIF: service/image/heif.py), orientation applied: every pixel, or
+(a profile's speed option) a JPEG at reduced scale when the model needs far fewer pixels.
 
 The image stays BGR, as OpenCV decodes it: the resize reads the few pixels it needs in RGB order (bilinear.py),
 which spares a pass over the whole image.
@@ -13,7 +13,10 @@ import cv2
 import numpy as np
 
 from service.errors import InvalidImage
+from service.image import heif
 from service.image.probe import ImageInfo
+
+ISO_MEDIA = ("HEIF", "AVIF")  # decoded by service/image/heif.py; everything else by OpenCV
 
 _REDUCED_FLAGS = {
     1: cv2.IMREAD_COLOR,
@@ -62,6 +65,9 @@ def decode(data: bytes | memoryview, info: ImageInfo, target: tuple[int, int] | 
 
     Grayscale, alpha, palette and 16-bit images become 8-bit BGR; alpha is dropped.
     """
+    if info.format in ISO_MEDIA:
+        bgr = heif.decode(data, info.format)
+        return Decoded(bgr=bgr, width=bgr.shape[1], height=bgr.shape[0], scale=1)
     factor = reduction_for(info, target) if target is not None else 1
     try:
         # IMREAD_COLOR (and the reduced variants) apply the EXIF orientation and convert every layout to BGR.

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from service.config import Limits
 from service.errors import InvalidImage, LimitExceeded
+from service.image import heif
 
-ACCEPTED = "JPEG, PNG, WebP, BMP or TIFF"
+ACCEPTED = "JPEG, PNG, WebP, BMP, TIFF, HEIF (HEIC) or AVIF"
 
 
 @dataclass(frozen=True)
 class ImageInfo:
-    format: str  # "JPEG", "PNG", "WebP", "BMP", "TIFF"
+    format: str  # "JPEG", "PNG", "WebP", "BMP", "TIFF", "HEIF", "AVIF"
     width: int  # as stored, before orientation
     height: int
     orientation: int = 1  # EXIF orientation, 1..8
@@ -198,12 +199,24 @@ def detect_format(data: bytes | memoryview) -> str:
         if head.startswith(magic):
             raise InvalidImage(f"unsupported image format {name}; accepted: {ACCEPTED}")
     if head[4:8] == b"ftyp":
+        iso_format = heif.iso_media_format(bytes(data[:64]))
+        if iso_format:
+            return iso_format
         brand = head[8:12].decode("ascii", "replace").strip()
-        raise InvalidImage(f"unsupported image format (ISO media, brand {brand!r}: AVIF/HEIF); accepted: {ACCEPTED}")
+        raise InvalidImage(f"unsupported image format (ISO media, brand {brand!r}); accepted: {ACCEPTED}")
     raise InvalidImage(f"not an image: the data does not start like a {ACCEPTED} file (first bytes {head[:8].hex()})")
 
 
-_PARSERS = {"JPEG": _jpeg, "PNG": _png, "WebP": _webp, "BMP": _bmp, "TIFF": _tiff}
+def _heif(data: bytes) -> ImageInfo:
+    # libheif reports the size with the container's transforms applied: the image as shown, orientation 1.
+    return ImageInfo("HEIF", *heif.oriented_size(data, "HEIF"))
+
+
+def _avif(data: bytes) -> ImageInfo:
+    return ImageInfo("AVIF", *heif.oriented_size(data, "AVIF"))
+
+
+_PARSERS = {"JPEG": _jpeg, "PNG": _png, "WebP": _webp, "BMP": _bmp, "TIFF": _tiff, "HEIF": _heif, "AVIF": _avif}
 
 
 def probe(data: bytes | memoryview, limits: Limits) -> ImageInfo:
@@ -227,4 +240,11 @@ def probe(data: bytes | memoryview, limits: Limits) -> ImageInfo:
         )
     if image_format == "PNG":
         _png_chunks_fit(data)
+    if image_format in ("HEIF", "AVIF"):
+        for width, height in heif.coded_sizes(data):
+            if width * height > limits.max_image_pixels:
+                raise LimitExceeded(
+                    f"the {image_format} file codes an image of {width}x{height} = {width * height} pixels, over the "
+                    f"limit of max_image_pixels={limits.max_image_pixels}"
+                )
     return info

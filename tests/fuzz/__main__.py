@@ -1,6 +1,7 @@
 """python -m tests.fuzz TARGET [libFuzzer flags]: runs a target under atheris (coverage-guided).
 
-Seeds are made at start from the shared photos (small JPEG, PNG, WebP, BMP, TIFF, with and without EXIF), and a
+Seeds are made at start from the shared photos (small JPEG, PNG, WebP, BMP, TIFF, HEIC, AVIF, with and without
+EXIF or the container's rotation), and a
 request and a stream item, into a temporary corpus; a crash is written to tests/fuzz/regressions/TARGET/, where the
 test suite replays it from then on.
 Examples: `python -m tests.fuzz probe -atheris_runs=20000`, `python -m tests.fuzz decode -max_total_time=300`.
@@ -31,6 +32,10 @@ def write_seeds(directory: pathlib.Path) -> None:
         for ext in (".jpg", ".png", ".webp", ".bmp", ".tiff"):
             (directory / f"{name}{ext}").write_bytes(images.encode(small, ext))
         (directory / f"{name}.exif6.jpg").write_bytes(images.with_orientation(images.encode(small, ".jpg"), 6))
+        small_rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        (directory / f"{name}.heic").write_bytes(images.heic_of(small_rgb))
+        (directory / f"{name}.exif6.heic").write_bytes(images.heic_of(small_rgb, orientation=6))
+        (directory / f"{name}.avif").write_bytes(images.avif_of(small_rgb))
     (directory / "mask-rle").write_bytes(b"\x03\x02\x00\x02\x00" + b"\x0f\x04\x00\x00\x00")
     (directory / "mask-raw").write_bytes(b"\x02\x02\x00\x01\x00\x00\x0f")
     request = pb.SegmentImageRequest(image=b"\xff\xd8\xff", model=pb.ModelSelector(name="m", version=2), mask_format=2)

@@ -169,9 +169,10 @@ BAD_INPUTS = {
     "webp-claims-16000x16000": (images.webp_header_claiming(16000, 16000), "max_image_pixels=50000000"),
     "png-zero-width": (images.png_header_claiming(0, 10), "empty size 0x10"),
     "over-byte-limit": (b"\xff\xd8\xff" + bytes(20 * 1024 * 1024), "max_image_bytes=20971520"),
-    "gif": (images.gif(), "unsupported image format GIF; accepted: JPEG, PNG, WebP, BMP or TIFF"),
+    "gif": (images.gif(), "unsupported image format GIF; accepted: JPEG, PNG, WebP, BMP, TIFF, HEIF (HEIC) or AVIF"),
     "pdf": (b"%PDF-1.7\n" + b"0" * 100, "unsupported image format PDF"),
-    "avif": (b"\x00\x00\x00\x1cftypavif" + b"\x00" * 64, "AVIF/HEIF"),
+    "avif": (b"\x00\x00\x00\x1cftypavif" + b"\x00" * 64, "the AVIF file is truncated or corrupt"),
+    "quicktime": (b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00qt  " + b"\x00" * 64, "ISO media, brand 'qt'"),
     "bmp-truncated": (images.encode(images.bgr("chelsea.png"), ".bmp")[:1000], "BMP"),
     "tiff-garbage": (b"II*\x00" + b"\xff" * 64, "TIFF header is truncated"),
     "jpeg-valid-header-garbage-body": (

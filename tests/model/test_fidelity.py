@@ -44,7 +44,8 @@ def test_the_score_resize_is_tensorflow_s_bit_for_bit(
 
 
 def test_the_short_fidelity_run_meets_the_targets_with_exact_model_size_masks(tmp_path: pathlib.Path) -> None:
-    """Both models the examples configure, on the shared photos as given, EXIF-rotated, as WebP and at 1080p."""
+    """Both models the examples configure, on the shared photos as given, EXIF-rotated, as WebP, as HEIC and AVIF
+    turned by their containers, and at 1080p."""
     outcomes = tmp_path / "outcomes.json"
     result = subprocess.run(
         [sys.executable, "-m", "bench.fidelity", "--plan=short", f"--outcomes={outcomes}"],
@@ -59,7 +60,7 @@ def test_the_short_fidelity_run_meets_the_targets_with_exact_model_size_masks(tm
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["fidelity_min_agreement"] >= 0.995 and figures["fidelity_mean_agreement"] >= 0.999, figures
     cases = json.loads(outcomes.read_text())
-    assert len(cases) == figures["fidelity_cases"] == 2 * 3 * 4
+    assert len(cases) == figures["fidelity_cases"] == 2 * 3 * 6
     assert {c["subject"] for c in cases} == {"deeplab", "deeplab-lite"}
     # Exactness at the model's size, where nothing is left to chance: the model's own output for the tensor sent,
     # and that tensor the one the graph makes from the photo itself.

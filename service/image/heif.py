@@ -1,0 +1,118 @@
+"""HEIF (HEIC) and AVIF, the ISO media image formats phones send: their header read, and their primary image decoded
+to 8-bit BGR as a viewer shows it.
+
+libheif (pillow-heif) reads the container of both: the primary image's size with the container's rotation and
+mirroring (irot, imir) and cropping applied, without decoding a pixel. It decodes HEIF itself, grids assembled,
+those transforms applied once (an EXIF orientation inside is not applied again: the container's transforms are
+the image's orientation), 10 and 12 bits reduced to 8. The pillow-heif wheel has no AV1 decoder, so AVIF pixels
+come from Pillow's own AVIF plugin (libavif), which leaves the container's transforms to the EXIF orientation it
+reports; they are applied from there.
+"""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from service.errors import InvalidImage
+
+# ISO base media `ftyp` brands (major, or compatible when the major one is codec-neutral).
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
+AVIF_BRANDS = {b"avif", b"avis"}
+NEUTRAL_BRANDS = {b"mif1", b"mif2", b"mif3", b"msf1"}
+# The exceptions pillow-heif and Pillow raise for data they cannot read (libheif's errors become ValueError,
+# EOFError, SyntaxError or RuntimeError).
+_UNREADABLE = (ValueError, EOFError, SyntaxError, RuntimeError, OSError)
+
+
+def iso_media_format(head: bytes) -> str | None:
+    """ "HEIF" or "AVIF" for an ISO media file's first bytes (its `ftyp` box), else None."""
+    if head[4:8] != b"ftyp":
+        return None
+    size = int.from_bytes(head[:4], "big")
+    major = head[8:12]
+    # Compatible brands follow the minor version, four bytes each, to the end of the box.
+    compatible = [head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)]
+    for brand in (major, *compatible):
+        if brand in AVIF_BRANDS:
+            return "AVIF"
+        if brand in HEIF_BRANDS:
+            return "HEIF"
+    return None
+
+
+def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of the ISO media boxes between start and end."""
+    found = []
+    while start + 8 <= end and len(found) < 10_000:
+        size, kind = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8]
+        header = 8
+        if size == 1 and start + 16 <= end:
+            size, header = int.from_bytes(data[start + 8 : start + 16], "big"), 16
+        elif size == 0:
+            size = end - start
+        if size < header or start + size > end:
+            break
+        found.append((kind, start + header, start + size))
+        start += size
+    return found
+
+
+def coded_sizes(data: bytes | memoryview) -> list[tuple[int, int]]:
+    """(width, height) of every image the container codes (its `ispe` properties), before any cropping: what
+    decoding allocates, which the cropped size libheif reports may hide."""
+    head = bytes(data)
+    sizes = []
+    for kind, start, end in _boxes(head, 0, len(head)):
+        if kind != b"meta":
+            continue
+        for inner, istart, iend in _boxes(head, start + 4, end):  # meta is a full box: version and flags first
+            if inner != b"iprp":
+                continue
+            for container, cstart, cend in _boxes(head, istart, iend):
+                if container != b"ipco":
+                    continue
+                for prop, pstart, pend in _boxes(head, cstart, cend):
+                    if prop == b"ispe" and pend - pstart >= 12:
+                        sizes.append(
+                            (
+                                int.from_bytes(head[pstart + 4 : pstart + 8], "big"),
+                                int.from_bytes(head[pstart + 8 : pstart + 12], "big"),
+                            )
+                        )
+    return sizes
+
+
+def _open(data: bytes | memoryview, image_format: str) -> pillow_heif.HeifFile:
+    try:
+        return pillow_heif.open_heif(bytes(data), convert_hdr_to_8bit=True, bgr_mode=True)
+    except _UNREADABLE as exc:
+        raise InvalidImage(f"the {image_format} file is truncated or corrupt: {exc}") from exc
+
+
+def oriented_size(data: bytes | memoryview, image_format: str) -> tuple[int, int]:
+    """(width, height) of the primary image as a viewer shows it, from the container alone."""
+    width, height = _open(data, image_format).size
+    return width, height
+
+
+def decode(data: bytes | memoryview, image_format: str) -> np.ndarray:
+    """The primary image as (h, w, 3) uint8 BGR, oriented; alpha dropped, gray made BGR, deep colour made 8-bit."""
+    try:
+        if image_format == "AVIF":
+            with Image.open(io.BytesIO(bytes(data)), formats=["AVIF"]) as image:
+                rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+            return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        pixels = np.asarray(_open(data, image_format))
+    except UnidentifiedImageError as exc:  # Pillow's words name its file object, not the problem
+        raise InvalidImage(f"the {image_format} image could not be decoded (truncated or corrupt data)") from exc
+    except _UNREADABLE as exc:
+        raise InvalidImage(f"the {image_format} image could not be decoded: {exc}") from exc
+    if pixels.ndim == 2:  # gray, which stays gray (and 16-bit when deeper than 8) whatever was asked
+        gray = (pixels >> 8).astype(np.uint8) if pixels.dtype == np.uint16 else pixels
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(pixels[:, :, :3])
