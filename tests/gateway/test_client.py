@@ -162,6 +162,8 @@ def photo_folder(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     (folder / "person.webp").write_bytes(images.webp("astronaut.png"))
     (folder / "gray.png").write_bytes(images.grayscale_png("chelsea.png"))
     (folder / "big.jpg").write_bytes(images.large_jpeg("coffee.png", 2400, 1600))
+    (folder / "phone.heic").write_bytes(images.heic("chelsea.png", orientation=6))
+    (folder / "android.avif").write_bytes(images.avif("astronaut.png"))
     (folder / "notes.txt").write_text("ignored: not an image suffix")
     return folder
 
@@ -172,9 +174,10 @@ def test_cli_writes_mask_overlay_and_summary_with_a_progress_bar(
     out = tmp_path / "out"
     result = segment_cli(str(photo_folder), "--server", gateway.target, "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert "4/4" in result.stderr  # the progress bar reached the end
+    assert "6/6" in result.stderr  # the progress bar reached the end
     assert "cat.jpg: " in result.stdout and "cat" in result.stdout
     sizes = {"cat": (300, 451), "person": (512, 512), "gray": (300, 451), "big": (1600, 2400)}
+    sizes |= {"phone": (451, 300), "android": (512, 512)}  # the HEIC turned by its container
     for stem, (height, width) in sizes.items():
         overlay = cv2.imread(str(out / f"{stem}.overlay.png"), cv2.IMREAD_COLOR)
         # At the mask's size, or at most 1280 px on its longest side (2400x1600 -> 1280x853).

@@ -18,7 +18,7 @@ from segmentation_client.client import Model, Segmentation, SegmentationClient
 from segmentation_client.errors import SegmentationError, UnavailableError
 from segmentation_client.masks import encode_png
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 DEFAULT_SERVER = "localhost:50051"
 
 
