@@ -29,11 +29,12 @@ def _polite_figures_hold(figures: dict) -> None:
     assert figures["polite_codes"] == {"OK": 20}, figures
     assert figures["polite_p90_s"] <= figures["polite_p90_bound_s"], figures
     # Probes and discovery (issue 22's bounds; a few ms unloaded): a new grpcurl client within a second (its process
-    # start included); reflection, health and ListModels within 100 ms, on a new connection as on one opened before
-    # the load.
+    # start included); reflection, health and ListModels within 100 ms (the median of five), on a new connection as
+    # on one opened before the load, and none stuck behind the load (which would be seconds).
     assert figures["reflection_list_s"] <= 1 and figures["reflection_describe_s"] <= 1, figures
-    for probe in ("reflection_rpc_s", "health_s", "list_models_s"):
-        assert figures[probe] <= 0.1 and figures[f"open_connection_{probe}"] <= 0.1, figures
+    for probe in ("reflection_rpc", "health", "list_models"):
+        for name in (probe, f"open_connection_{probe}"):
+            assert figures[f"{name}_s"] <= 0.1 and figures[f"{name}_max_s"] <= 1, figures
     assert figures["not_serving_samples"] == 0, figures
 
 
