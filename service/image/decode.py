@@ -66,7 +66,7 @@ def decode(data: bytes | memoryview, info: ImageInfo, target: tuple[int, int] | 
     Grayscale, alpha, palette and 16-bit images become 8-bit BGR; alpha is dropped.
     """
     if info.format in ISO_MEDIA:
-        bgr = heif.decode(data, info.format)
+        bgr = heif.decode(info.container or heif.read_container(data, info.format))
         return Decoded(bgr=bgr, width=bgr.shape[1], height=bgr.shape[0], scale=1)
     factor = reduction_for(info, target) if target is not None else 1
     try:

@@ -12,6 +12,7 @@ reports; they are applied from there.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -62,10 +63,9 @@ def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
     return found
 
 
-def coded_sizes(data: bytes | memoryview) -> list[tuple[int, int]]:
+def coded_sizes(head: bytes) -> list[tuple[int, int]]:
     """(width, height) of every image the container codes (its `ispe` properties), before any cropping: what
     decoding allocates, which the cropped size libheif reports may hide."""
-    head = bytes(data)
     sizes = []
     for kind, start, end in _boxes(head, 0, len(head)):
         if kind != b"meta":
@@ -87,27 +87,42 @@ def coded_sizes(data: bytes | memoryview) -> list[tuple[int, int]]:
     return sizes
 
 
-def _open(data: bytes | memoryview, image_format: str) -> pillow_heif.HeifFile:
+@dataclass(frozen=True)
+class Container:
+    """An ISO media file read once: its bytes (the one copy made of a request's buffer) and libheif's parse of its
+    boxes, which the decoder reuses."""
+
+    format: str  # "HEIF" or "AVIF"
+    data: bytes
+    heif_file: pillow_heif.HeifFile
+
+    @property
+    def oriented_size(self) -> tuple[int, int]:
+        """(width, height) of the primary image as a viewer shows it: libheif applies irot, imir and clap."""
+        width, height = self.heif_file.size
+        return width, height
+
+
+def read_container(data: bytes | memoryview, image_format: str) -> Container:
+    """The container's boxes parsed, no pixel decoded."""
+    whole = bytes(data)
     try:
-        return pillow_heif.open_heif(bytes(data), convert_hdr_to_8bit=True, bgr_mode=True)
+        heif_file = pillow_heif.open_heif(whole, convert_hdr_to_8bit=True, bgr_mode=True)
     except _UNREADABLE as exc:
         raise InvalidImage(f"the {image_format} file is truncated or corrupt: {exc}") from exc
+    return Container(image_format, whole, heif_file)
 
 
-def oriented_size(data: bytes | memoryview, image_format: str) -> tuple[int, int]:
-    """(width, height) of the primary image as a viewer shows it, from the container alone."""
-    width, height = _open(data, image_format).size
-    return width, height
-
-
-def decode(data: bytes | memoryview, image_format: str) -> np.ndarray:
+def decode(container: Container) -> np.ndarray:
     """The primary image as (h, w, 3) uint8 BGR, oriented; alpha dropped, gray made BGR, deep colour made 8-bit."""
+    image_format = container.format
     try:
         if image_format == "AVIF":
-            with Image.open(io.BytesIO(bytes(data)), formats=["AVIF"]) as image:
+            # BytesIO shares the bytes it is given, and hands them back whole to the plugin: no copy.
+            with Image.open(io.BytesIO(container.data), formats=["AVIF"]) as image:
                 rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
             return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        pixels = np.asarray(_open(data, image_format))
+        pixels = np.asarray(container.heif_file)
     except UnidentifiedImageError as exc:  # Pillow's words name its file object, not the problem
         raise InvalidImage(f"the {image_format} image could not be decoded (truncated or corrupt data)") from exc
     except _UNREADABLE as exc:

@@ -7,7 +7,8 @@ gigabytes. Only headers are parsed; anything malformed is InvalidImage.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from service.config import Limits
 from service.errors import InvalidImage, LimitExceeded
@@ -22,6 +23,9 @@ class ImageInfo:
     width: int  # as stored, before orientation
     height: int
     orientation: int = 1  # EXIF orientation, 1..8
+    # HEIF and AVIF: the container as parsed by the probe, handed to the decoder so it is neither copied nor
+    # parsed again.
+    container: heif.Container | None = field(default=None, compare=False, repr=False)
 
     @property
     def transposed(self) -> bool:
@@ -207,16 +211,24 @@ def detect_format(data: bytes | memoryview) -> str:
     raise InvalidImage(f"not an image: the data does not start like a {ACCEPTED} file (first bytes {head[:8].hex()})")
 
 
-def _heif(data: bytes) -> ImageInfo:
-    # libheif reports the size with the container's transforms applied: the image as shown, orientation 1.
-    return ImageInfo("HEIF", *heif.oriented_size(data, "HEIF"))
+def _iso_media(image_format: str) -> Callable[[bytes], ImageInfo]:
+    def parse(data: bytes) -> ImageInfo:
+        container = heif.read_container(data, image_format)
+        # The size with the container's transforms applied: the image as shown, so orientation 1.
+        return ImageInfo(image_format, *container.oriented_size, container=container)
+
+    return parse
 
 
-def _avif(data: bytes) -> ImageInfo:
-    return ImageInfo("AVIF", *heif.oriented_size(data, "AVIF"))
-
-
-_PARSERS = {"JPEG": _jpeg, "PNG": _png, "WebP": _webp, "BMP": _bmp, "TIFF": _tiff, "HEIF": _heif, "AVIF": _avif}
+_PARSERS = {
+    "JPEG": _jpeg,
+    "PNG": _png,
+    "WebP": _webp,
+    "BMP": _bmp,
+    "TIFF": _tiff,
+    "HEIF": _iso_media("HEIF"),
+    "AVIF": _iso_media("AVIF"),
+}
 
 
 def probe(data: bytes | memoryview, limits: Limits) -> ImageInfo:
@@ -240,8 +252,8 @@ def probe(data: bytes | memoryview, limits: Limits) -> ImageInfo:
         )
     if image_format == "PNG":
         _png_chunks_fit(data)
-    if image_format in ("HEIF", "AVIF"):
-        for width, height in heif.coded_sizes(data):
+    if info.container is not None:
+        for width, height in heif.coded_sizes(info.container.data):
             if width * height > limits.max_image_pixels:
                 raise LimitExceeded(
                     f"the {image_format} file codes an image of {width}x{height} = {width * height} pixels, over the "

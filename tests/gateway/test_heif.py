@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pillow_heif
 import pytest
 
 from segmentation.v1 import segmentation_service_pb2 as pb
@@ -80,6 +81,26 @@ def test_a_size_past_the_limit_is_refused_from_the_header(image_format: str, pho
     with pytest.raises(LimitExceeded, match="100000x100000 = 10000000000 pixels, over the limit"):
         probe(claiming, Limits())
     assert (100_000, 100_000) in coded_sizes(claiming)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("image_format", MAKERS)
+def test_a_request_s_bytes_are_parsed_once_and_copied_once(monkeypatch, image_format: str) -> None:  # type: ignore[no-untyped-def]
+    """The probe's parse of the container goes to the decoder with the one copy of the request's buffer."""
+    opened: list[int] = []
+    real_open = pillow_heif.open_heif
+
+    def counting_open(fp, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(id(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(pillow_heif, "open_heif", counting_open)
+    request_buffer = memoryview(MAKERS[image_format]("chelsea.png"))
+    info = probe(request_buffer, Limits())
+    decoded = decode(request_buffer, info)
+    assert len(opened) == 1
+    assert info.container is not None and id(info.container.data) == opened[0]
+    assert decoded.size == info.oriented_size
 
 
 def _mask(response: pb.SegmentImageResponse) -> np.ndarray:
