@@ -319,6 +319,30 @@ def decode_ms(image: pathlib.Path, reduced: bool, tries: int = 30) -> float:
     return statistics.median(times)
 
 
+def decode_cost_per_mp(size: str, tries: int) -> dict[str, dict[str, float]]:
+    """What the gateway's probe and full decode cost per megapixel for each format phones send, on the `size`
+    mosaic encoded at quality 90 by each codec: the median wall time and process CPU time (libheif and libavif
+    decode on several threads; OpenCV's JPEG decoder on one), and the file's bytes per megapixel."""
+    width, height = SIZES[size]
+    megapixels = width * height / 1e6
+    image = photos.mosaic(photos.photos(IMAGES), width, height)
+    costs = {}
+    for kind in photos.ENCODERS:
+        data = photos.encoded(image, kind)
+        walls, cpus = [], []
+        for _ in range(tries):
+            wall, cpu = time.perf_counter(), time.process_time()
+            decode(data, probe(data, Limits()))
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        costs[kind] = {
+            "ms_per_mp": round(1000 * statistics.median(walls) / megapixels, 2),
+            "cpu_ms_per_mp": round(1000 * statistics.median(cpus) / megapixels, 2),
+            "bytes_per_mp": round(len(data) / megapixels),
+        }
+    return costs
+
+
 # Scenarios by size, each group in a load-generator process of its own, its scenarios taking turns. The peers and
 # levers run at 1080p, where the targets are; the seed chain needs TensorFlow in its client.
 BASE_GROUP = ("floor", "gateway-png", "gateway-rle")
@@ -421,6 +445,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         decode_times: dict[str, float] = {}
         full_decode_times: dict[str, float] = {}
         flame: dict | None = None
+        decode_costs = decode_cost_per_mp("1080p", tries=3 if plan.seconds < 1 else 20)
         for size in plan.sizes:
             image = make_jpeg(size, work)
             image_bytes[size] = image.stat().st_size
@@ -445,6 +470,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         "image_bytes": image_bytes,
         "decode_ms": decode_times,
         "decode_full_ms": full_decode_times,
+        "decode_per_mp": decode_costs,
         "fidelity": agreed,
         "profile_1080p": flame,
         "gateway_rss_peak_mb": peak,
@@ -485,6 +511,8 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
         "image_bytes_per_mp_1080p": round(run_result["image_bytes"][size] / (width * height / 1e6)),
         "decode_ms_1080p": round(decode_1080p, 2),
         "decode_full_ms_1080p": None if decode_full is None else round(decode_full, 2),
+        # The probe and full decode of the 1080p mosaic as JPEG, HEIC and AVIF, per megapixel.
+        "decode_per_mp_1080p": run_result.get("decode_per_mp"),
         "fidelity_min_agreement": agreed.get("fidelity_min_agreement"),
         "fidelity_mean_agreement": agreed.get("fidelity_mean_agreement"),
         "overhead_vs_decode_1080p": ratio(
@@ -669,6 +697,12 @@ def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None)
         f"- Decoding this JPEG at reduced scale, alone, on one thread: {decode:.2f} ms (the cost no gateway avoids;",
         f"  the targets below are measured against it); every pixel, as an exact answer needs: "
         f"{summary.get('decode_full_ms_1080p')} ms.",
+        "- Decoding the 1080p mosaic per megapixel, by format (quality 90; probe and every pixel, wall / process CPU"
+        " ms, bytes):",
+        *(
+            f"  {kind}: {cost['ms_per_mp']} / {cost['cpu_ms_per_mp']} ms, {cost['bytes_per_mp']:,} bytes"
+            for kind, cost in (summary.get("decode_per_mp_1080p") or {}).items()
+        ),
         f"- Latency at concurrency 1: the gateway's p50 (RLE) is {rle['p50'] - floor['p50']:.1f} ms above the",
         f"  floor's, {summary['overhead_vs_decode_1080p']} times the decode. Its CPU stages take {cpu_stages:.1f} ms",
         f"  of wall time (decode {stages.get('decode_us', 0) / 1000:.1f} ms inside the gateway, where threads and the",

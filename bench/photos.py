@@ -8,12 +8,15 @@ quality 90. Made at run time; nothing is stored.
 
 from __future__ import annotations
 
+import io
 import itertools
 import pathlib
 
 import cv2
 import numpy as np
+import pillow_heif
 import skimage.data
+from PIL import Image
 
 # Colour photos from a camera (no textures, scans or renderings), in the order they are laid.
 SKIMAGE_PHOTOS = ("motorcycle_left.png", "rocket.jpg", "hubble_deep_field.jpg")
@@ -56,3 +59,25 @@ def jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     if not ok:
         raise RuntimeError("OpenCV could not encode the mosaic")
     return data.tobytes()
+
+
+# What phones send beside JPEG, at the same quality setting: HEIC by libheif (x265) as one image and as a grid of
+# 512-pixel tiles (the layout iPhones write, which libheif decodes tile by tile on several threads), AVIF by
+# libavif. Kind -> (Pillow's format name, extra save options).
+ENCODERS: dict[str, tuple[str, dict[str, object]]] = {
+    "JPEG": ("JPEG", {}),
+    "HEIC": ("HEIF", {}),
+    "HEIC-grid": ("HEIF", {"tile_size": 512}),
+    "AVIF": ("AVIF", {}),
+}
+
+
+def encoded(image: np.ndarray, kind: str, quality: int = 90) -> bytes:
+    """The BGR image as a `kind` file (a key of ENCODERS)."""
+    if kind == "JPEG":
+        return jpeg(image, quality)
+    pillow_heif.register_heif_opener()  # Pillow's HEIF writer
+    image_format, options = ENCODERS[kind]
+    out = io.BytesIO()
+    Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).save(out, image_format, quality=quality, **options)
+    return out.getvalue()

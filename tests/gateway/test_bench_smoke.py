@@ -16,6 +16,7 @@ KEYS = set(TARGETS) | {
     "image_bytes_per_mp_1080p",
     "decode_ms_1080p",
     "decode_full_ms_1080p",
+    "decode_per_mp_1080p",
     "lever_p50_ms_1080p",
     "lever_cpu_ms_1080p",
     "gateway_cpu_ms_1080p",
@@ -47,3 +48,7 @@ def test_bench_smoke_run_writes_the_report(tmp_path: pathlib.Path, servable_base
     assert summary["request_bytes_ratio_1080p"] > 1
     assert summary["gateway_rss_mb"] > 0 and summary["start_to_serving_s"] > 0
     assert "the process's own memory (RssAnon) was" in report
+    # What phones send, decoded as the gateway does: every format measured, none free.
+    costs = summary["decode_per_mp_1080p"]
+    assert costs.keys() == {"JPEG", "HEIC", "HEIC-grid", "AVIF"}
+    assert all(cost["ms_per_mp"] > 0 and cost["bytes_per_mp"] > 0 for cost in costs.values())
