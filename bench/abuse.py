@@ -14,6 +14,11 @@ loopback, loads it in one of these shapes, and prints one JSON line:
   batch         one stream pipelining 400 1080p JPEGs and reading its answers, beside 4 unary clients calling in a
                 loop, each on its own connection, for SECONDS (default 15): the images each got, its share against
                 an equal share, and Jain's fairness index over the five.
+  hostile       STREAMS clients (default 8), each on a connection of its own, half on a stream and half calling
+                SegmentImage, sending bench/hostile.py's files (truncated, size claims past the limits, scrambled
+                HEIC and AVIF boxes and coded data) for SECONDS (default 10) and reading every answer, which must
+                have a code its file allows; meanwhile the polite client, reflection, health and ListModels as in
+                never-reading.
   storm         STREAMS never-reading streams (default 120) over CONNECTIONS connections (default 4), and 1,000
                 calls opened and cancelled at once; then the polite client, reflection, health and ListModels as in
                 never-reading.
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import itertools
 import json
 import pathlib
 import statistics
@@ -42,7 +48,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from bench import photos
+from bench import hostile, photos
 from bench.__main__ import IMAGES, LABELS, PROFILE, export
 from deploy.local import ROOT, ServerProcess, rss_mb, start_gateway, start_modelserver
 from segmentation.v1 import segmentation_service_pb2 as pb
@@ -287,6 +293,72 @@ def run_storm(target: str, pid: int, streams: int, connections: int, seconds: fl
     }
 
 
+CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+def _send_hostile(target: str, samples: list[hostile.Sample], on_stream: bool, stop_at: float) -> list[tuple[str, str]]:
+    """(file, code) of every answer to the hostile files, sent in turn until `stop_at`, on a stream or one call each."""
+    answers: list[tuple[str, str]] = []
+    with grpc.insecure_channel(target, options=SEND_OPTIONS) as channel:
+        stub = pb_grpc.SegmentationServiceStub(channel)
+        if on_stream:
+            sent: list[str] = []
+
+            def items() -> Iterator[pb.SegmentImageStreamRequest]:
+                for sample in itertools.cycle(samples):
+                    if time.monotonic() > stop_at:
+                        return
+                    sent.append(sample.name)
+                    yield pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=sample.data))
+
+            for answer in stub.SegmentImageStream(items(), timeout=max(1.0, stop_at - time.monotonic()) + 30):
+                code = "OK" if answer.HasField("result") else CODE_NAMES.get(answer.error.code, str(answer.error.code))
+                answers.append((sent[answer.index], code))
+            return answers
+        for sample in itertools.cycle(samples):
+            if time.monotonic() > stop_at:
+                return answers
+            try:
+                stub.SegmentImage(pb.SegmentImageRequest(image=sample.data), timeout=30)
+                answers.append((sample.name, "OK"))
+            except grpc.RpcError as error:
+                answers.append((sample.name, error.code().name))
+    return answers
+
+
+def run_hostile(target: str, pid: int, streams: int, connections: int, seconds: float) -> dict[str, object]:
+    samples = hostile.samples(cv2.imread(str(IMAGES / "chelsea.png"), cv2.IMREAD_COLOR))
+    allowed = {sample.name: sample.codes for sample in samples}
+    quiet = unloaded(target)
+    stop_at = time.monotonic() + seconds
+    answers: list[list[tuple[str, str]]] = [[] for _ in range(streams)]
+
+    def client(slot: int) -> None:
+        answers[slot] = _send_hostile(target, samples, slot % 2 == 0, stop_at)
+
+    with watching(target, pid) as watch, grpc.insecure_channel(target, options=SEND_OPTIONS) as open_channel:
+        _probes(open_channel)
+        threads = [threading.Thread(target=client, args=(slot,)) for slot in range(streams)]
+        for thread in threads:
+            thread.start()
+        found = {**discovery(target, open_channel), **polite_figures(target, polite_image(), quiet)}
+        for thread in threads:
+            thread.join(seconds + 60)
+    every = [answer for client_answers in answers for answer in client_answers]
+    unexpected = [f"{name}: {code}" for name, code in every if code not in allowed[name]]
+    return {
+        "clients": streams,
+        "files": sorted(allowed),
+        "answers": len(every),
+        "codes": {code: sum(1 for _, c in every if c == code) for code in sorted({c for _, c in every})},
+        "unexpected": len(unexpected),
+        "unexpected_examples": unexpected[:5],
+        **found,
+        "rss_peak_mb": round(max(watch.rss)),
+        "not_serving_samples": watch.not_serving,
+    }
+
+
 def jain(shares: list[float]) -> float:
     """Jain's fairness index: 1 when every share is equal, 1/n when one takes all."""
     return sum(shares) ** 2 / (len(shares) * sum(s * s for s in shares)) if any(shares) else 0.0
@@ -389,6 +461,7 @@ SHAPES: dict[str, tuple[Callable[..., dict[str, object]], int, int, float]] = {
     "never-reading": (run_never_reading, 40, 1, 5),
     "batch": (run_batch, 1, 5, 15),
     "storm": (run_storm, 120, 4, 5),
+    "hostile": (run_hostile, 8, 8, 10),
 }
 
 

@@ -1,11 +1,12 @@
 """python -m bench.soak [--minutes 10] [--concurrency 16] [--model-base DIR]: the gateway under a long mixed load.
 
 Starts modelserver and the gateway on loopback, then CONCURRENCY clients send, for MINUTES, a mix drawn at
-random: JPEG, PNG and WebP photos at 640x480 to 1080p (made from the shared photos at start), every mask format
-and size, some overlays, and bad inputs (text, a truncated JPEG, a GIF). A bad input must get INVALID_ARGUMENT and
-a good one OK; anything else is an unexpected error. Prints one JSON line: counts, unexpected errors, the
-gateway's RSS slope (MB/min, after the first minute) and the p99 latency of the first and the last minute; exits 1
-when an unexpected error occurred.
+random: JPEG, PNG and WebP photos at 640x480 to 1080p and HEIC and AVIF ones at 640x480 (made from the shared
+photos at start), every mask format and size, some overlays, and hostile files (bench/hostile.py: text, a GIF,
+truncated JPEG, HEIC and AVIF files, size claims past the limits, scrambled boxes and coded data). Each must get a
+code its sample allows (OK for a photo, INVALID_ARGUMENT for a bad file); anything else is an unexpected error.
+Prints one JSON line: counts, unexpected errors, the gateway's RSS slope (MB/min, after the first minute) and the
+p99 latency of the first and the last minute; exits 1 when an unexpected error occurred.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 
 import cv2
 import grpc
 import numpy as np
 
+from bench import hostile
 from bench.__main__ import IMAGES, LABELS, export
+from bench.hostile import Sample
 from deploy.local import rss_mb, start_gateway, start_modelserver
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
@@ -36,29 +38,21 @@ FORMATS = (pb.MASK_FORMAT_PNG, pb.MASK_FORMAT_RAW, pb.MASK_FORMAT_RLE)
 MASK_SIZES = (pb.MASK_SIZE_ORIGINAL, pb.MASK_SIZE_MODEL)
 
 
-@dataclass(frozen=True)
-class Input:
-    name: str
-    data: bytes
-    good: bool
-
-
-def inputs() -> list[Input]:
+def inputs() -> list[Sample]:
     made = []
     for photo in ("astronaut.png", "chelsea.png", "coffee.png"):
         image = cv2.imread(str(IMAGES / photo), cv2.IMREAD_COLOR)
         for width, height in SIZES:
             # Photos are never upscaled for timing work, but here any size will do: the soak is about stability.
             resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+            name = f"{photo}-{width}x{height}"
             for ext in (".jpg", ".png", ".webp"):
-                made.append(Input(f"{photo}-{width}x{height}{ext}", cv2.imencode(ext, resized)[1].tobytes(), True))
-    jpeg = made[0].data
-    made += [
-        Input("text", b"this is not an image", False),
-        Input("truncated-jpeg", jpeg[: len(jpeg) // 3], False),
-        Input("gif", b"GIF89a" + b"\x00" * 64, False),
-    ]
-    return made
+                made.append(Sample(f"{name}{ext}", cv2.imencode(ext, resized)[1].tobytes(), hostile.OK))
+            if width == SIZES[0][0]:  # HEIC and AVIF at the smallest size: encoding them at 1080p takes seconds
+                rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
+                made.append(Sample(f"{name}.heic", hostile.heic(rgb), hostile.OK))
+                made.append(Sample(f"{name}.avif", hostile.avif(rgb), hostile.OK))
+    return made + hostile.samples(cv2.imread(str(IMAGES / "chelsea.png"), cv2.IMREAD_COLOR))
 
 
 def main() -> int:
@@ -79,11 +73,12 @@ def main() -> int:
             modelserver.stop()
 
 
-def run(target: str, pid: int, samples: list[Input], seconds: float, concurrency: int) -> int:
+def run(target: str, pid: int, samples: list[Sample], seconds: float, concurrency: int) -> int:
     start = time.monotonic()
     stop = threading.Event()
     latencies: list[tuple[float, float]] = []  # (seconds since start, latency) of good inputs
     outcomes: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()  # calls with a photo, calls with a hostile file
     unexpected: list[str] = []
     rss: list[tuple[float, float]] = []
 
@@ -105,11 +100,11 @@ def run(target: str, pid: int, samples: list[Input], seconds: float, concurrency
                     code = grpc.StatusCode.OK
                 except grpc.RpcError as error:
                     code = error.code()
-                expected = grpc.StatusCode.OK if sample.good else grpc.StatusCode.INVALID_ARGUMENT
                 outcomes[code.name] += 1
-                if code != expected:
+                kinds["photo" if sample.codes == hostile.OK else "hostile"] += 1
+                if code.name not in sample.codes:
                     unexpected.append(f"{sample.name}: {code.name}")
-                elif sample.good:
+                elif sample.codes == hostile.OK:
                     latencies.append((began - start, time.monotonic() - began))
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]
@@ -133,6 +128,7 @@ def run(target: str, pid: int, samples: list[Input], seconds: float, concurrency
         "minutes": round(seconds / 60, 2),
         "concurrency": concurrency,
         "calls": sum(outcomes.values()),
+        "hostile_calls": kinds["hostile"],
         "outcomes": dict(outcomes),
         "unexpected_errors": len(unexpected),
         "unexpected_examples": unexpected[:5],

@@ -169,12 +169,3 @@ def avif_of(pixels: np.ndarray, orientation: int = 1) -> bytes:
     exif = _exif_orientation(orientation) if orientation != 1 else b""
     Image.fromarray(pixels).save(out, format="AVIF", quality=90, exif=exif)
     return out.getvalue()
-
-
-def iso_media_claiming(data: bytes, width: int, height: int) -> bytes:
-    """A HEIF or AVIF file whose every image size property (`ispe`) claims width x height."""
-    out, start = bytearray(data), 0
-    while (found := out.find(b"ispe", start)) != -1:
-        out[found + 8 : found + 16] = struct.pack(">II", width, height)  # after the version and flags
-        start = found + 4
-    return bytes(out)

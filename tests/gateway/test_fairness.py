@@ -49,6 +49,20 @@ def test_a_storm_of_streams_and_cancelled_calls_leaves_every_other_client_served
     _polite_figures_hold(figures)
 
 
+def test_clients_sending_hostile_files_get_their_errors_and_leave_every_other_client_served(
+    gateway: ServerProcess,
+) -> None:
+    figures = abuse.run_hostile(gateway.target, gateway.process.pid, streams=6, connections=6, seconds=8)
+    assert figures["unexpected"] == 0, figures
+    # Every file was sent and answered, HEIF and AVIF ones among them; most are refused.
+    assert figures["answers"] >= 2 * len(figures["files"]), figures
+    assert any(name.startswith("heic-") for name in figures["files"]), figures
+    assert any(name.startswith("avif-") for name in figures["files"]), figures
+    assert figures["codes"]["INVALID_ARGUMENT"] > figures["codes"].get("OK", 0), figures
+    _polite_figures_hold(figures)
+    assert figures["rss_peak_mb"] < 400, figures
+
+
 def test_a_batch_stream_and_four_unary_clients_share_the_gateway(gateway: ServerProcess) -> None:
     figures = abuse.run_batch(gateway.target, gateway.process.pid, streams=1, connections=5, seconds=15)
     shares = figures["share_of_an_equal_share"]

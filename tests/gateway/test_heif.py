@@ -9,6 +9,7 @@ import numpy as np
 import pillow_heif
 import pytest
 
+from bench import hostile
 from segmentation.v1 import segmentation_service_pb2 as pb
 from service.config import Limits
 from service.errors import InvalidImage, LimitExceeded
@@ -77,7 +78,7 @@ def test_a_truncated_file_is_invalid_and_names_its_format(image_format: str, kee
 def test_a_size_past_the_limit_is_refused_from_the_header(image_format: str, photo: str) -> None:
     """chelsea's 451 x 300 is coded larger and cropped (`clap`): libheif then reports the cropped size, and only
     the coded size tells what decoding would allocate."""
-    claiming = images.iso_media_claiming(MAKERS[image_format](photo), 100_000, 100_000)
+    claiming = hostile.iso_media_claiming(MAKERS[image_format](photo), 100_000, 100_000)
     with pytest.raises(LimitExceeded, match="100000x100000 = 10000000000 pixels, over the limit"):
         probe(claiming, Limits())
     assert (100_000, 100_000) in coded_sizes(claiming)

@@ -22,5 +22,6 @@ def test_a_short_soak_has_no_unexpected_error(servable_base: pathlib.Path) -> No
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["unexpected_errors"] == 0 and summary["calls"] > 20
+    assert summary["hostile_calls"] > 0
     assert set(summary["outcomes"]) == {"OK", "INVALID_ARGUMENT"}
     assert summary["rss_mb_max"] > 0 and summary["p99_ms_first_minute"] > 0
