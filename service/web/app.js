@@ -313,10 +313,13 @@ function show(answer, file, picked) {
   const found = describe(classes);
 
   const photo = $("#photo-view");
-  // Browsers show JPEG, PNG, WebP and BMP but not TIFF: then the boxes go on the overlay, the photo tinted.
+  // Browsers show JPEG, PNG, WebP, BMP and AVIF but not TIFF, and most not HEIC: then the photo is drawn from the
+  // gateway's overlay (the photo tinted, oriented as the gateway saw it), and the boxes go on that.
   photo.onerror = () => {
     photo.onerror = null;
     photo.src = overlayUrl;
+    const why = "this browser cannot show the file itself";
+    photo.alt = `The photo ${file.name} as the gateway's overlay (${why}), with a box around each class: ${found}`;
   };
   const photoUrl = URL.createObjectURL(file);
   urls.push(photoUrl);

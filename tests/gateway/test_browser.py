@@ -17,6 +17,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from tests import images
 from tests.helpers import ServerProcess, http_base, start_gateway, wait_for_health
 from tests.paths import IMAGES, LABELS
 
@@ -152,6 +153,29 @@ def test_the_page_segments_a_photo_and_shows_the_result(
     problems = [entry["message"] for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
     assert not problems, problems
     _screenshot(browser, "page-desktop.png", tmp_path, keep_artefact)
+
+
+@pytest.mark.parametrize(("kind", "shown_by_the_browser"), [("heic", False), ("avif", True)])
+def test_a_turned_heic_or_avif_photo_is_shown_upright_even_where_the_browser_cannot_draw_it(
+    browser: WebDriver, http_url: str, tmp_path: pathlib.Path, kind: str, shown_by_the_browser: bool
+) -> None:
+    """chelsea.png (451 x 300) stored turned, with the container's rotation for orientation 6: shown 300 x 451.
+    Chromium draws AVIF itself; HEIC it cannot, so the page shows the gateway's overlay in the photo's place."""
+    name = f"cat.{kind}"
+    photo = tmp_path / name
+    photo.write_bytes({"heic": images.heic, "avif": images.avif}[kind]("chelsea.png", orientation=6))
+    _open(browser, http_url + "/", DESKTOP)
+    _segment(browser, photo, lambda: browser.find_element(By.ID, "segment").click())
+    labels = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#classes tbody th")]
+    assert "cat" in labels, labels
+    assert _facts(browser)["photo"] == f"{name}, 300 \N{MULTIPLICATION SIGN} 451 pixels"
+    _wait(browser, lambda d: _natural_width(d, "photo-view") == 300, "the photo is not shown upright")
+    for image in ("overlay", "mask"):
+        assert _natural_width(browser, image) == 300, image
+    source = browser.find_element(By.ID, "photo-view").get_attribute("src")
+    assert (source == browser.find_element(By.ID, "overlay").get_attribute("src")) is not shown_by_the_browser
+    alt = browser.find_element(By.ID, "photo-view").get_attribute("alt") or ""
+    assert ("cannot show the file itself" in alt) is not shown_by_the_browser, alt
 
 
 def test_the_page_works_from_the_keyboard_on_a_phone_sized_screen(
