@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import shlex
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +21,7 @@ import numpy as np
 import pytest
 
 import segmentation_client.cli
+import segmentation_client.client
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from segmentation_client import (
@@ -175,6 +179,7 @@ def test_cli_writes_mask_overlay_and_summary_with_a_progress_bar(
     result = segment_cli(str(photo_folder), "--server", gateway.target, "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "6/6" in result.stderr  # the progress bar reached the end
+    assert "skipped 1 file(s) not named as an image: notes.txt" in result.stderr
     assert "cat.jpg: " in result.stdout and "cat" in result.stdout
     sizes = {"cat": (300, 451), "person": (512, 512), "gray": (300, 451), "big": (1600, 2400)}
     sizes |= {"phone": (451, 300), "android": (512, 512)}  # the HEIC turned by its container
@@ -357,3 +362,133 @@ def test_cli_timeout_is_per_image_over_the_whole_stream(
     result = segment_cli(str(IMAGES / "chelsea.png"), "--server", gateway.target, "--timeout", "0.001", "--json")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("segment: error: DEADLINE_EXCEEDED")
+
+
+def test_segment_reports_an_input_it_cannot_read_as_segment_many_does(
+    client: SegmentationClient, tmp_path: pathlib.Path
+) -> None:
+    """One behaviour for both calls: the library's InvalidImageError naming the input, never an OSError."""
+    for unreadable in (tmp_path / "missing.jpg", tmp_path, 42, "a\0b.jpg"):
+        with pytest.raises(InvalidImageError, match="cannot read") as raised:
+            client.segment(unreadable)  # type: ignore[arg-type]
+        (item,) = client.segment_many([unreadable])  # type: ignore[list-item]
+        assert type(item.error) is type(raised.value) and item.error.message == raised.value.message  # type: ignore[union-attr]
+
+
+@pytest.mark.unit
+def test_a_server_without_a_port_is_on_the_service_s_own() -> None:
+    assert segmentation_client.client.with_default_port("localhost") == "localhost:50051"
+    assert segmentation_client.client.with_default_port("[::1]") == "[::1]:50051"
+    for kept in ("localhost:8500", "[::1]:8500", "dns:///gateway:50051", "unix:/run/gateway.sock"):
+        assert segmentation_client.client.with_default_port(kept) == kept
+
+
+@pytest.mark.unit
+def test_a_share_too_small_to_round_reads_as_such() -> None:
+    percent = segmentation_client.cli.percent
+    assert [percent(0.0004), percent(0.0), percent(0.001), percent(0.4567)] == ["< 0.1 %", "0.0 %", "0.1 %", "45.7 %"]
+
+
+def test_cli_says_which_port_it_used_and_writes_nothing_when_the_service_is_down(tmp_path: pathlib.Path) -> None:
+    port = free_port()
+    out = tmp_path / "out"
+    down = segment_cli(str(IMAGES / "chelsea.png"), "--server", f"127.0.0.1:{port}", "--out", str(out), "--quiet")
+    assert down.returncode == 2 and "Traceback" not in down.stderr
+    last = down.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"segment: error: cannot reach the service at 127.0.0.1:{port}")
+    assert f"nothing written to {out}/" in down.stderr and not out.exists()
+    with socket.socket() as probe:
+        taken = probe.connect_ex(("127.0.0.1", 50051)) == 0
+    if not taken:  # a gateway of `make run` would answer there
+        bare = segment_cli("health", "--server", "127.0.0.1", "--timeout", "2")
+        assert bare.returncode == 2
+        assert "cannot reach the service at 127.0.0.1:50051" in bare.stderr, bare.stderr
+
+
+def test_cli_skips_other_files_aloud_and_creates_no_folder_when_every_image_fails(
+    gateway: ServerProcess, tmp_path: pathlib.Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"\xff\xd8\xff not really")
+    (folder / "b.png").write_bytes(b"neither")
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    result = segment_cli(str(folder), "--server", gateway.target, "--out", str(out), "--quiet")
+    assert result.returncode == 1, result.stderr
+    assert "segment: skipped 1 file(s) not named as an image: notes.txt" in result.stderr
+    assert f"nothing written to {out}/" in result.stdout
+    assert not out.exists()
+
+
+def test_cli_refuses_to_mix_runs_in_one_folder_unless_told_to_overwrite(
+    gateway: ServerProcess, tmp_path: pathlib.Path
+) -> None:
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    (tmp_path / "first" / "a.jpg").write_bytes(images.jpeg("chelsea.png"))  # 451 x 300
+    (tmp_path / "second" / "a.png").write_bytes(images.png("astronaut.png"))  # 512 x 512
+    out = tmp_path / "out"
+    run = ["--server", gateway.target, "--out", str(out), "--quiet"]
+    assert segment_cli(str(tmp_path / "first" / "a.jpg"), *run).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(before) == ["a.json", "a.mask.png", "a.overlay.png"]
+
+    refused = segment_cli(str(tmp_path / "second" / "a.png"), *run, "--no-overlay")
+    assert refused.returncode == 2
+    assert "already holds results under these names (a.mask.png, a.overlay.png, a.json)" in refused.stderr
+    assert "--overwrite" in refused.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+    replaced = segment_cli(str(tmp_path / "second" / "a.png"), *run, "--no-overlay", "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    # The first photo's overlay is not left beside the second photo's mask.
+    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.mask.png"]
+    assert images.decode_png_indices((out / "a.mask.png").read_bytes()).shape == (512, 512)
+    assert json.loads((out / "a.json").read_text())["source"].endswith("second/a.png")
+
+
+def test_cli_into_a_closed_pipe_ends_quietly(gateway: ServerProcess) -> None:
+    # `true` has exited before the results are printed: the write meets a closed pipe.
+    command = [*SEGMENT, str(IMAGES / "chelsea.png"), "--server", gateway.target, "--json", "--quiet"]
+    script = f"set -o pipefail; {' '.join(map(shlex.quote, command))} | true"
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    assert result.returncode == 141, result.stderr
+    assert result.stderr == ""
+
+
+def test_cli_interrupted_says_what_it_wrote_and_leaves_only_whole_files(
+    gateway: ServerProcess, tmp_path: pathlib.Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = images.large_jpeg("coffee.png", 2400, 1600)
+    for n in range(40):
+        (folder / f"p{n:02}.jpg").write_bytes(photo)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [*SEGMENT, str(folder), "--server", gateway.target, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and any(out.glob("*.json"))) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    written = sorted(out.glob("*.json"))
+    assert f"wrote results for {len(written)} of 40 images to {out}/" in stderr
+    assert 0 < len(written) < 40 and stderr.strip().endswith("segment: interrupted")
+    assert not [p.name for p in out.iterdir() if not p.name.endswith((".json", ".mask.png", ".overlay.png"))]
+    for summary in written:
+        stem = summary.name.removesuffix(".json")
+        assert json.loads(summary.read_text())["files"]["mask"] == f"{stem}.mask.png"
+        assert images.decode_png_indices((out / f"{stem}.mask.png").read_bytes()).shape == (1600, 2400)
+        assert cv2.imread(str(out / f"{stem}.overlay.png")) is not None

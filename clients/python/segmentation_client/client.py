@@ -31,6 +31,7 @@ MaskSize = Literal["original", "model"]
 
 _FORMATS = {"png": pb.MASK_FORMAT_PNG, "raw": pb.MASK_FORMAT_RAW, "rle": pb.MASK_FORMAT_RLE}
 _SIZES = {"original": pb.MASK_SIZE_ORIGINAL, "model": pb.MASK_SIZE_MODEL}
+DEFAULT_PORT = 50051  # the service's own, when a target names only a host
 # Room for a 20 MiB image and for full-size RAW masks of large photos.
 _MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
@@ -125,20 +126,24 @@ class ModelInfo:
 
 
 def _read(image: ImageInput) -> tuple[bytes, str]:
+    """The image's bytes and a name for it; InvalidImageError for an input that cannot be read (a missing file, a
+    folder, neither bytes nor a path), as the service's refusal of an image that is not one."""
     if isinstance(image, bytes | bytearray):
         return bytes(image), ""
-    if not isinstance(image, str | os.PathLike):
-        raise TypeError(f"an image is bytes or a path, not {type(image).__name__}")
-    path = pathlib.Path(image)
-    return path.read_bytes(), str(path)
+    try:
+        if not isinstance(image, str | os.PathLike):
+            raise TypeError(f"an image is bytes or a path, not {type(image).__name__}")
+        path = pathlib.Path(image)
+        return path.read_bytes(), str(path)
+    except (OSError, TypeError, ValueError) as exc:  # ValueError: a path the OS cannot take ("a\0b.jpg")
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise InvalidImageError(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read {image}: {reason}") from exc
 
 
-def _unreadable(position: int, image: object, exc: Exception) -> StreamItem:
-    """The item of an input segment_many could not read (a missing file, a folder, not bytes nor a path, ...)."""
+def _unreadable(position: int, image: object, error: SegmentationError) -> StreamItem:
+    """The item of an input segment_many could not read."""
     name = "bytes" if isinstance(image, bytes | bytearray) else str(image)
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-    message = f"cannot read {name}: {reason}"
-    return StreamItem(position, name, error=InvalidImageError(grpc.StatusCode.INVALID_ARGUMENT, message))
+    return StreamItem(position, name, error=error)
 
 
 def _segmentation(response: pb.SegmentImageResponse, source: str) -> Segmentation:
@@ -164,8 +169,22 @@ def _segmentation(response: pb.SegmentImageResponse, source: str) -> Segmentatio
     )
 
 
+# gRPC's target schemes other than a plain host[:port]: their forms are their own.
+_SCHEMES = ("dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:")
+
+
+def with_default_port(target: str) -> str:
+    """host -> host:50051, where gRPC itself would take 443; a target with a port or a scheme is kept."""
+    if target.startswith(_SCHEMES):
+        return target
+    if target.startswith("["):  # an IPv6 address: [::1] or [::1]:50051
+        return target if "]:" in target else f"{target}:{DEFAULT_PORT}"
+    return target if ":" in target else f"{target}:{DEFAULT_PORT}"  # more than one ":": a bare IPv6 address
+
+
 class SegmentationClient:
-    """A client over one channel. Use as a context manager, or call close()."""
+    """A client over one channel. Use as a context manager, or call close(). A target without a port is on the
+    service's own port, 50051 (`target` says which was used)."""
 
     def __init__(
         self,
@@ -174,6 +193,7 @@ class SegmentationClient:
         credentials: grpc.ChannelCredentials | None = None,
         timeout: float = 30.0,
     ) -> None:
+        self.target = target = with_default_port(target)
         options = [
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
@@ -260,8 +280,8 @@ class SegmentationClient:
                 for position, image in enumerate(images):
                     try:
                         data, source = _read(image)
-                    except Exception as exc:  # whatever it is, it fails this input alone
-                        failed.append(_unreadable(position, image, exc))
+                    except InvalidImageError as error:  # it fails this input alone
+                        failed.append(_unreadable(position, image, error))
                         continue
                     request = pb.SegmentImageRequest()
                     request.CopyFrom(template)
