@@ -29,7 +29,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench import fidelity, photos, profile
+from bench import fidelity, photos, pinning, profile
 from deploy.local import ROOT, ServerProcess, free_port, memory_mb, start_gateway, start_modelserver, start_triton
 from service.__main__ import tune_malloc
 from service.config import Limits
@@ -85,12 +85,21 @@ class Servers:
     triton: str  # Triton's gRPC target (triton/serve.py); empty when it could not be started
     gateway_pid: int
     model_pid: int
+    kserve_pid: int | None = None  # the KServe transformer's process
 
 
 def load(
-    scenarios: tuple[str, ...], image: pathlib.Path, plan: Plan, servers: Servers, concurrencies: tuple[int, ...]
+    scenarios: tuple[str, ...],
+    image: pathlib.Path,
+    plan: Plan,
+    servers: Servers,
+    concurrencies: tuple[int, ...],
+    *,
+    cpus: set[int] | None = None,
 ) -> list[dict]:
-    args = [sys.executable, "-m", "bench.load", f"--scenarios={','.join(scenarios)}", f"--image={image}"]
+    """Runs the load generator on `scenarios`; on `cpus` only, when given."""
+    placed = ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))] if cpus else []
+    args = [*placed, sys.executable, "-m", "bench.load", f"--scenarios={','.join(scenarios)}", f"--image={image}"]
     args += [f"--gateway={servers.gateway}", f"--model={servers.model}", f"--rest={servers.rest}"]
     args += [
         f"--kserve={servers.kserve}",
@@ -98,6 +107,8 @@ def load(
         f"--watch-pid={servers.gateway_pid}",
         f"--backend-pid={servers.model_pid}",
     ]
+    if servers.kserve_pid:
+        args += [f"--transformer-pid={servers.kserve_pid}"]
     args += [f"--profile={PROFILE}"]
     args += [f"--concurrency={','.join(map(str, concurrencies))}", f"--seconds={plan.seconds}"]
     args += [f"--rounds={plan.rounds}"]
@@ -380,6 +391,52 @@ def groups(size: str, servers: Servers, plan: Plan) -> list[tuple[tuple[str, ...
     return found
 
 
+# The deployment's shape (bench/pinning.py): the model server alone on one core, the fronts (the gateway, KServe's
+# transformer) and the load generator on the other. The gateway exact and at the model's size, against the very
+# Predict it sends (floor) and the peers that give the model server the JPEG or pixels (ingraph, kserve).
+PINNED = ("floor", "gateway-rle", "gateway-rle-model", "ingraph", "ingraph-exact")
+
+
+def per_model_core(images: dict[str, pathlib.Path], servers: Servers, plan: Plan) -> dict[str, dict[str, dict]]:
+    """Each size's pinned scenarios at the plan's highest concurrency up to 4 (the model's core saturates there),
+    with each process's share of a core: the requests a second here are per core of the model server."""
+    c = max(c for c in plan.concurrencies if c <= 4)
+    scenarios = PINNED + (("kserve",) if servers.kserve else ())
+    model_pids = [servers.model_pid]
+    front_pids = [servers.gateway_pid, *([servers.kserve_pid] if servers.kserve_pid else [])]
+    found: dict[str, dict[str, dict]] = {}
+    with pinning.placed(model_pids, front_pids) as front:
+        for size, image in images.items():
+            found[size] = {}
+            for r in load(scenarios, image, plan, servers, (c,), cpus=front):
+                wall = r["wall_s"] or 1.0
+                found[size][r["scenario"]] = summarise(r) | {
+                    "concurrency": c,
+                    # Shares of one core over the measured phases: the model server has exactly one.
+                    "model_server_share": round((r["backend_cpu_s"] or 0.0) / wall, 3),
+                    "front_share": None if r["server_cpu_s"] is None else round(r["server_cpu_s"] / wall, 3),
+                    "load_generator_share": round(r["client_cpu_s"] / wall, 3),
+                }
+                s = found[size][r["scenario"]]
+                print(
+                    f"  pinned {size:>8} {r['scenario']:<22} c{c}: {s['throughput']:5.1f}/s, model server "
+                    f"{s['model_server_share']:.2f} of its core, front {s['front_share']}",
+                    flush=True,
+                )
+    return found
+
+
+def saturating(cell: dict, front_cores: int) -> str:
+    """Which side bounds a pinned scenario's throughput: the process whose core is (nearly) full."""
+    model = cell["model_server_share"]
+    front = (cell["front_share"] or 0.0) + cell["load_generator_share"]
+    if model >= 0.9 and model >= front / front_cores:
+        return "model server"
+    if front >= 0.9 * front_cores:
+        return "front core" + ("s" if front_cores > 1 else "")
+    return "neither (latency)"
+
+
 PROFILE_SECONDS = 10
 
 
@@ -439,6 +496,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
             triton.target if triton else "",
             gateway.process.pid,
             modelserver.process.pid,
+            kserve.pid if kserve is not None else None,
         )
         results: dict[str, dict[str, dict[int, dict]]] = {}
         image_bytes: dict[str, int] = {}
@@ -446,8 +504,9 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         full_decode_times: dict[str, float] = {}
         flame: dict | None = None
         decode_costs = decode_cost_per_mp("1080p", tries=3 if plan.seconds < 1 else 20)
+        made: dict[str, pathlib.Path] = {}
         for size in plan.sizes:
-            image = make_jpeg(size, work)
+            image = made[size] = make_jpeg(size, work)
             image_bytes[size] = image.stat().st_size
             decode_times[size] = decode_ms(image, reduced=True)
             full_decode_times[size] = decode_ms(image, reduced=False)
@@ -460,6 +519,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
             for scenario, cells in results[size].items():
                 line = "  ".join(f"c{c}: p50 {s['p50']:7.1f} ms {s['throughput']:5.1f}/s" for c, s in cells.items())
                 print(f"  {size:>8} {scenario:<22} {line}", flush=True)
+        pinned = per_model_core(made, servers, plan) if pinning.shape_fits() else {}
         memory = memory_mb(gateway.process.pid)
         peak, rss_now = memory["VmHWM"], memory["VmRSS"]
         serving = start_to_serving(modelserver.target, tries=1 if plan.seconds < 1 else 3)
@@ -467,6 +527,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
         agreed = agreement(plan, bases["deeplab"])
     return {
         "results": results,
+        "pinned": pinned,
         "image_bytes": image_bytes,
         "decode_ms": decode_times,
         "decode_full_ms": full_decode_times,
@@ -506,6 +567,12 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
     overlay_us = difference(
         cell("4k", "gateway-png-overlay", 1, "encode_us"), cell("4k", "gateway-png", 1, "encode_us")
     )
+    pinned = run_result.get("pinned", {}).get(size, {})
+
+    def per_core(scenario: str, peer: str) -> float | None:
+        return ratio(pinned.get(scenario, {}).get("throughput"), pinned.get(peer, {}).get("throughput"))
+
+    front_cores = len(pinning.cores()[1]) if pinning.shape_fits() else 1
     return {
         "size": size,
         "image_bytes_per_mp_1080p": round(run_result["image_bytes"][size] / (width * height / 1e6)),
@@ -543,6 +610,15 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
         "triton_throughput_vs_floor_c4_1080p": ratio(
             cell(size, "gateway-rle-triton", c4, "throughput"), cell(size, "triton-floor", c4, "throughput")
         ),
+        # The model server alone on a core (bench/pinning.py): requests a second per model-server core, the
+        # gateway's against each peer's; at the model's size against the in-graph peer and KServe, exact against
+        # the exact in-graph peer and against the very Predict the gateway sends (what the gateway costs the
+        # model host).
+        "throughput_per_model_core_vs_ingraph_1080p": per_core("gateway-rle-model", "ingraph"),
+        "throughput_per_model_core_vs_ingraph_exact_1080p": per_core("gateway-rle", "ingraph-exact"),
+        "throughput_per_model_core_vs_kserve_1080p": per_core("gateway-rle-model", "kserve"),
+        "throughput_per_model_core_vs_floor_1080p": per_core("gateway-rle", "floor"),
+        "pinned_saturating_1080p": {scenario: saturating(c, front_cores) for scenario, c in pinned.items()},
         "throughput_vs_rest_c4_1080p": ratio(
             cell(size, gateway, c4, "throughput"), cell(size, "tfserving-rest", c4, "throughput")
         ),
@@ -629,6 +705,8 @@ TARGETS = {
     "speedup_vs_ingraph_exact_1080p": (">=", 2.5),
     "throughput_vs_ingraph_exact_c4_1080p": (">=", 2.5),
     "throughput_vs_kserve_c4_1080p": (">=", 1.5),
+    "throughput_per_model_core_vs_ingraph_1080p": (">=", 1.4),
+    "throughput_per_model_core_vs_floor_1080p": (">=", 0.95),
     "backend_cpu_vs_ingraph_1080p": ("<=", 0.8),
     "speedup_vs_seed_1080p": (">=", 5),
     "speedup_vs_seed_4k": (">=", 20),
@@ -669,6 +747,58 @@ def plot(results: dict, path: pathlib.Path, plan: Plan) -> None:
         axis.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def plot_per_core(pinned: dict[str, dict[str, dict]], path: pathlib.Path) -> None:
+    """Requests a second per model-server core by image size, for the gateway and each peer (pinned runs)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    sizes = list(pinned)
+    fig, axis = plt.subplots(figsize=(7.5, 4.4))
+    for scenario in dict.fromkeys(name for cells in pinned.values() for name in cells):
+        points = [
+            (SIZES[s][0] * SIZES[s][1] / 1e6, pinned[s][scenario]["throughput"]) for s in sizes if scenario in pinned[s]
+        ]
+        axis.plot(*zip(*points, strict=True), marker="o", label=scenario)
+    axis.set(
+        xlabel="image megapixels (JPEG q90)",
+        ylabel="requests / s per model-server core",
+        title="the model server alone on a core, the rest on the other",
+    )
+    axis.set_xscale("log")
+    axis.grid(True, alpha=0.3)
+    axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def pinned_lines(pinned: dict[str, dict[str, dict]]) -> list[str]:
+    """The pinned runs' table: each scenario's requests a second per model-server core, and which process saturates."""
+    if not pinned:
+        return ["(Not measured: the deployment's shape needs two CPUs.)", ""]
+    model_core, front = pinning.cores()
+    lines = [
+        f"The model server alone on CPU {min(model_core)}; the gateway (or KServe's transformer) and the load",
+        f"generator on CPU {', '.join(map(str, sorted(front)))} (`taskset`; bench/pinning.py), as a model-server host",
+        "and the front pods it serves are apart in production. Each process's CPU is its share of one core over the",
+        "measured phases.",
+        "",
+        "| size | scenario | c | req/s per model core | p50 ms | p99 ms | model server "
+        "| front (gateway or transformer) | load generator | saturates |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for size, cells in pinned.items():
+        for scenario, c in cells.items():
+            front_share = "" if c["front_share"] is None else f"{c['front_share']:.2f}"
+            lines.append(
+                f"| {size} | {scenario} | {c['concurrency']} | {c['throughput']:.2f} | {c['p50']:.1f} | {c['p99']:.1f} "
+                f"| {c['model_server_share']:.2f} | {front_share} | {c['load_generator_share']:.2f} "
+                f"| {saturating(c, len(front))} |"
+            )
+    return [*lines, "", "![requests a second per model-server core](benchmarks-per-core.png)", ""]
 
 
 def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None) -> list[str]:
@@ -856,6 +986,9 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
     summary = ratios(run_result, plan)
     plan.out.mkdir(parents=True, exist_ok=True)
     plot(results, plan.out / "benchmarks.png", plan)
+    pinned = run_result.get("pinned") or {}
+    if pinned:
+        plot_per_core(pinned, plan.out / "benchmarks-per-core.png")
     lines = [
         "# Benchmarks",
         "",
@@ -893,6 +1026,7 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
     ]
     for name, (op, bound) in TARGETS.items():
         lines.append(f"| `{name}` | {summary.get(name)} | {op} {bound} | {met(name, summary.get(name))} |")
+    lines += ["", "## The deployment's shape: a core for the model server", "", *pinned_lines(pinned)]
     lines += [
         "",
         "## Latency, throughput and bytes",

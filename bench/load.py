@@ -5,7 +5,7 @@
 
 prints one JSON line: a result per scenario and concurrency. The scenarios take turns in --rounds short phases,
 so that the drift of a noisy machine falls on all of them alike. With --watch-pid, that process's CPU time
-(the gateway's) is read from /proc around each phase.
+(the gateway's; --transformer-pid: the KServe transformer's, for its scenario) is read from /proc around each phase.
 
 Scenarios:
   gateway-png, gateway-rle  SegmentImage with the JPEG bytes; mask at the original size (options after the format:
@@ -283,6 +283,7 @@ def main() -> None:
     parser.add_argument("--triton", default="", help="Triton's gRPC target, for triton-floor")
     parser.add_argument("--watch-pid", type=int, default=None, help="the gateway: its CPU per gateway call")
     parser.add_argument("--backend-pid", type=int, default=None, help="the model server: its CPU per call")
+    parser.add_argument("--transformer-pid", type=int, default=None, help="the KServe transformer: its CPU per call")
     args = parser.parse_args()
     targets = {
         "gateway": args.gateway,
@@ -303,7 +304,9 @@ def main() -> None:
         cells = {name: Cell(name, concurrency, req, resp) for name, (_, req, resp) in calls.items()}
         for _ in range(args.rounds):
             for name, (call, _, _) in calls.items():
+                # The front's CPU: the gateway's for its scenarios, the transformer's for KServe's.
                 watch = args.watch_pid if name.startswith("gateway-") else None
+                watch = args.transformer_pid if name == "kserve" else watch
                 # The model server's CPU is modelserver's; Triton's is spread over its own processes, not counted.
                 backend = None if "triton" in name else args.backend_pid
                 phase(call, cells[name], args.seconds / args.rounds, watch, backend)

@@ -23,6 +23,9 @@ KEYS = set(TARGETS) | {
     "backend_request_bytes_1080p",
     "backend_response_bytes_1080p",
     "agreement_by_scenario",
+    "throughput_per_model_core_vs_ingraph_exact_1080p",
+    "throughput_per_model_core_vs_kserve_1080p",
+    "pinned_saturating_1080p",
 }
 
 
@@ -48,6 +51,11 @@ def test_bench_smoke_run_writes_the_report(tmp_path: pathlib.Path, servable_base
     assert summary["request_bytes_ratio_1080p"] > 1
     assert summary["gateway_rss_mb"] > 0 and summary["start_to_serving_s"] > 0
     assert "the process's own memory (RssAnon) was" in report
+    # The deployment's shape: the model server on a core of its own, every pinned scenario measured and placed.
+    assert summary["throughput_per_model_core_vs_floor_1080p"] > 0
+    assert summary["pinned_saturating_1080p"].keys() >= {"floor", "gateway-rle", "ingraph", "ingraph-exact"}
+    assert "## The deployment's shape: a core for the model server" in report
+    assert (tmp_path / "benchmarks-per-core.png").read_bytes().startswith(b"\x89PNG")
     # What phones send, decoded as the gateway does: every format measured, none free.
     costs = summary["decode_per_mp_1080p"]
     assert costs.keys() == {"JPEG", "HEIC", "HEIC-grid", "AVIF"}
