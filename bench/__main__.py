@@ -437,6 +437,29 @@ def saturating(cell: dict, front_cores: int) -> str:
     return "neither (latency)"
 
 
+# The fairness limits lifted, for the mixed-load tails' comparison: as many places as callers could want, no
+# share per caller, waits as long as a call's deadline.
+UNFAIR_FLAGS = ("--max-concurrent-calls=64", "--max-calls-per-caller=1000", "--max-queue-wait=60")
+
+
+def mixed_tails(images: dict[str, pathlib.Path], targets: dict[str, str], plan: Plan) -> dict[str, dict]:
+    """bench/mixed.py against each gateway in `targets` (name -> target): small photos' tails alone and beside 4K
+    calls and a stream."""
+    seconds = max(1.0, min(10.0, plan.seconds * 2))
+    args = [sys.executable, "-m", "bench.mixed", f"--small={images['640x480']}", f"--large={images['4k']}"]
+    args += [f"--stream-image={images['1080p']}", f"--seconds={seconds}"]
+    found = {}
+    for name, target in targets.items():
+        result = subprocess.run(
+            [*args, f"--gateway={target}"], capture_output=True, text=True, timeout=600, check=False, cwd=ROOT
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"bench.mixed against {name} failed:\n{result.stderr[-3000:]}")
+        found[name] = json.loads(result.stdout.strip().splitlines()[-1])
+        print(f"  mixed {name}: {found[name]}", flush=True)
+    return found
+
+
 PROFILE_SECONDS = 10
 
 
@@ -520,14 +543,20 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
                 line = "  ".join(f"c{c}: p50 {s['p50']:7.1f} ms {s['throughput']:5.1f}/s" for c, s in cells.items())
                 print(f"  {size:>8} {scenario:<22} {line}", flush=True)
         pinned = per_model_core(made, servers, plan) if pinning.shape_fits() else {}
-        memory = memory_mb(gateway.process.pid)
+        memory = memory_mb(gateway.process.pid)  # before the mixed load's 4K calls, as the phases above
         peak, rss_now = memory["VmHWM"], memory["VmRSS"]
+        unfair = start_gateway(f"--config={config}", "--health-poll=0.2", *UNFAIR_FLAGS)
+        started.callback(unfair.stop)
+        for size in ("640x480", "1080p", "4k"):
+            made.setdefault(size, make_jpeg(size, work))
+        tails = mixed_tails(made, {"fair": gateway.target, "unfair": unfair.target}, plan)
         serving = start_to_serving(modelserver.target, tries=1 if plan.seconds < 1 else 3)
         started.close()  # the agreement is measured by servers of its own
         agreed = agreement(plan, bases["deeplab"])
     return {
         "results": results,
         "pinned": pinned,
+        "mixed_tails": tails,
         "image_bytes": image_bytes,
         "decode_ms": decode_times,
         "decode_full_ms": full_decode_times,
@@ -619,6 +648,10 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
         "throughput_per_model_core_vs_kserve_1080p": per_core("gateway-rle-model", "kserve"),
         "throughput_per_model_core_vs_floor_1080p": per_core("gateway-rle", "floor"),
         "pinned_saturating_1080p": {scenario: saturating(c, front_cores) for scenario, c in pinned.items()},
+        # p99 of small photos beside 4K calls and a stream over their p99 alone, with the fairness limits as shipped
+        # and lifted.
+        "p99_small_under_mixed_ms_ratio": run_result.get("mixed_tails", {}).get("fair", {}).get("p99_ratio"),
+        "p99_small_under_mixed_ms_ratio_unfair": run_result.get("mixed_tails", {}).get("unfair", {}).get("p99_ratio"),
         "throughput_vs_rest_c4_1080p": ratio(
             cell(size, gateway, c4, "throughput"), cell(size, "tfserving-rest", c4, "throughput")
         ),
@@ -707,6 +740,7 @@ TARGETS = {
     "throughput_vs_kserve_c4_1080p": (">=", 1.5),
     "throughput_per_model_core_vs_ingraph_1080p": (">=", 1.4),
     "throughput_per_model_core_vs_floor_1080p": (">=", 0.95),
+    "p99_small_under_mixed_ms_ratio": ("<=", 3),
     "backend_cpu_vs_ingraph_1080p": ("<=", 0.8),
     "speedup_vs_seed_1080p": (">=", 5),
     "speedup_vs_seed_4k": (">=", 20),
@@ -773,6 +807,27 @@ def plot_per_core(pinned: dict[str, dict[str, dict]], path: pathlib.Path) -> Non
     axis.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def mixed_lines(tails: dict[str, dict]) -> list[str]:
+    if not tails:
+        return ["(Not measured.)", ""]
+    lines = [
+        "One client sends a 640x480 photo one call at a time, alone, then while two clients send 4K photos in a loop",
+        "and a stream pipelines 1080p photos (bench/mixed.py), each on a connection of its own; against the gateway",
+        f"as shipped (fair shares) and one with the limits lifted ({' '.join(UNFAIR_FLAGS)}).",
+        "",
+        "| gateway | small p50 / p99 alone, ms | small p50 / p99 mixed, ms | p99 ratio | 4K calls done "
+        "| stream items done |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, t in tails.items():
+        alone, mixed = t["small_alone"], t["small_mixed"]
+        lines.append(
+            f"| {name} | {alone['p50_ms']} / {alone['p99_ms']} | {mixed['p50_ms']} / {mixed['p99_ms']} "
+            f"| {t['p99_ratio']} | {t['large_calls_done']} | {t['stream_items_done']} |"
+        )
+    return [*lines, ""]
 
 
 def pinned_lines(pinned: dict[str, dict[str, dict]]) -> list[str]:
@@ -1027,6 +1082,7 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
     for name, (op, bound) in TARGETS.items():
         lines.append(f"| `{name}` | {summary.get(name)} | {op} {bound} | {met(name, summary.get(name))} |")
     lines += ["", "## The deployment's shape: a core for the model server", "", *pinned_lines(pinned)]
+    lines += ["## Tails under mixed load", "", *mixed_lines(run_result.get("mixed_tails") or {})]
     lines += [
         "",
         "## Latency, throughput and bytes",

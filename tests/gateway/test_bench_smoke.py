@@ -26,6 +26,7 @@ KEYS = set(TARGETS) | {
     "throughput_per_model_core_vs_ingraph_exact_1080p",
     "throughput_per_model_core_vs_kserve_1080p",
     "pinned_saturating_1080p",
+    "p99_small_under_mixed_ms_ratio_unfair",
 }
 
 
@@ -56,6 +57,9 @@ def test_bench_smoke_run_writes_the_report(tmp_path: pathlib.Path, servable_base
     assert summary["pinned_saturating_1080p"].keys() >= {"floor", "gateway-rle", "ingraph", "ingraph-exact"}
     assert "## The deployment's shape: a core for the model server" in report
     assert (tmp_path / "benchmarks-per-core.png").read_bytes().startswith(b"\x89PNG")
+    # Small photos' tails beside 4K calls and a stream, on the gateway as shipped and with its limits lifted.
+    assert summary["p99_small_under_mixed_ms_ratio"] > 0 and summary["p99_small_under_mixed_ms_ratio_unfair"] > 0
+    assert "## Tails under mixed load" in report
     # What phones send, decoded as the gateway does: every format measured, none free.
     costs = summary["decode_per_mp_1080p"]
     assert costs.keys() == {"JPEG", "HEIC", "HEIC-grid", "AVIF"}
