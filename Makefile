@@ -15,7 +15,7 @@ LITE_BASE ?= models/deeplab-lite
 CONFIG ?=
 
 .PHONY: setup toolchains browser triton-venv run-triton test-unit gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak \
-	clean image compose-test scale-test
+	clean image compose-test scale-test docs
 
 setup: $(STAMP) toolchains browser triton-venv
 
@@ -102,6 +102,12 @@ clients: setup
 test-unit: $(STAMP)
 	$(PY) -m pytest -m unit tests/gateway
 
+# docs/ built into site/ by MkDocs (mkdocs.yml; --strict: a broken link or anchor between pages fails), then README.md
+# and docs/ checked by tools/check_docs.py: every link and anchor, and the commands in their shell blocks.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --quiet
+	$(PY) tools/check_docs.py
+
 test: setup clients scale-test
 	$(PY) -m pytest tests/gateway
 	$(PY) -m pytest tests/model
@@ -144,7 +150,7 @@ run-triton: export
 demo: setup
 	@.venv/bin/segment health --server localhost:50051 >/dev/null 2>&1 || \
 	  { echo "no SERVING gateway on localhost:50051: run 'make run' in another terminal first" >&2; exit 1; }
-	.venv/bin/segment $(SHARED)/images --server localhost:50051 --out demo-out
+	.venv/bin/segment $(SHARED)/images --server localhost:50051 --out demo-out --overwrite
 	@echo "masks, overlays and JSON summaries are in demo-out/"
 
 # Side-by-side benchmarks with the peers and levers; writes bench/BENCHMARKS.md, benchmarks.png and benchmarks-run.json
@@ -163,6 +169,6 @@ fidelity: export
 	$(PY) -m bench.fidelity --plan=full --model-base=$(MODEL_BASE) --lite-base=$(LITE_BASE) --report=bench/FIDELITY.md
 
 clean:
-	rm -rf $(VENV) triton/.venv bench/.venv-kserve models .pytest_cache .ruff_cache .run demo-out
+	rm -rf $(VENV) triton/.venv bench/.venv-kserve models .pytest_cache .ruff_cache .run demo-out site
 	rm -rf clients/java/build clients/scala/build clients/go/bin clients/node/node_modules $(CLIENT_STUBS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -23,7 +23,8 @@ loopback, loads it in one of these shapes, and prints one JSON line:
                 calls opened and cancelled at once; then the polite client, reflection, health and ListModels as in
                 never-reading.
 
-The figures are in RELIABILITY.md; tests/gateway/test_abuse.py and test_fairness.py run these shapes in `make test`.
+The figures are in docs/reliability.md; tests/gateway/test_abuse.py and test_fairness.py run these shapes in
+`make test`.
 """
 
 from __future__ import annotations

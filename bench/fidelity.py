@@ -89,7 +89,8 @@ TARGET_MIN, TARGET_MEAN = 0.995, 0.999
 SHIPPED = ("deeplab", "deeplab-lite")  # the models the example configures: the targets are theirs
 
 # The gateway's speed options, each a model beside the shipped ones: "deeplab" with one profile option changed
-# (README, "Agreement"), against the frozen graph. "deeplab-fast" has all of them: the gateway before exactness.
+# (docs/performance.md, "Agreement"), against the frozen graph. "deeplab-fast" has all of them: the gateway before
+# exactness.
 _FIXED = 'resize = "fixed", width = 257, height = 257'
 _SCORES = 'input_dtype = "float32", signature = "serving_scores", input_key = "image", scores_key = "scores"'
 LEVERS = {
@@ -539,8 +540,8 @@ def report(outcomes: list[Outcome], result: dict, path: pathlib.Path) -> None:
     path.write_text(
         "# Fidelity: the gateway's masks against each model's own output\n\n"
         "Made by `make fidelity` (`python -m bench.fidelity`); how the reference is computed is in its docstring "
-        'and README.md ("Agreement"). Per subject (upright photos: the cases without an EXIF orientation, which '
-        "TensorFlow's decoders, and so the in-graph peers, ignore), then every case, worst first.\n\n"
+        'and docs/performance.md ("Agreement"). Per subject (upright photos: the cases without an EXIF orientation, '
+        "which TensorFlow's decoders, and so the in-graph peers, ignore), then every case, worst first.\n\n"
         f"```\n{json.dumps(result)}\n```\n\n"
         "| subject | min agreement | mean agreement | mean IoU | min, upright photos | mean, upright photos | cases "
         "| no answer |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n"

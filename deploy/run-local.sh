@@ -72,7 +72,7 @@ if [ -n "$CONFIG" ]; then
   gateway_flags=(--config="$CONFIG")
 else
   echo "starting the gateway on :$GATEWAY_PORT (log: $LOGS/gateway.log)"
-  # The exported graph's serving_scores signature: its own answer, exactly (README, "Agreement").
+  # The exported graph's serving_scores signature: its own answer, exactly (docs/performance.md, "Agreement").
   gateway_flags=(--backend="127.0.0.1:$MODEL_PORT" --labels="$LABELS" --profile=deeplab-257)
 fi
 setsid "$PY" -m service --listen="0.0.0.0:$GATEWAY_PORT" --metrics-listen="0.0.0.0:$METRICS_PORT" \

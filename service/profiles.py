@@ -2,8 +2,8 @@
 
 A profile says which signature and tensors to call, the input tensor's type, scaling and size, what the model
 answers (class ids or scores, and optionally the scores behind its class ids), and the options that trade the
-answer's agreement with the model's own output for speed (`decode`, `input_dtype`, `upscale`; README,
-"Agreement"). A model names a built-in profile or one its config file declares.
+answer's agreement with the model's own output for speed (`decode`, `input_dtype`, `upscale`;
+docs/performance.md, "Agreement"). A model names a built-in profile or one its config file declares.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class Decode(enum.StrEnum):
 
 
 class Upscale(enum.StrEnum):
-    # Pixels at the original size decided from the model's scores, as the model decides them (README, "Agreement");
-    # class ids enlarged where the model gave no scores.
+    # Pixels at the original size decided from the model's scores, as the model decides them
+    # (docs/performance.md, "Agreement"); class ids enlarged where the model gave no scores.
     SCORES = "scores"
     # Class ids enlarged by nearest neighbour: no scores needed, different from the model at class boundaries.
     NEAREST = "nearest"

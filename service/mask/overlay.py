@@ -17,7 +17,7 @@ from service.mask.upscale import upscale
 MAX_OVERLAY_SIDE = 1280
 # What a call keeps of the image for its overlay while the model runs: at most this many pixels on the longest
 # side (1.2 MB), enlarged when the overlay is made. A call in flight holds it, so it weighs in the memory clients
-# can make the gateway hold (RELIABILITY.md): at 1280 px it was 3.3 MB a call.
+# can make the gateway hold (docs/reliability.md): at 1280 px it was 3.3 MB a call.
 PICTURE_SIDE = 640
 
 

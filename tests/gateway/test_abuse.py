@@ -21,7 +21,7 @@ from tests import images
 from tests.helpers import ServerProcess, rss_mb, start_gateway, wait_for, wait_for_health
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
-# Documented in RELIABILITY.md: with these limits, whatever the clients below do.
+# Documented in docs/reliability.md: with these limits, whatever the clients below do.
 RSS_BOUND_MB = 700
 
 

@@ -1,5 +1,5 @@
 """No client can take the gateway away from the others: the shapes of bench/abuse.py against a real gateway and
-model server, with `make run`'s profile and the default limits (figures in RELIABILITY.md)."""
+model server, with `make run`'s profile and the default limits (figures in docs/reliability.md)."""
 
 from __future__ import annotations
 
