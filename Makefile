@@ -154,7 +154,7 @@ demo: setup
 	@echo "masks, overlays and JSON summaries are in demo-out/"
 
 # Side-by-side benchmarks with the peers and levers; writes bench/BENCHMARKS.md, benchmarks.png and benchmarks-run.json
-# (about 9 minutes; quick: about 2).
+# (a full run took 19 minutes here on 2026-12-03; quick: 1080p and 4K only, 2 s a cell).
 bench: export
 	$(PY) -m bench --plan=full --model-base=$(MODEL_BASE)
 

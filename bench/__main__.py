@@ -434,7 +434,7 @@ def saturating(cell: dict, front_cores: int) -> str:
         return "model server"
     if front >= 0.9 * front_cores:
         return "front core" + ("s" if front_cores > 1 else "")
-    return "neither (latency)"
+    return "neither core full"
 
 
 # The fairness limits lifted, for the mixed-load tails' comparison: as many places as callers could want, no
@@ -648,6 +648,12 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
         "throughput_per_model_core_vs_kserve_1080p": per_core("gateway-rle-model", "kserve"),
         "throughput_per_model_core_vs_floor_1080p": per_core("gateway-rle", "floor"),
         "pinned_saturating_1080p": {scenario: saturating(c, front_cores) for scenario, c in pinned.items()},
+        # The model server's CPU per call on its core: what each way of calling it costs the model host.
+        "pinned_model_server_cpu_ms_1080p": {
+            scenario: round(1000 * c["model_server_share"] / c["throughput"], 1)
+            for scenario, c in pinned.items()
+            if c["throughput"]
+        },
         # p99 of small photos beside 4K calls and a stream over their p99 alone, with the fairness limits as shipped
         # and lifted.
         "p99_small_under_mixed_ms_ratio": run_result.get("mixed_tails", {}).get("fair", {}).get("p99_ratio"),
@@ -941,7 +947,23 @@ def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None)
         f" gateway's CPU and {exact_cost} ms of latency per call against the fast lever (the same gateway with the"
         " profile's speed options; levers above), whose answers are not the model's (Agreement beside speed)"
     )
+    model_ms = summary.get("pinned_model_server_cpu_ms_1080p") or {}
+    own_ms, ingraph_ms = model_ms.get("gateway-rle-model"), model_ms.get("ingraph")
+    ceiling = round(ingraph_ms / own_ms, 2) if own_ms and ingraph_ms else None
     reasons = {
+        "throughput_per_model_core_vs_ingraph_1080p": "the model server saturates its core in both (the table"
+        f" above); its CPU per call is {own_ms} ms behind the gateway at the model's size (no scores asked),"
+        f" {model_ms.get('floor')} ms for the floor (the Predict of an exact call, scores included) and {ingraph_ms}"
+        " ms for the in-graph peer, whose JPEG decode and resize run there. The model's own work is what no front"
+        f" can take off it, so {ceiling} is the most the gateway can reach against that peer with this model on this"
+        " CPU; the gateway costs the model host no more than its floor (throughput_per_model_core_vs_floor_1080p). A"
+        " larger model or a GPU changes the model's share, not the decode's",
+        "p99_small_under_mixed_ms_ratio": "the two cores are shared by the model server, the gateway's decodes of"
+        " the 4K photos (about 35 ms of CPU each) and the stream's, and the small photo's own call: it waits for CPU"
+        " as much as for a place. With the fairness limits lifted the ratio is"
+        f" {summary.get('p99_small_under_mixed_ms_ratio_unfair')}: fair shares shorten the wait, they cannot make"
+        " the cores larger. Fewer places (max_concurrent_calls) shorten the model server's queue further, at the"
+        " cost of the stream's throughput",
         "overhead_vs_decode_1080p": f"{exactness}; beyond the decode, each call costs the client's gRPC hop to the"
         " gateway, grpc.aio's server and client, two thread hops and the interceptors: about 3 ms, spread thin (the"
         " profile above); the floor has none of it. bench/LEVERS.md lists what was tried on them (a synchronous"
