@@ -86,6 +86,7 @@ class Servers:
     gateway_pid: int
     model_pid: int
     kserve_pid: int | None = None  # the KServe transformer's process
+    triton_pid: int | None = None  # triton/serve.py, which starts tritonserver
 
 
 def load(
@@ -109,6 +110,8 @@ def load(
     ]
     if servers.kserve_pid:
         args += [f"--transformer-pid={servers.kserve_pid}"]
+    if servers.triton_pid:
+        args += [f"--triton-pid={servers.triton_pid}"]
     args += [f"--profile={PROFILE}"]
     args += [f"--concurrency={','.join(map(str, concurrencies))}", f"--seconds={plan.seconds}"]
     args += [f"--rounds={plan.rounds}"]
@@ -394,15 +397,16 @@ def groups(size: str, servers: Servers, plan: Plan) -> list[tuple[tuple[str, ...
 # The deployment's shape (bench/pinning.py): the model server alone on one core, the fronts (the gateway, KServe's
 # transformer) and the load generator on the other. The gateway exact and at the model's size, against the very
 # Predict it sends (floor) and the peers that give the model server the JPEG or pixels (ingraph, kserve).
-PINNED = ("floor", "gateway-rle", "gateway-rle-model", "ingraph", "ingraph-exact")
+PINNED = ("floor", "gateway-rle", "gateway-rle-model", "ingraph", "ingraph-exact", "tfserving-rest")
 
 
 def per_model_core(images: dict[str, pathlib.Path], servers: Servers, plan: Plan) -> dict[str, dict[str, dict]]:
     """Each size's pinned scenarios at the plan's highest concurrency up to 4 (the model's core saturates there),
     with each process's share of a core: the requests a second here are per core of the model server."""
     c = max(c for c in plan.concurrencies if c <= 4)
-    scenarios = PINNED + (("kserve",) if servers.kserve else ())
-    model_pids = [servers.model_pid]
+    scenarios = PINNED + (("kserve",) if servers.kserve else ()) + (TRITON_1080P if servers.triton else ())
+    # Triton's processes on the model's core too: they and modelserver take turns, the idle one costs nothing.
+    model_pids = [servers.model_pid, *([servers.triton_pid] if servers.triton_pid else [])]
     front_pids = [servers.gateway_pid, *([servers.kserve_pid] if servers.kserve_pid else [])]
     found: dict[str, dict[str, dict]] = {}
     with pinning.placed(model_pids, front_pids) as front:
@@ -520,6 +524,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> dict:
             gateway.process.pid,
             modelserver.process.pid,
             kserve.pid if kserve is not None else None,
+            triton.process.pid if triton is not None else None,
         )
         results: dict[str, dict[str, dict[int, dict]]] = {}
         image_bytes: dict[str, int] = {}
@@ -647,6 +652,8 @@ def ratios(run_result: dict, plan: Plan) -> dict[str, float | int | str | None]:
         "throughput_per_model_core_vs_ingraph_exact_1080p": per_core("gateway-rle", "ingraph-exact"),
         "throughput_per_model_core_vs_kserve_1080p": per_core("gateway-rle-model", "kserve"),
         "throughput_per_model_core_vs_floor_1080p": per_core("gateway-rle", "floor"),
+        # The same in front of Triton, against Triton's floor (the ModelInfer the gateway sends it).
+        "throughput_per_model_core_triton_vs_floor_1080p": per_core("gateway-rle-triton", "triton-floor"),
         "pinned_saturating_1080p": {scenario: saturating(c, front_cores) for scenario, c in pinned.items()},
         # The model server's CPU per call on its core: what each way of calling it costs the model host.
         "pinned_model_server_cpu_ms_1080p": {
@@ -1092,7 +1099,7 @@ def write_report(run_result: dict, plan: Plan, kind: str) -> dict:
         "- **tfserving-rest**, **kserve**: TF Serving's REST API with uint8 pixels as JSON; a KServe transformer.",
         "- **gateway-rle-triton**: the gateway's model on NVIDIA Triton (kind kserve-v2; the same servable, run by",
         "  TensorFlow in Triton's Python backend: triton/serve.py); **triton-floor**: the very ModelInfer the",
-        "  gateway sends Triton, made beforehand. Triton's own CPU is not counted (it is spread over its processes).",
+        "  gateway sends Triton, made beforehand. Triton's CPU is counted over its processes (tritonserver, the stub).",
         "- **seed**: the client decodes the full image, `tf.make_tensor_proto`, Predict at full resolution,",
         "  `tf.make_ndarray` on the int64 mask.",
         "",

@@ -25,6 +25,7 @@ Scenarios:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -36,6 +37,8 @@ from typing import Any
 import cv2
 import grpc
 import numpy as np
+
+from bench import pinning
 
 MAX_MESSAGE = 1 << 30
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
@@ -185,6 +188,16 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and of the processes it started (Triton: tritonserver and its Python backend's stub
+    under triton/serve.py); one gone meanwhile counts nothing."""
+    total = 0.0
+    for process in [pid, *pinning.descendants(pid)]:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += process_cpu_s(process)
+    return total
+
+
 class Cell:
     """What one scenario measured at one concurrency, over all its phases."""
 
@@ -254,7 +267,7 @@ def phase(call: Call, cell: Cell, seconds: float, watch_pid: int | None, backend
     threads = [threading.Thread(target=caller) for _ in range(cell.concurrency)]
     cpu_before = _cpu_now()
     watched_before = process_cpu_s(watch_pid) if watch_pid else 0.0
-    backend_before = process_cpu_s(backend_pid) if backend_pid else 0.0
+    backend_before = tree_cpu_s(backend_pid) if backend_pid else 0.0
     wall_start = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -264,7 +277,7 @@ def phase(call: Call, cell: Cell, seconds: float, watch_pid: int | None, backend
     if watch_pid:
         cell.server_cpu = (cell.server_cpu or 0.0) + process_cpu_s(watch_pid) - watched_before
     if backend_pid:
-        cell.backend_cpu = (cell.backend_cpu or 0.0) + process_cpu_s(backend_pid) - backend_before
+        cell.backend_cpu = (cell.backend_cpu or 0.0) + tree_cpu_s(backend_pid) - backend_before
     cell.client_cpu += _cpu_now() - cpu_before
 
 
@@ -283,6 +296,7 @@ def main() -> None:
     parser.add_argument("--triton", default="", help="Triton's gRPC target, for triton-floor")
     parser.add_argument("--watch-pid", type=int, default=None, help="the gateway: its CPU per gateway call")
     parser.add_argument("--backend-pid", type=int, default=None, help="the model server: its CPU per call")
+    parser.add_argument("--triton-pid", type=int, default=None, help="triton/serve.py: its processes' CPU per call")
     parser.add_argument("--transformer-pid", type=int, default=None, help="the KServe transformer: its CPU per call")
     args = parser.parse_args()
     targets = {
@@ -307,8 +321,8 @@ def main() -> None:
                 # The front's CPU: the gateway's for its scenarios, the transformer's for KServe's.
                 watch = args.watch_pid if name.startswith("gateway-") else None
                 watch = args.transformer_pid if name == "kserve" else watch
-                # The model server's CPU is modelserver's; Triton's is spread over its own processes, not counted.
-                backend = None if "triton" in name else args.backend_pid
+                # The model server's CPU: modelserver's, or Triton's over its processes.
+                backend = args.triton_pid if "triton" in name else args.backend_pid
                 phase(call, cells[name], args.seconds / args.rounds, watch, backend)
         results += [cell.result() for cell in cells.values()]
     print(json.dumps(results), flush=True)

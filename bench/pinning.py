@@ -14,7 +14,7 @@ import pathlib
 from collections.abc import Iterator
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """The processes started by `pid`, by theirs, and so on, from /proc."""
     children: dict[int, list[int]] = {}
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
@@ -33,7 +33,7 @@ def _descendants(pid: int) -> list[int]:
 
 def pin(pid: int, cpus: set[int]) -> None:
     """Every thread of `pid` and of its descendants to `cpus`."""
-    for process in [pid, *_descendants(pid)]:
+    for process in [pid, *descendants(pid)]:
         for task in pathlib.Path(f"/proc/{process}/task").glob("*"):
             with contextlib.suppress(ProcessLookupError, FileNotFoundError):
                 os.sched_setaffinity(int(task.name), cpus)
