@@ -966,8 +966,8 @@ def analysis(results: dict, summary: dict, plan: Plan, run_profile: dict | None)
         " CPU; the gateway costs the model host no more than its floor (throughput_per_model_core_vs_floor_1080p). A"
         " larger model or a GPU changes the model's share, not the decode's",
         "p99_small_under_mixed_ms_ratio": "the two cores are shared by the model server, the gateway's decodes of"
-        " the 4K photos (about 35 ms of CPU each) and the stream's, and the small photo's own call: it waits for CPU"
-        " as much as for a place. With the fairness limits lifted the ratio is"
+        " the 4K photos (every one of their 8.3 megapixels) and the stream's, and the small photo's own call: it"
+        " waits for CPU as much as for a place. With the fairness limits lifted the ratio is"
         f" {summary.get('p99_small_under_mixed_ms_ratio_unfair')}: fair shares shorten the wait, they cannot make"
         " the cores larger. Fewer places (max_concurrent_calls) shorten the model server's queue further, at the"
         " cost of the stream's throughput",
