@@ -130,15 +130,23 @@ class Router:
     def _spec(self, model: ModelConfig, choice: ModelChoice) -> ModelSpec:
         return ModelSpec(model.name_at_backend, self._signature(model, choice), model.version, model.version_label)
 
+    def signature_of(self, model: ModelConfig) -> str:
+        """The signature a call to `model` names unless the caller names another: the model's; none where the
+        backend's protocol has no signatures."""
+        return model.interface.signature if self._has_signatures(model) else ""
+
+    def _has_signatures(self, model: ModelConfig) -> bool:
+        kind = self.backend_of(model).kind
+        return kind not in KINDS or KINDS[kind].signatures
+
     def _signature(self, model: ModelConfig, choice: ModelChoice) -> str:
         """The signature to call: the caller's, else the model's; none where the backend's protocol has none."""
-        kind = self.backend_of(model).kind
-        if kind not in KINDS or KINDS[kind].signatures:
+        if self._has_signatures(model):
             return choice.signature or model.interface.signature
         if choice.signature:
             raise InvalidRequest(
-                f"model {model.name!r} is served by a {kind} backend, whose protocol has no signatures; "
-                "leave signature_name empty"
+                f"model {model.name!r} is served by a {self.backend_of(model).kind} backend, whose protocol has no "
+                "signatures; leave signature_name empty"
             )
         return ""
 

@@ -93,6 +93,8 @@ def segment_response(result: Segmentation) -> pb.SegmentImageResponse:
 
 def model_info(
     model: ModelConfig,
+    signature: str,
+    *,
     is_default: bool,
     versions: list[VersionStatus] | None,
     backend_error: str,
@@ -103,7 +105,7 @@ def model_info(
     info = pb.ModelInfo(
         name=model.name,
         is_default=is_default,
-        signature_name=model.interface.signature,
+        signature_name=signature,
         labels=list(model.labels),
         input_size=profile.largest_side,
         versions=[

@@ -116,7 +116,14 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
             except GatewayError as exc:
                 versions, error = None, exc.message
             shadow = self._pipeline.shadows.figures(model.name, model.shadow.variant) if model.shadow else None
-            return convert.model_info(model, model is router.default, versions, error, shadow)
+            return convert.model_info(
+                model,
+                router.signature_of(model),
+                is_default=model is router.default,
+                versions=versions,
+                backend_error=error,
+                shadow=shadow,
+            )
 
         # The default first, then the others in the configuration's order (sorted() is stable).
         names = sorted(router.models, key=lambda name: router.models[name] is not router.default)

@@ -148,6 +148,9 @@ def test_a_version_triton_does_not_have_is_not_found(stub: pb_grpc.SegmentationS
 
 def test_the_protocol_has_no_signatures_so_none_is_named_or_taken(stub: pb_grpc.SegmentationServiceStub) -> None:
     assert segment(stub, images.png("chelsea.png"), "deeplab-triton").model.signature_name == ""
+    # ListModels says the same of it, and names the TF Serving model's signature beside it.
+    listed = {m.name: m.signature_name for m in stub.ListModels(pb.ListModelsRequest(), timeout=30).models}
+    assert listed["deeplab-triton"] == "" and listed["deeplab"] != "", listed
     selector = pb.ModelSelector(name="deeplab-triton", signature_name="serving_default")
     with pytest.raises(grpc.RpcError) as error:
         stub.SegmentImage(pb.SegmentImageRequest(image=images.png("chelsea.png"), model=selector), timeout=30)
