@@ -8,15 +8,13 @@ Made from a photo's pixels at run time; the same seed makes the same files.
 
 from __future__ import annotations
 
-import io
 import random
 import struct
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
-import pillow_heif
-from PIL import Image
+
+from bench import photos
 
 OK = frozenset({"OK"})
 INVALID = frozenset({"INVALID_ARGUMENT"})
@@ -28,22 +26,6 @@ class Sample:
     name: str
     data: bytes
     codes: frozenset[str]  # the status code names a gateway may answer with
-
-
-def heic(rgb: np.ndarray) -> bytes:
-    """HEIC by libheif (x265), quality 90."""
-    out = io.BytesIO()
-    pillow_heif.from_bytes("RGB", (rgb.shape[1], rgb.shape[0]), np.ascontiguousarray(rgb).tobytes()).save(
-        out, quality=90
-    )
-    return out.getvalue()
-
-
-def avif(rgb: np.ndarray) -> bytes:
-    """AVIF by Pillow's libavif, quality 90."""
-    out = io.BytesIO()
-    Image.fromarray(rgb).save(out, format="AVIF", quality=90)
-    return out.getvalue()
 
 
 def iso_media_claiming(data: bytes, width: int, height: int) -> bytes:
@@ -77,14 +59,13 @@ def _scrambled(data: bytes, start: int, end: int, rng: random.Random) -> bytes:
 def samples(bgr: np.ndarray, seed: int = 7) -> list[Sample]:
     """The hostile files, made from one photo (BGR pixels)."""
     rng = random.Random(seed)
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    jpeg = cv2.imencode(".jpg", bgr)[1].tobytes()
+    jpeg = photos.encoded(bgr, "JPEG")
     made = [
         Sample("text", b"this is not an image", INVALID),
         Sample("gif", b"GIF89a" + b"\x00" * 64, INVALID),
         Sample("truncated-jpeg", jpeg[: len(jpeg) // 3], INVALID),
     ]
-    for kind, data in (("heic", heic(rgb)), ("avif", avif(rgb))):
+    for kind, data in (("heic", photos.encoded(bgr, "HEIC")), ("avif", photos.encoded(bgr, "AVIF"))):
         meta_start, meta_end = _top_level_box(data, b"meta")
         coded_start, coded_end = _top_level_box(data, b"mdat")
         made += [

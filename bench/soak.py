@@ -26,7 +26,7 @@ import cv2
 import grpc
 import numpy as np
 
-from bench import hostile
+from bench import hostile, photos
 from bench.__main__ import IMAGES, LABELS, export
 from bench.hostile import Sample
 from deploy.local import rss_mb, start_gateway, start_modelserver
@@ -49,9 +49,8 @@ def inputs() -> list[Sample]:
             for ext in (".jpg", ".png", ".webp"):
                 made.append(Sample(f"{name}{ext}", cv2.imencode(ext, resized)[1].tobytes(), hostile.OK))
             if width == SIZES[0][0]:  # HEIC and AVIF at the smallest size: encoding them at 1080p takes seconds
-                rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
-                made.append(Sample(f"{name}.heic", hostile.heic(rgb), hostile.OK))
-                made.append(Sample(f"{name}.avif", hostile.avif(rgb), hostile.OK))
+                made.append(Sample(f"{name}.heic", photos.encoded(resized, "HEIC"), hostile.OK))
+                made.append(Sample(f"{name}.avif", photos.encoded(resized, "AVIF"), hostile.OK))
     return made + hostile.samples(cv2.imread(str(IMAGES / "chelsea.png"), cv2.IMREAD_COLOR))
 
 

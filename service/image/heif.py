@@ -21,10 +21,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.errors import InvalidImage
 
-# ISO base media `ftyp` brands (major, or compatible when the major one is codec-neutral).
+# ISO base media `ftyp` brands, the major one or a compatible one (a codec-neutral major brand such as mif1 names
+# the codec among its compatible brands).
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
 AVIF_BRANDS = {b"avif", b"avis"}
-NEUTRAL_BRANDS = {b"mif1", b"mif2", b"mif3", b"msf1"}
 # The exceptions pillow-heif and Pillow raise for data they cannot read (libheif's errors become ValueError,
 # EOFError, SyntaxError or RuntimeError).
 _UNREADABLE = (ValueError, EOFError, SyntaxError, RuntimeError, OSError)
