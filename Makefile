@@ -6,6 +6,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BUF := $(VENV)/bin/buf
 STAMP := $(VENV)/.installed-stamp
+# The hash-pinned locks made from pyproject.toml by `make lock` (requirements/README.md): the development
+# environment's, pip's and the build backend's, and the images' (gateway.txt, modelserver.txt).
+LOCK := requirements/dev.txt
+BUILD_LOCK := requirements/build.txt
+IMAGE_LOCKS := requirements/gateway.txt requirements/modelserver.txt
+# `make audit`: the locks whose versions are checked against PyPI's advisories (tools/audit.py), and its flags
+# (e.g. AUDIT_FLAGS="--ignore-vuln GHSA-xxxx-xxxx-xxxx", with the reason where it is set).
+AUDIT_LOCKS ?= $(IMAGE_LOCKS)
+AUDIT_FLAGS ?=
+# It needs no venv; the venv's Python, where there is one, tells which locked versions are behind (packaging).
+AUDIT_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+# `make lock`: e.g. LOCK_FLAGS=--upgrade (every package at its newest allowed version), --upgrade-package=NAME.
+LOCK_FLAGS ?=
+SBOM := sbom/deeplab-gateway.cdx.json
 SHARED ?= ../shared
 FROZEN_GRAPH ?= $(SHARED)/models/deeplabv3_mnv2_pascal/frozen_inference_graph.pb
 MODEL_BASE ?= models/deeplab
@@ -15,7 +29,7 @@ LITE_BASE ?= models/deeplab-lite
 CONFIG ?=
 
 .PHONY: setup toolchains browser triton-venv run-triton test-unit gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak \
-	clean image compose-test scale-test docs
+	clean image compose-test scale-test docs attacks lock check-lock audit sbom
 
 setup: $(STAMP) toolchains browser triton-venv
 
@@ -32,11 +46,53 @@ browser:
 triton-venv:
 	@bash triton/setup.sh
 
-$(STAMP): pyproject.toml
+# The venv holds what the locks pin, each file checked against its sha256, and nothing else: pip and setuptools
+# (requirements/build.txt), every extra (requirements/dev.txt), then the project itself, editable, built with the
+# locked setuptools. Done again whenever pyproject.toml or a lock changes; packages a lock no longer pins are
+# uninstalled. A lock older than pyproject.toml's dependencies is installed as it is, with a warning (`make lint`
+# fails on it): `make lock` then.
+$(STAMP): pyproject.toml $(LOCK) $(BUILD_LOCK)
+	@$(PYTHON) tools/lock.py check --warn
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[model,dev,client,tracing]"
+	$(PY) -m pip install --quiet --require-hashes -r $(BUILD_LOCK)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) tools/lock.py extraneous $(BUILD_LOCK) $(LOCK) | xargs --no-run-if-empty $(PY) -m pip uninstall --quiet --yes
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $(STAMP)
+
+# Writes the locks under requirements/ from pyproject.toml with uv (tools/lock.py): for CPython 3.11 on Linux
+# x86_64, every file's sha256, the versions already locked kept where pyproject.toml still allows them. Commit them.
+lock:
+	@test -x $(VENV)/bin/uv || $(MAKE) --no-print-directory $(STAMP)
+	$(PYTHON) tools/lock.py compile --uv $(VENV)/bin/uv $(LOCK_FLAGS)
+
+# Fails when a lock was not made from pyproject.toml's dependencies as they are (offline; part of `make lint`).
+check-lock:
+	@$(PYTHON) tools/lock.py check
+
+# Known vulnerabilities in the images' locked versions, from PyPI's JSON API (tools/audit.py; part of `make lint`;
+# needs PyPI, a few seconds). Versions behind their latest release can be checked only against its advisories here:
+# the audit lists them.
+audit:
+	$(AUDIT_PY) tools/audit.py $(AUDIT_LOCKS) $(AUDIT_FLAGS)
+
+# The gateway's CycloneDX SBOM (JSON, spec 1.6, reproducible: no timestamp or serial number): its dependencies as
+# installed from requirements/gateway.txt into a throwaway environment (no pip, no setuptools), with their licenses
+# and the dependency graph, the project from pyproject.toml at the root. Not committed (sbom/ is ignored): it is
+# made again from the lock of the commit built.
+sbom: $(SBOM)
+
+$(SBOM): requirements/gateway.txt pyproject.toml $(STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(PYTHON) -m venv --without-pip "$$tmp/env" && \
+	  $(PY) -m pip --python "$$tmp/env/bin/python" install --quiet --require-hashes --only-binary :all: \
+	    -r requirements/gateway.txt && \
+	  mkdir -p $(dir $(SBOM)) && \
+	  $(VENV)/bin/cyclonedx-py environment --pyproject pyproject.toml --mc-type application --sv 1.6 --of JSON \
+	    --output-reproducible -o $@.tmp "$$tmp/env/bin/python" && \
+	  mv $@.tmp $@ && \
+	  $(PY) -c 'import json, sys; bom = json.load(open(sys.argv[1])); print(sys.argv[1] + ": CycloneDX", bom["specVersion"] + ",", len(bom["components"]), "components")' $@
 
 # Regenerates the committed Python stubs under protos/gen/python from protos/ (see buf.gen.yaml). The other
 # languages' stubs are not committed: `make clients` generates them.
@@ -53,7 +109,7 @@ check-gen: setup
 	  for dir in $(GENERATED); do diff -r "$$tmp/$$dir" "$$dir" -x __pycache__ || exit 1; done && \
 	  echo "generated stubs are fresh"
 
-lint: setup check-gen
+lint: setup check-gen check-lock
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(BUF) lint
@@ -66,6 +122,7 @@ lint: setup check-gen
 	else echo "buf breaking: no earlier API in this clone's history, nothing to compare"; fi
 	bash deploy/check-manifests.sh
 	bash deploy/envoy/check.sh
+	$(AUDIT_PY) tools/audit.py $(AUDIT_LOCKS) $(AUDIT_FLAGS)
 
 format: setup
 	$(VENV)/bin/ruff format .
@@ -127,6 +184,13 @@ compose-test: image
 scale-test: export
 	$(PY) -m pytest -s -p no:cacheprovider tests/deploy/test_scale.py
 
+# Each attack of docs/reliability.md's "Security" section against a gateway of its own beside modelserver
+# (bench/attacks.py): the codes, the time to refusal and the RSS growth, as one JSON line. ATTACK_SOURCE=DIR attacks
+# another checkout's gateway (with this one's environment): the figures before a change.
+ATTACK_SOURCE ?= .
+attacks: export
+	$(PY) -m bench.attacks --source=$(ATTACK_SOURCE) --model-base=$(MODEL_BASE)
+
 # 10 minutes at concurrency 16 of mixed photos, formats, mask options and bad inputs (bench/soak.py): unexpected
 # errors, the gateway's RSS slope and the first and last minute's p99, as one JSON line.
 soak: export
@@ -135,7 +199,7 @@ soak: export
 # Each fuzz target (tests/fuzz) for FUZZ_SECONDS (default 5 minutes); crashes land in tests/fuzz/regressions/.
 FUZZ_SECONDS ?= 300
 fuzz: setup
-	for target in probe decode mask request; do $(PY) -m tests.fuzz $$target -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	for target in probe decode sizes mask request; do $(PY) -m tests.fuzz $$target -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 # modelserver on :8500 and the gateway on :50051 until Ctrl-C; CONFIG=FILE runs the gateway with a config file.
 run: export
@@ -169,6 +233,6 @@ fidelity: export
 	$(PY) -m bench.fidelity --plan=full --model-base=$(MODEL_BASE) --lite-base=$(LITE_BASE) --report=bench/FIDELITY.md
 
 clean:
-	rm -rf $(VENV) triton/.venv bench/.venv-kserve models .pytest_cache .ruff_cache .run demo-out site
+	rm -rf $(VENV) triton/.venv bench/.venv-kserve models .pytest_cache .ruff_cache .run demo-out site sbom
 	rm -rf clients/java/build clients/scala/build clients/go/bin clients/node/node_modules $(CLIENT_STUBS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -8,11 +8,15 @@ Made from a photo's pixels at run time; the same seed makes the same files.
 
 from __future__ import annotations
 
+import io
 import random
 import struct
+import zlib
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+from PIL import Image
 
 from bench import photos
 
@@ -80,3 +84,152 @@ def samples(bgr: np.ndarray, seed: int = 7) -> list[Sample]:
             ),
         ]
     return made
+
+
+# Files whose headers lie about the size they decode to (docs/reliability.md, "Security"): each is refused by a
+# gateway that bounds its decoders by max_image_pixels; one that believes the header decodes (or allocates) far
+# more than it checked.
+
+_SHORT, _LONG = 3, 4
+
+
+def tiff(entries: list[tuple[int, int, list[int]]], data: bytes) -> bytes:
+    """A little-endian TIFF of one directory with `entries` (tag, type, values) in the order given, duplicates
+    kept, after `data` at offset 8 (an entry's value -1 stands for that offset)."""
+    out = bytearray(b"II*\x00\x00\x00\x00\x00") + data
+    if len(out) % 2:
+        out += b"\x00"
+    extra: dict[int, int] = {}
+    for i, (_, kind, values) in enumerate(entries):
+        if len(values) * (2 if kind == _SHORT else 4) > 4:
+            extra[i] = len(out)
+            out += b"".join(struct.pack("<H" if kind == _SHORT else "<I", 8 if v == -1 else v) for v in values)
+    struct.pack_into("<I", out, 4, len(out))
+    out += struct.pack("<H", len(entries))
+    for i, (tag, kind, values) in enumerate(entries):
+        if i in extra:
+            out += struct.pack("<HHII", tag, kind, len(values), extra[i])
+        else:
+            packed = b"".join(struct.pack("<H" if kind == _SHORT else "<I", 8 if v == -1 else v) for v in values)
+            out += struct.pack("<HHI", tag, kind, len(values)) + packed.ljust(4, b"\x00")
+    return bytes(out + b"\x00\x00\x00\x00")
+
+
+def _zeros_deflated(size: int) -> bytes:
+    """zlib's compression of `size` zero bytes, made a mebibyte at a time."""
+    compressor, chunk = zlib.compressobj(9), bytes(1 << 20)
+    parts = [compressor.compress(chunk[: min(len(chunk), size - done)]) for done in range(0, size, len(chunk))]
+    return b"".join(parts) + compressor.flush()
+
+
+def tiff_with_huge_tiles(tile_width: int = 8192, tile_height: int = 6144) -> bytes:
+    """A 16 x 16 RGB TIFF in one Deflate tile of tile_width x tile_height: libtiff decodes the whole tile."""
+    data = _zeros_deflated(tile_width * tile_height * 3)
+    return tiff(
+        [
+            (256, _LONG, [16]),
+            (257, _LONG, [16]),
+            (258, _SHORT, [8, 8, 8]),
+            (259, _SHORT, [8]),
+            (262, _SHORT, [2]),
+            (277, _SHORT, [3]),
+            (284, _SHORT, [1]),
+            (322, _LONG, [tile_width]),
+            (323, _LONG, [tile_height]),
+            (324, _LONG, [-1]),
+            (325, _LONG, [len(data)]),
+        ],
+        data,
+    )
+
+
+def tiff_with_two_sizes(width: int = 6000, height: int = 6000) -> bytes:
+    """A TIFF whose size tags appear twice: width x height first (what libtiff reads), 16 x 16 last (what a reader
+    that keeps the last value sees)."""
+    data = _zeros_deflated(width * height * 3)
+    return tiff(
+        [
+            (256, _LONG, [width]),
+            (256, _LONG, [16]),
+            (257, _LONG, [height]),
+            (257, _LONG, [16]),
+            (258, _SHORT, [8, 8, 8]),
+            (259, _SHORT, [8]),
+            (262, _SHORT, [2]),
+            (273, _LONG, [-1]),
+            (277, _SHORT, [3]),
+            (278, _LONG, [height]),
+            (279, _LONG, [len(data)]),
+        ],
+        data,
+    )
+
+
+def avif_claiming_less(side: int = 4000, claimed: int = 100) -> bytes:
+    """An AVIF of a side x side frame whose container claims claimed x claimed: libavif decodes the frame whole,
+    then scales it to the claim."""
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), (128, 96, 64)).save(out, "AVIF", quality=30, speed=10)
+    return iso_media_claiming(out.getvalue(), claimed, claimed)
+
+
+def heic_claiming_less(width: int = 1024, height: int = 768) -> bytes:
+    """A HEIC of width x height whose container claims a quarter of each side."""
+    flat = np.full((height, width, 3), 128, np.uint8)
+    return iso_media_claiming(photos.encoded(flat, "HEIC", quality=30), width // 4, height // 4)
+
+
+def jpeg_with_many_scans(bgr: np.ndarray, scans: int = 20_000) -> bytes:
+    """A progressive JPEG followed by `scans` scans of a few bytes each: libjpeg runs each over the whole image."""
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=80, progressive=True)
+    data = buffer.getvalue()
+    # An AC refinement scan of the first component (Ss=1, Se=63, Ah=1, Al=0) with four bytes of data.
+    scan = b"\xff\xda\x00\x08\x01\x01\x00\x01\x3f\x10" + b"\x00" * 4
+    return data[:-2] + scan * scans + data[-2:]
+
+
+def webp_claiming_less(side: int = 4000) -> bytes:
+    """A lossless WebP of side x side inside a VP8X header whose canvas claims 16 x 16."""
+    striped = np.zeros((side, side, 3), np.uint8)
+    striped[::50] = 255
+    encoded = cv2.imencode(".webp", striped, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
+    length = struct.unpack_from("<I", encoded, 16)[0]
+    bitstream = encoded[20 : 20 + length]
+
+    def chunk(tag: bytes, payload: bytes) -> bytes:
+        return tag + struct.pack("<I", len(payload)) + payload + (b"\x00" if len(payload) % 2 else b"")
+
+    canvas = chunk(b"VP8X", bytes(4) + (15).to_bytes(3, "little") + (15).to_bytes(3, "little"))
+    body = b"WEBP" + canvas + chunk(b"VP8L", bitstream)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def png_with_two_headers() -> bytes:
+    """A PNG whose first IHDR says 16 x 16 and a second one 4000 x 4000, with 4000 x 4000's pixel data."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    rows = _zeros_deflated((4000 * 3 + 1) * 4000)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0))
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 4000, 4000, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", rows)
+        + chunk(b"IEND", b"")
+    )
+
+
+def lying(bgr: np.ndarray) -> list[Sample]:
+    """The files whose headers lie about their size, made from one photo where a photo is needed."""
+    return [
+        Sample("tiff-16x16-in-8192x6144-tiles", tiff_with_huge_tiles(), INVALID),
+        Sample("tiff-6000x6000-then-16x16-tags", tiff_with_two_sizes(), INVALID),
+        Sample("avif-claiming-100x100-over-4000x4000", avif_claiming_less(), INVALID),
+        Sample("heic-claiming-256x192-over-1024x768", heic_claiming_less(), INVALID),
+        Sample("jpeg-with-20000-scans", jpeg_with_many_scans(bgr), INVALID),
+        Sample("webp-claiming-16x16-over-4000x4000", webp_claiming_less(), INVALID),
+        Sample("png-16x16-then-4000x4000-header", png_with_two_headers(), INVALID),
+    ]

@@ -60,15 +60,16 @@ def start_process(
     timeout: float = 180,
     env: dict[str, str] | None = None,
     python: Sequence[str] = (sys.executable, "-u", "-m"),
+    cwd: pathlib.Path = ROOT,
 ) -> ServerProcess:
-    """Starts `python -m <args>` (or `python` as given, then `args`) and waits for a stdout line matching `ready`,
-    whose group 1 is the port."""
+    """Starts `python -m <args>` (or `python` as given, then `args`) in `cwd` and waits for a stdout line matching
+    `ready`, whose group 1 is the port."""
     process = subprocess.Popen(
         [*python, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
     )
     lines: list[str] = []

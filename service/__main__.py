@@ -6,16 +6,17 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import PIL.Image
+
 from service import tracing
-from service.app import create_gateway
-from service.config import ConfigError
+from service.config import ConfigError, Limits
 from service.flags import load_config
 from service.logs import configure_logging
-from service.reload import ConfigReloader
 
 log = logging.getLogger("service.main")
 
@@ -44,9 +45,26 @@ def tune_malloc() -> None:
     libc.mallopt(_M_ARENA_MAX, 2)
 
 
+def cap_decoders(limits: Limits) -> None:
+    """The decoders' own limits on what they may allocate, set from max_image_pixels: a second bound beside the
+    probe's, for a header that lies. OpenCV reads its limit once, as it loads, so this comes before the first import
+    of cv2 (the gateway's modules import it); Pillow (AVIF) reads its own at each open. libheif bounds a decode by
+    the container's coded sizes, which the probe checks; libavif's limit is not reachable through Pillow, so the
+    probe reads the AV1 sequence headers instead (service/image/av1.py)."""
+    if "cv2" in sys.modules:
+        log.warning("OpenCV was loaded before its pixel limit could be set")
+    else:
+        os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(limits.max_image_pixels)
+    PIL.Image.MAX_IMAGE_PIXELS = limits.max_image_pixels
+
+
 async def serve(argv: list[str] | None) -> int:
     config = load_config(argv)
     configure_logging(config.log_format, config.log_level)
+    cap_decoders(config.limits)
+    from service.app import create_gateway  # noqa: PLC0415  (cv2, after cap_decoders)
+    from service.reload import ConfigReloader  # noqa: PLC0415
+
     if config.tracing:
         try:
             tracing.start(config.tracing, config.tracing_sample_ratio)

@@ -10,9 +10,8 @@ Two bounds, both counted in images (a unary call is one, each stream item is one
 - Quotas (`max_calls_per_caller`): images one caller holds at once: being worked on, or answered and not yet taken
   by gRPC. An answer a client does not read holds only its own caller's quota, never a place others wait for.
 
-A caller is a connection (its peer address), or a tenant named by the `x-tenant` header, for clients behind one
-proxy connection (the header is trusted: set it at the proxy). No gRPC here: the interceptors and the servicer
-take and give back, and api/status.py says what the errors become.
+A caller is who its credentials say (service/auth/identity.py names it). No gRPC here: the interceptors and the
+servicer take and give back, and api/status.py says what the errors become.
 """
 
 from __future__ import annotations
@@ -27,9 +26,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from service.errors import DeadlineExceeded, Overloaded
-
-TENANT_KEY = "x-tenant"
-MAX_TENANT_CHARS = 128
 
 # How much the latest hold weighs in the running estimate of how long an image keeps its place.
 _SMOOTHING = 0.2
@@ -212,9 +208,31 @@ class Quotas(_Counted):
             self._give_back(caller)
 
 
-def caller_of(metadata: tuple[tuple[str, str | bytes], ...] | None, peer: str) -> str:
-    """The caller an image counts against: the `x-tenant` header's value, else the connection (its peer)."""
-    for key, value in metadata or ():
-        if key == TENANT_KEY and isinstance(value, str) and value:
-            return "tenant:" + value[:MAX_TENANT_CHARS]
-    return peer or "unknown"
+class Bodies:
+    """Bytes of HTTP request bodies being read or held at once: a request reserves its body's size (its
+    Content-Length, else the body limit) before the body is read, and gives it back once answered. The HTTP side's
+    part of the memory budget (deploy/CAPACITY.md), which Connect reads whole before the servicer runs."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.held = 0
+        self._freed = asyncio.Condition()
+
+    async def reserve(self, size: int, max_wait_s: float) -> int:
+        """Reserves `size` bytes (at most the capacity) within `max_wait_s`; the bytes reserved, to give back."""
+        size = min(size, self.capacity)
+        async with self._freed:
+            try:
+                await asyncio.wait_for(self._freed.wait_for(lambda: self.held + size <= self.capacity), max_wait_s)
+            except TimeoutError:
+                raise Overloaded(
+                    f"the service is reading {self.held} bytes of HTTP request bodies, its limit; retry in a moment",
+                    retry_after_s=1.0,
+                ) from None
+            self.held += size
+        return size
+
+    async def give_back(self, size: int) -> None:
+        async with self._freed:
+            self.held -= size
+            self._freed.notify_all()

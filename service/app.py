@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from service import tracing
-from service.admission import Places, Quotas
+from service.admission import Bodies, Places, Quotas
 from service.api import requests
 from service.api.interceptors import (
     CallLog,
@@ -26,11 +26,15 @@ from service.api.interceptors import (
     StreamWrites,
     Tracing,
 )
+from service.api.receive import ReceiveLater
 from service.api.servicer import SegmentationServicer
-from service.auth import Authentication, TokenFile
+from service.auth.credentials import Credentials
+from service.auth.files import CredentialFileError
+from service.auth.interceptor import Identification
+from service.auth.jwt_tokens import JwtSettings
 from service.backends import Backend
 from service.backends.kinds import make_backend as make_backend_of_kind
-from service.config import BackendConfig, Config
+from service.config import BackendConfig, Config, ConfigError
 from service.health import HealthPoller
 from service.logs import log_request_ids
 from service.metrics import Metrics
@@ -46,17 +50,29 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SegmentationService"].full_name
 # What one client can make the server hold, whatever it does: streams per connection, and fixed HTTP/2 flow-control
-# windows (no BDP growth), so a stream whose sender is held back (its images wait for a place) buffers at most its
-# window; metadata beyond 16 KiB is refused by gRPC itself.
+# windows (no BDP growth), so a call whose message is not read yet (it waits for its place) buffers at most one
+# window; gRPC grows it to the message's size once the message is asked for. Metadata beyond 16 KiB is refused by
+# gRPC itself. A client that pings more often than every 10 s without calls is sent away (gRPC's own defaults
+# allow every 5 minutes; a load balancer's keepalive is about 20-60 s), as is one that does not answer the
+# server's pings within 20 s.
 BOUNDED_TRANSPORT = (
     ("grpc.max_concurrent_streams", 32),
     ("grpc.http2.bdp_probe", 0),
-    ("grpc.http2.lookahead_bytes", 1 << 20),
+    ("grpc.http2.lookahead_bytes", 64 << 10),
     ("grpc.max_metadata_size", 16 << 10),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.http2.ping_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 2),
 )
-# Room for an image at the byte limit plus the request's other fields; the limit itself is checked by the
-# pipeline so that the caller gets INVALID_ARGUMENT naming it. Far larger messages are cut off by gRPC.
-_MESSAGE_SLACK = 1 << 20
+# A request's fields besides its image (model selector, options, a stream item's id): far less than this. A message
+# above the image limit by more is refused by gRPC as soon as its length is read (RESOURCE_EXHAUSTED); one within
+# it is read, and an image above the limit gets INVALID_ARGUMENT naming it.
+MESSAGE_OVERHEAD = 64 << 10
+# gRPC's own limit on calls at once counts every call: health checks and reflection streams too. The service's
+# calls have theirs (max_concurrent_rpcs, counted by LoadShedding with a clearer answer); these are the others'.
+OTHER_CALLS = 64
 
 
 @dataclass
@@ -207,9 +223,18 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
     log_request_ids()
     metrics = Metrics()
     router = connect(config, make_backend)
-    receive_limit = 2 * config.limits.max_image_bytes + _MESSAGE_SLACK
+    receive_limit = config.limits.max_image_bytes + MESSAGE_OVERHEAD
+    try:
+        credentials = Credentials(
+            tokens=config.auth_tokens,
+            jwt=jwt_settings(config),
+            certificates=config.auth_certificates,
+            client_certificates=bool(config.tls_client_ca),
+        )
+    except CredentialFileError as exc:
+        raise ConfigError(str(exc)) from exc
     # Outermost first: the request id is set before anything logs; the log line sees the final status.
-    # StreamWrites first: it turns a stream's answers into writes of its own, which nothing outside it expects.
+    # ReceiveLater and StreamWrites first: they turn handlers into kinds of their own, which nothing outside expects.
     interceptors: list[grpc.aio.ServerInterceptor] = [
         StreamWrites(config.stream_write_timeout_s),
         RequestIds(),
@@ -217,19 +242,22 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
     ]
     if tracing.on():
         interceptors.append(Tracing())
-    if config.auth_tokens:
-        interceptors.append(Authentication(TokenFile(config.auth_tokens), protect_health=config.auth_health))
     interceptors += [
         ErrorStatus(),
+        Identification(credentials, config.proxies, protect_health=config.auth_health),
         LoadShedding(Quotas(config.max_calls_per_caller), metrics, config.max_concurrent_rpcs, config.max_queue_wait_s),
     ]
     server = grpc.aio.server(
-        interceptors=interceptors,
+        interceptors=[ReceiveLater(config.read_timeout_s), *interceptors],
         options=[
             ("grpc.max_receive_message_length", receive_limit),
             ("grpc.max_send_message_length", 1 << 30),
+            ("grpc.max_connection_idle_ms", round(config.max_connection_idle_s * 1000)),
+            ("grpc.max_connection_age_ms", round(config.max_connection_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms", round(config.shutdown_grace_s * 1000)),
             *BOUNDED_TRANSPORT,
         ],
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs + OTHER_CALLS,
     )
     shadows = ShadowRunner(config.max_shadow_in_flight, config.predict_timeout_s)
     metrics.watch_shadows(shadows)
@@ -240,9 +268,10 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
     requests.add_to_server(servicer, server)
     health = HealthPoller(router, SERVICE_NAME, config.health_poll_s, metrics)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
+    if config.reflection:
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+        )
     port = _listen(server, config.listen, server_credentials(config) if config.tls_cert else None)
     health_server, health_port = None, 0
     if config.health_listen:
@@ -255,8 +284,23 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
         # Imported only when asked for: connectrpc, uvicorn and Starlette cost 13 MB and 0.1 s at start.
         from service.http_server import HttpApp, HttpServer  # noqa: PLC0415
 
-        # The same servicer behind the same interceptors: one set of places and quotas, TokenFile, call log and metrics.
-        http = HttpServer(HttpApp(servicer, interceptors, receive_limit), config)
+        # The same servicer behind the same interceptors: one set of places and quotas, credentials, call log and
+        # metrics. Connect reads a request's body whole before the servicer runs, so bodies are bounded apart: by
+        # their bytes at once (a quarter of the places' worth of largest images, at least two of the largest
+        # bodies), and by requests and connections at once (the places and as many again, at least a browser's
+        # six and some).
+        # A body carries the image as it is (Connect's binary, gRPC-Web) or in base64 (JSON): 4/3 its size.
+        body_limit = -(-4 * config.limits.max_image_bytes // 3) + MESSAGE_OVERHEAD
+        bodies = Bodies(max(2 * body_limit, config.max_concurrent_calls * config.limits.max_image_bytes // 4))
+        app = HttpApp(
+            servicer,
+            interceptors,
+            read_max_bytes=body_limit,
+            read_timeout_s=config.read_timeout_s,
+            bodies=bodies,
+            max_wait_s=config.max_queue_wait_s,
+        )
+        http = HttpServer(app, config, max_concurrency=max(2 * config.max_concurrent_calls, 16))
     return Gateway(
         server,
         port,
@@ -270,6 +314,18 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
         health_server=health_server,
         health_port=health_port,
         _tls_files={backend.name: tls_files(backend) for backend in config.backends},
+    )
+
+
+def jwt_settings(config: Config) -> JwtSettings | None:
+    if not config.auth_jwks:
+        return None
+    return JwtSettings(
+        jwks=config.auth_jwks,
+        issuer=config.auth_jwt_issuer,
+        audience=config.auth_jwt_audience,
+        tenant_claim=config.auth_jwt_tenant_claim,
+        scope_claim=config.auth_jwt_scope_claim,
     )
 
 

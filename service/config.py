@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from service.auth.identity import TrustedProxies
 from service.backends.kinds import DEFAULT_KIND, KINDS
 from service.profiles import DEEPLAB_ZOO, Profile, Upscale
 
@@ -171,10 +172,33 @@ class Config:
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
-    # Bearer tokens, one a line ("#" comments); empty: no authentication. Health and reflection stay open
-    # unless auth_health.
+    # Bearer tokens, one a line ("#" comments), each with the tenant it names and the models it may call
+    # (service/auth/files.py); empty: no tokens. Health and reflection stay open unless auth_health.
     auth_tokens: str = ""
+    # JWTs as bearer tokens: verified against this JWKS file's public keys, for this issuer and audience; the
+    # tenant claim names the caller, the scope claim's model:GRANT items what it may call.
+    auth_jwks: str = ""
+    auth_jwt_issuer: str = ""
+    auth_jwt_audience: str = ""
+    auth_jwt_tenant_claim: str = "tenant"
+    auth_jwt_scope_claim: str = "scope"
+    # With tls_client_ca: the client certificate identities (URI SAN or CN) that may call, with their tenants and
+    # models, in the tokens file's form; empty: every certificate the CA signed, named by its identity.
+    auth_certificates: str = ""
     auth_health: bool = False
+    # Proxies whose x-tenant header names the caller: addresses or networks, and certificate identities,
+    # comma-separated; a header anyone else sends is ignored.
+    trusted_proxies: str = ""
+    # grpc.reflection (what grpcurl's list and describe ask); off in production unless wanted.
+    reflection: bool = True
+    # Seconds a request message (or an HTTP request's body) may take to arrive once the call has a place for it.
+    read_timeout_s: float = 30.0
+    # Seconds an HTTP request's headers may take to arrive (slowloris).
+    header_timeout_s: float = 10.0
+    # A connection with no call for this long is closed; any connection is closed after max_connection_age,
+    # its calls given shutdown_grace to finish (clients reconnect, and re-resolve).
+    max_connection_idle_s: float = 300.0
+    max_connection_age_s: float = 1800.0
     # OpenTelemetry traces: "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT) or "console"; empty: off.
     tracing: str = ""
     tracing_sample_ratio: float = 1.0
@@ -184,6 +208,10 @@ class Config:
     def model(self) -> ModelConfig:
         """The default model."""
         return next(m for m in self.models if m.name == self.default_model)
+
+    @property
+    def proxies(self) -> TrustedProxies:
+        return TrustedProxies.parse(item.strip() for item in self.trusted_proxies.split(",") if item.strip())
 
 
 def read_labels(path: pathlib.Path, relative_to: pathlib.Path | None = None) -> tuple[str, ...]:
@@ -320,6 +348,11 @@ def ratio(value: float) -> float:
 
 
 def same(value: Any) -> Any:
+    return value
+
+
+def trusted_proxies(value: str) -> str:
+    TrustedProxies.parse(item.strip() for item in value.split(",") if item.strip())
     return value
 
 
@@ -503,11 +536,101 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
         path=True,
     ),
     Setting(
+        "auth_jwks",
+        str,
+        readable,
+        lambda c, v: replace(c, auth_jwks=v),
+        "JWKS file of the public keys that sign JWT bearer tokens (with auth_jwt_issuer and auth_jwt_audience); "
+        "re-read when it changes",
+        path=True,
+    ),
+    Setting(
+        "auth_jwt_issuer",
+        str,
+        same,
+        lambda c, v: replace(c, auth_jwt_issuer=v),
+        "the iss a JWT must have",
+    ),
+    Setting(
+        "auth_jwt_audience",
+        str,
+        same,
+        lambda c, v: replace(c, auth_jwt_audience=v),
+        "the aud a JWT must have",
+    ),
+    Setting(
+        "auth_jwt_tenant_claim",
+        str,
+        nonempty,
+        lambda c, v: replace(c, auth_jwt_tenant_claim=v),
+        "the JWT claim that names the caller's tenant; without it, sub (default tenant)",
+    ),
+    Setting(
+        "auth_jwt_scope_claim",
+        str,
+        nonempty,
+        lambda c, v: replace(c, auth_jwt_scope_claim=v),
+        "the JWT claim whose model:GRANT items are the models it may call (default scope)",
+    ),
+    Setting(
+        "auth_certificates",
+        str,
+        readable,
+        lambda c, v: replace(c, auth_certificates=v),
+        "file of the client certificate identities (URI SAN or CN) that may call, one a line with tenant= and "
+        "models= as in auth_tokens; needs tls_client_ca; re-read when it changes",
+        path=True,
+    ),
+    Setting(
         "auth_health",
         bool,
         same,
         lambda c, v: replace(c, auth_health=v),
         "true: health and reflection need a token too (default false: open)",
+    ),
+    Setting(
+        "trusted_proxies",
+        str,
+        trusted_proxies,
+        lambda c, v: replace(c, trusted_proxies=v),
+        "proxies whose x-tenant header names the caller, comma-separated: addresses, networks (10.0.0.0/8) or "
+        "client certificate identities; empty: x-tenant is ignored (default)",
+    ),
+    Setting(
+        "reflection",
+        bool,
+        same,
+        lambda c, v: replace(c, reflection=v),
+        "serve grpc.reflection, what grpcurl's list and describe use (default true)",
+    ),
+    Setting(
+        "read_timeout",
+        float,
+        positive,
+        lambda c, v: replace(c, read_timeout_s=v),
+        "seconds a request message or HTTP body may take to arrive once the call has a place for it (default 30)",
+    ),
+    Setting(
+        "header_timeout",
+        float,
+        positive,
+        lambda c, v: replace(c, header_timeout_s=v),
+        "seconds an HTTP request's headers may take to arrive (default 10)",
+    ),
+    Setting(
+        "max_connection_idle",
+        float,
+        positive,
+        lambda c, v: replace(c, max_connection_idle_s=v),
+        "seconds a gRPC connection without calls stays open (default 300)",
+    ),
+    Setting(
+        "max_connection_age",
+        float,
+        positive,
+        lambda c, v: replace(c, max_connection_age_s=v),
+        "seconds a gRPC connection lives before the gateway asks its client to reconnect, its calls given "
+        "shutdown_grace to finish (default 1800)",
     ),
     Setting(
         "tracing",
@@ -577,6 +700,16 @@ def check_config(config: Config, origins: Mapping[str, str] | None = None) -> Co
         cert, key = (spelled(k, f"server.{k}", like="tls_client_ca") for k in ("tls_cert", "tls_key"))
         problem = f"needs {cert} and {key}: client certificates (mutual TLS) are checked over TLS"
         raise error("tls_client_ca", "server.tls_client_ca", config.tls_client_ca, problem)
+    if config.auth_jwks and not (config.auth_jwt_issuer and config.auth_jwt_audience):
+        issuer, audience = (
+            spelled(k, f"server.{k}", like="auth_jwks") for k in ("auth_jwt_issuer", "auth_jwt_audience")
+        )
+        problem = f"needs {issuer} and {audience}: a JWT is accepted only for one issuer and audience"
+        raise error("auth_jwks", "server.auth_jwks", config.auth_jwks, problem)
+    if config.auth_certificates and not config.tls_client_ca:
+        ca = spelled("tls_client_ca", "server.tls_client_ca", like="auth_certificates")
+        problem = f"needs {ca}: client certificate identities are those of certificates the CA signed"
+        raise error("auth_certificates", "server.auth_certificates", config.auth_certificates, problem)
     for i, backend in enumerate(config.backends):
         where = f"backends[{i}]"
         for given, missing in (("cert", "key"), ("key", "cert")):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass
 
+from service.auth.identity import NOBODY, Caller
+
 
 @dataclass
 class CallInfo:
@@ -22,8 +24,8 @@ REQUEST_ID_KEY = "x-request-id"
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 call_info: contextvars.ContextVar[CallInfo | None] = contextvars.ContextVar("call_info", default=None)
-# Whom the call's images count against (service/admission.py): the connection, or the x-tenant header's tenant.
-caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="unknown")
+# Who calls (service/auth/identity.py): whom its images count against (service/admission.py), what it may call.
+caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("caller", default=NOBODY)
 
 
 def note_route(model: str, variant: str) -> None:

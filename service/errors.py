@@ -10,6 +10,11 @@ class GatewayError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def for_log(self) -> str:
+        """The message with what only the log may say."""
+        return self.message
+
 
 class InvalidImage(GatewayError):
     """The image is empty, not an image, of an unsupported format, or corrupt."""
@@ -23,12 +28,29 @@ class InvalidRequest(GatewayError):
     """A request field other than the image is wrong (e.g. a negative version)."""
 
 
+class Unauthenticated(GatewayError):
+    """The call's credentials are missing or not valid."""
+
+
+class PermissionDenied(GatewayError):
+    """The caller's credential does not allow what it asked for (a model, a version, a signature)."""
+
+
 class ModelNotFound(GatewayError):
     """The model, version, version label or signature is not configured or not served."""
 
 
 class BackendUnavailable(GatewayError):
-    """The model backend cannot be reached."""
+    """The model backend cannot be reached. The caller is told that much; where it is and what the channel said
+    (`detail`) go to the log only."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    @property
+    def for_log(self) -> str:
+        return f"{self.message} ({self.detail})" if self.detail else self.message
 
 
 class DeadlineExceeded(GatewayError):

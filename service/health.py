@@ -115,7 +115,7 @@ class HealthPoller:
         for model in models:
             status = statuses[(model.backend, model.name_at_backend)]
             if isinstance(status, GatewayError):
-                serving, why = False, status.message
+                serving, why = False, status.for_log
             else:
                 serving = serves(model, status)
                 available = [v.version for v in status if v.state == VersionState.AVAILABLE]

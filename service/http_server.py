@@ -9,22 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import uvicorn
+from connectrpc.code import Code
 from connectrpc.compat import google_protobuf_binary_codec, google_protobuf_json_codec
+from connectrpc.errors import ConnectError
+from connectrpc.request import RequestContext
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from segmentation.v1.segmentation_service_connect import SegmentationServiceASGIApplication
-from service.api.connect import ConnectService, Interceptor
+from service.admission import Bodies
+from service.api.connect import CLIENT_CERTIFICATE, ConnectService, Interceptor
 from service.api.servicer import SegmentationServicer
 from service.config import Config
+from service.errors import Overloaded
 
+MAX_HEADER_BYTES = 16 << 10
 # The page loads nothing from elsewhere and is never framed; its images are data: URLs and blob: object URLs.
 PAGE_HEADERS = (
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'"),
@@ -33,14 +43,92 @@ PAGE_HEADERS = (
 )
 
 
+class _HeadersFirst:
+    """A Connect interceptor that runs before a request's body is read (connectrpc calls metadata interceptors at
+    the front of its list then): a call without valid credentials is refused, logged and counted as over gRPC; a
+    body declared larger than the limit is refused; the others reserve their body's bytes (admission.Bodies) until
+    they are answered."""
+
+    def __init__(self, service: ConnectService, read_max_bytes: int, bodies: Bodies, max_wait_s: float) -> None:
+        self._service = service
+        self._read_max_bytes = read_max_bytes
+        self._bodies = bodies
+        self._max_wait_s = max_wait_s
+
+    async def on_start(self, ctx: RequestContext[Any, Any]) -> int:
+        await self._service.refuse_early(ctx)
+        declared = ctx.request_headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._read_max_bytes:
+            raise ConnectError(
+                Code.RESOURCE_EXHAUSTED,
+                f"the request body is {declared} bytes, over the limit of {self._read_max_bytes} "
+                "(max_image_bytes and the message's own fields)",
+            )
+        size = int(declared) if declared.isdigit() else self._read_max_bytes
+        try:
+            return await self._bodies.reserve(size, self._max_wait_s)
+        except Overloaded as exc:
+            raise ConnectError(Code.RESOURCE_EXHAUSTED, exc.message) from None
+
+    async def on_end(self, token: int, ctx: RequestContext[Any, Any], error: Exception | None) -> None:
+        await self._bodies.give_back(token)
+
+
+class _Body:
+    """An ASGI `receive` whose request body must arrive within `timeout_s` of the request's start; past it the
+    application hears that the client went away, and the client gets 408 and a closed connection.
+
+    A body the application did not read (it answered from the headers: no credentials, say) is read and dropped
+    before the answer goes out, up to `drain_max_bytes`: a server that closes a connection with unread bytes
+    resets it, and the client may lose the answer with it."""
+
+    def __init__(self, receive: Receive, timeout_s: float, drain_max_bytes: int) -> None:
+        self._receive = receive
+        self._deadline = time.monotonic() + timeout_s
+        self._drain_max_bytes = drain_max_bytes
+        self.expired = False
+        self.complete = False
+
+    async def __call__(self) -> Message:
+        if self.expired:
+            return {"type": "http.disconnect"}
+        try:
+            message = await asyncio.wait_for(self._receive(), max(0.0, self._deadline - time.monotonic()))
+        except TimeoutError:
+            self.expired = True
+            return {"type": "http.disconnect"}
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.complete = True
+        return message
+
+    async def drain(self, declared: str) -> None:
+        if self.complete or (declared.isdigit() and int(declared) > self._drain_max_bytes):
+            return
+        dropped = 0
+        while not self.complete and not self.expired and dropped <= self._drain_max_bytes:
+            dropped += len((await self()).get("body", b""))
+
+
+_TIMED_OUT_BODY = b"the request body did not arrive within read_timeout\n"
+
+
 class HttpApp:
     """The ASGI application: the API under the service's path, the page everywhere else."""
 
     def __init__(
-        self, servicer: SegmentationServicer, interceptors: Sequence[Interceptor], read_max_bytes: int
+        self,
+        servicer: SegmentationServicer,
+        interceptors: Sequence[Interceptor],
+        *,
+        read_max_bytes: int,
+        read_timeout_s: float,
+        bodies: Bodies,
+        max_wait_s: float,
     ) -> None:
+        service = ConnectService(servicer, interceptors)
         self.api = SegmentationServiceASGIApplication(
-            ConnectService(servicer, interceptors),
+            service,
+            interceptors=(_HeadersFirst(service, read_max_bytes, bodies, max_wait_s),),
             # The same limit as gRPC's receive limit: connectrpc refuses a body (or a gRPC-Web frame) as soon as it
             # is past it, without reading the rest.
             read_max_bytes=read_max_bytes,
@@ -50,6 +138,8 @@ class HttpApp:
             # Unknown JSON fields are refused, as grpcurl does: a misspelt field name is told, not ignored.
             codecs=(google_protobuf_binary_codec(), google_protobuf_json_codec(ignore_unknown_fields=False)),
         )
+        self.read_timeout_s = read_timeout_s
+        self.read_max_bytes = read_max_bytes
         # StaticFiles raises its 404s and 405s; the middleware answers them.
         self.page = ExceptionMiddleware(StaticFiles(packages=[("service", "web")], html=True))
         self._api_prefix = self.api.path + "/"
@@ -58,7 +148,7 @@ class HttpApp:
         if scope["type"] != "http":
             return  # uvicorn runs with lifespan off and no websockets: nothing else arrives
         if scope["path"].startswith(self._api_prefix):
-            await self.api(scope, receive, send)  # type: ignore[arg-type]
+            await self._api(scope, receive, send)
             return
 
         async def with_page_headers(message: Message) -> None:
@@ -67,6 +157,115 @@ class HttpApp:
             await send(message)
 
         await self.page(scope, receive, with_page_headers)
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if problem := _unreadable_header(scope):
+            # Before Connect, which would fail on it as an internal error.
+            message = json.dumps({"code": "invalid_argument", "message": problem}).encode()
+            headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+            await send({"type": "http.response.start", "status": 400, "headers": headers})
+            await send({"type": "http.response.body", "body": message})
+            return
+        body = _Body(receive, self.read_timeout_s, self.read_max_bytes)
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if body.expired:
+                return  # the 408 below is the answer
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                headers = dict(scope.get("headers", ()))
+                await body.drain(headers.get(b"content-length", b"").decode("latin-1"))
+            started = True
+            await send(message)
+
+        await self.api(scope, body, sending)  # type: ignore[arg-type]
+        if body.expired and not started:
+            headers = [(b"content-type", b"text/plain"), (b"connection", b"close")]
+            await send({"type": "http.response.start", "status": 408, "headers": headers})
+            await send({"type": "http.response.body", "body": _TIMED_OUT_BODY})
+
+
+def _unreadable_header(scope: Scope) -> str:
+    """What is wrong with a request's headers that no call may see: a value that is not UTF-8 text, or one with
+    control characters; "" when nothing is."""
+    for key, value in scope.get("headers", ()):
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"the value of header {key.decode('latin-1')!r} is not UTF-8 text"
+        if any((char < " " and char != "\t") or char == "\x7f" for char in text):
+            return f"the value of header {key.decode('latin-1')!r} holds control characters"
+    return ""
+
+
+def _certificate_names(transport: asyncio.BaseTransport) -> tuple[tuple[str, tuple[bytes, ...]], ...]:
+    """A verified client certificate's names as gRPC's auth context gives them; () without one."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    certificate = ssl_object.getpeercert() if ssl_object is not None else None
+    if not certificate:
+        return ()
+    alternative = tuple(value.encode() for _, value in certificate.get("subjectAltName", ()))
+    subject = [(key, value) for rdn in certificate.get("subject", ()) for key, value in rdn]
+    common = tuple(value.encode() for key, value in subject if key == "commonName")
+    whole = (",".join(f"{key}={value}" for key, value in subject).encode(),) if subject else ()
+    return (
+        ("x509_subject_alternative_name", alternative),
+        ("x509_common_name", common),
+        ("x509_subject", whole),
+    )
+
+
+def _protocol(header_timeout_s: float) -> type[H11Protocol]:
+    """uvicorn's HTTP/1.1 protocol, with a time limit on a request's headers and the client certificate's names
+    given to the calls of its connection."""
+
+    class Protocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+        _waiting_after: object = None  # the request cycle before the one whose headers are awaited
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            names = _certificate_names(transport)
+            if names:
+                self.app = _with_certificate(self.app, names)
+            self._await_headers()
+
+        def _await_headers(self) -> None:
+            self._waiting_after = self.cycle
+            self._header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
+
+        def _headers_late(self) -> None:
+            if self.cycle is self._waiting_after and not self.transport.is_closing():
+                self.logger.warning("an HTTP request's headers did not arrive within %g s; closing", header_timeout_s)
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._header_timer is not None and self.cycle is not self._waiting_after:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def on_response_complete(self) -> None:
+            before = self.cycle
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.cycle is before:  # no pipelined request began
+                self._await_headers()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            super().connection_lost(exc)
+
+    return Protocol
+
+
+def _with_certificate(app: Any, names: tuple[tuple[str, tuple[bytes, ...]], ...]) -> Any:
+    async def call(scope: Scope, receive: Receive, send: Send) -> None:
+        CLIENT_CERTIFICATE.set(names)
+        await app(scope, receive, send)
+
+    return call
 
 
 class _Server(uvicorn.Server):
@@ -96,7 +295,7 @@ def _bind(address: str) -> socket.socket:
 class HttpServer:
     """uvicorn serving `app` on `config.http_listen`, with the gateway's TLS settings (files read at start)."""
 
-    def __init__(self, app: HttpApp, config: Config) -> None:
+    def __init__(self, app: HttpApp, config: Config, max_concurrency: int) -> None:
         try:
             self._sock = _bind(config.http_listen)
         except (OSError, ValueError) as exc:
@@ -106,8 +305,12 @@ class HttpServer:
         server_config = uvicorn.Config(
             app,
             lifespan="off",
-            http="h11",
+            http=_protocol(config.header_timeout_s),
             ws="none",
+            # Requests and connections at once; past it, 503 (each may hold a body of up to the receive limit).
+            limit_concurrency=max_concurrency,
+            # Request line and headers: as gRPC's metadata limit.
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
             log_config=None,  # the gateway's logging stays as configured
             access_log=False,  # the call log covers API calls; the page's files need no log line
             server_header=False,

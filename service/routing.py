@@ -19,10 +19,11 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from service.auth.grants import EVERYTHING, Grants, RouteFacts
 from service.backends import Backend, ModelSpec
 from service.backends.kinds import KINDS
 from service.config import BackendConfig, Config, ModelConfig, Variant
-from service.errors import InvalidRequest, ModelNotFound
+from service.errors import InvalidRequest, ModelNotFound, PermissionDenied
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,18 @@ class Router:
         finally:
             self.calls -= 1
 
-    def route(self, choice: ModelChoice, routing_key: str = "") -> Route:
-        """The route for a request; InvalidRequest or ModelNotFound when it cannot have one."""
+    def route(self, choice: ModelChoice, routing_key: str = "", grants: Grants = EVERYTHING) -> Route:
+        """The route for a request by a caller with `grants`; InvalidRequest, ModelNotFound or PermissionDenied
+        when it cannot have one."""
         if choice.version is not None and choice.version <= 0:
             raise InvalidRequest(f"model version must be a positive integer, got {choice.version}")
         model = self.models.get(choice.name) if choice.name else self.default
         if model is None:
-            configured = ", ".join(sorted(self.models))
-            raise ModelNotFound(f"model {choice.name!r} is not configured on this service; configured: {configured}")
+            # Only the models this caller may use are named: the others are none of its business.
+            usable = ", ".join(sorted(name for name in self.models if grants.may_use(name))) or "none for this caller"
+            raise ModelNotFound(f"model {choice.name!r} is not configured on this service; configured: {usable}")
+        if not grants.may_use(model.name):
+            raise PermissionDenied(f"this caller may not use model {model.name!r}")
         if choice.variant and (choice.version is not None or choice.version_label):
             raise InvalidRequest("choose a variant or a version (or version label), not both")
         if choice.version is not None or choice.version_label:
@@ -97,12 +102,25 @@ class Router:
             spec = ModelSpec(
                 model.name_at_backend, self._signature(model, choice), choice.version, choice.version_label
             )
-            return Route(model, self.backend_of(model), spec)
-        if choice.variant:
+            route = Route(model, self.backend_of(model), spec)
+        elif choice.variant:
             # The caller chose the variant: no split, no shadow.
             variant = self._named_variant(model, choice.variant)
-            return Route(variant.model, self.backend_of(variant.model), self._spec(variant.model, choice), variant.name)
-        variant = choose_variant(model.variants, routing_key, self._rng) if model.variants else None
+            route = Route(
+                variant.model, self.backend_of(variant.model), self._spec(variant.model, choice), variant.name
+            )
+        else:
+            route = self._split(model, choice, routing_key, grants)
+        self._check(route, choice, grants)
+        return route
+
+    def _split(self, model: ModelConfig, choice: ModelChoice, routing_key: str, grants: Grants) -> Route:
+        """The route the model's split (or its pinned version) gives a call that chose none, among the variants
+        the caller may use."""
+        variants = [v for v in model.variants if grants.may_choose(model.name, _names(v))]
+        if model.variants and not variants:
+            raise PermissionDenied(f"this caller may not use any variant of model {model.name!r}")
+        variant = choose_variant(variants, routing_key, self._rng) if variants else None
         chosen = variant.model if variant else model
         shadow = None
         # A call the split sent to the shadow's own variant is not mirrored to it: it would only agree with itself.
@@ -116,6 +134,29 @@ class Router:
         return Route(
             chosen, self.backend_of(chosen), self._spec(chosen, choice), variant.name if variant else "", shadow
         )
+
+    def _check(self, route: Route, choice: ModelChoice, grants: Grants) -> None:
+        facts = RouteFacts(
+            model=route.model.name,
+            variant=route.variant or choice.variant,
+            version=route.spec.version,
+            version_label=route.spec.version_label,
+            configured_signature=route.spec.signature == self.signature_of(route.model),
+        )
+        if grants.allows(facts):
+            return
+        asked = (
+            f" with signature {route.spec.signature!r}"
+            if not facts.configured_signature
+            else f" at variant {facts.variant!r}"
+            if facts.variant
+            else f" at version label {facts.version_label!r}"
+            if facts.version_label
+            else f" at version {facts.version}"
+            if facts.version is not None
+            else ""
+        )
+        raise PermissionDenied(f"this caller may not use model {route.model.name!r}{asked}")
 
     @staticmethod
     def _named_variant(model: ModelConfig, name: str) -> Variant:
@@ -152,6 +193,12 @@ class Router:
 
     def backend_of(self, model: ModelConfig) -> Backend:
         return self.backends[model.backend]
+
+
+def _names(variant: Variant) -> tuple[str, ...]:
+    """What a grant may call a variant: its name, version label or version."""
+    model = variant.model
+    return (variant.name, model.version_label, "" if model.version is None else str(model.version))
 
 
 def connect(config: Config, make_backend: Callable[[BackendConfig], Backend]) -> Router:

@@ -89,7 +89,7 @@ class FakeBackend:
             raise RuntimeError(f"predict on the closed backend {self.name} ({self.target})")
         self.calls.append(Call(spec, input_key, tensor, output_keys, timeout, request_id.get()))
         if self.down:
-            raise BackendUnavailable(f"the model backend at {self.target} is unavailable (fake); try again later")
+            raise BackendUnavailable("the model backend is unavailable; try again later", detail=f"{self.target}: fake")
         await asyncio.sleep(self.delay_s)
         version = spec.version if spec.version is not None else max(v.version for v in self.versions)
         outputs = self.answer(spec, tensor)
@@ -97,12 +97,12 @@ class FakeBackend:
 
     async def model_status(self, name: str, timeout: float) -> list[VersionStatus]:
         if self.down:
-            raise BackendUnavailable(f"the model backend at {self.target} is unavailable (fake)")
+            raise BackendUnavailable("the model backend is unavailable", detail=f"{self.target}: fake")
         return list(self.versions)
 
     async def model_tensors(self, name: str, timeout: float) -> ModelTensors | None:
         if self.down:
-            raise BackendUnavailable(f"the model backend at {self.target} is unavailable (fake)")
+            raise BackendUnavailable("the model backend is unavailable", detail=f"{self.target}: fake")
         return self.tensors
 
     async def close(self) -> None:

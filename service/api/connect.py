@@ -11,6 +11,7 @@ api/status.py: the status code it chose is only renamed here into Connect's, whi
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,14 @@ from connectrpc.request import RequestContext
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from service.api.interceptors import SERVICE_PREFIX
+from service.api.receive import as_unary
 from service.api.servicer import SegmentationServicer
+
+# The TLS client certificate of the HTTP request being served, as gRPC's auth context names its parts
+# ("x509_common_name", "x509_subject_alternative_name"); set per request by service/http_server.py.
+CLIENT_CERTIFICATE: contextvars.ContextVar[tuple[tuple[str, tuple[bytes, ...]], ...]] = contextvars.ContextVar(
+    "client_certificate", default=()
+)
 
 Metadata = tuple[tuple[str, str], ...]
 _END = object()
@@ -66,8 +74,18 @@ class CallContext:
         return self._metadata
 
     def peer(self) -> str:
-        """The client's connection, as gRPC names a peer: its images count against it (service/admission.py)."""
-        return f"http:{self._ctx.client_address}" if self._ctx.client_address else "http:unknown"
+        """The client's connection, as gRPC names a peer ("http:ipv4:10.0.0.5:4711"): the caller when nobody is
+        authenticated (service/auth/identity.py)."""
+        address = self._ctx.client_address
+        if not address:
+            return "http:unknown"
+        host = address.rpartition(":")[0]
+        return f"http:ipv6:[{host}]:{address.rpartition(':')[2]}" if ":" in host else f"http:ipv4:{address}"
+
+    def auth_context(self) -> dict[str, tuple[bytes, ...]]:
+        """The client certificate's names, as gRPC's auth context gives them (service/http_server.py sets them for
+        the request)."""
+        return dict(CLIENT_CERTIFICATE.get())
 
     def time_remaining(self) -> float | None:
         return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
@@ -152,6 +170,15 @@ async def _intercepted(
     return await through(0, details)  # type: ignore[arg-type]
 
 
+async def _never_called(request: Any, context: Any) -> Any:
+    raise AssertionError("refuse_early only runs refusals")
+
+
+async def _no_requests() -> AsyncIterator[Any]:
+    return
+    yield
+
+
 class ConnectService:
     """The generated `SegmentationService` protocol (segmentation_service_connect.py), served by the gRPC servicer."""
 
@@ -172,7 +199,19 @@ class ConnectService:
         context = CallContext(ctx)
         handler = await self._handler(method, grpc.unary_unary_rpc_method_handler(behaviour), context)
         try:
-            return await handler.unary_unary(request, context)
+            return await as_unary(handler)(request, context)
+        except Aborted as exc:
+            raise ConnectError(connect_code(exc.code), exc.details) from None
+
+    async def refuse_early(self, ctx: RequestContext[Any, Any]) -> None:
+        """Answers a call the interceptors refuse from its headers alone (no credentials) before its body is read:
+        raises its ConnectError, logged and counted as the call would have been; returns for any other call."""
+        context = CallContext(ctx)
+        handler = await self._handler(ctx.method.name, grpc.unary_unary_rpc_method_handler(_never_called), context)
+        if handler.stream_unary is None:  # every method's handler is unary here but a refusal's
+            return
+        try:
+            await handler.stream_unary(_no_requests(), context)
         except Aborted as exc:
             raise ConnectError(connect_code(exc.code), exc.details) from None
 

@@ -12,16 +12,19 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
 
 from service import tracing
-from service.admission import Quotas, caller_of
+from service.admission import Quotas
+from service.api.handlers import Continuation, Streaming, Unary, rewrapped
+from service.api.receive import PendingRequest
 from service.api.status import to_status
 from service.context import REQUEST_ID_KEY, CallInfo, call_info, caller, request_id
 from service.errors import Overloaded
+from service.identifiers import escaped, is_safe_id
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -29,11 +32,6 @@ log = logging.getLogger(__name__)
 SERVICE_PREFIX = "/segmentation.v1.SegmentationService/"
 # The methods that segment images: what load shedding counts (ListModels is not shed).
 IMAGE_METHODS = ("SegmentImage", "SegmentImageStream")
-MAX_REQUEST_ID_CHARS = 128
-
-
-Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-Streaming = Callable[[AsyncIterator[Any], grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 class _Interceptor(grpc.aio.ServerInterceptor):
@@ -46,32 +44,32 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         return call
 
     async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         if handler is None or not details.method.startswith(SERVICE_PREFIX):
             return handler
         method = details.method.removeprefix(SERVICE_PREFIX)
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self.wrap_unary(handler.unary_unary, method), handler.request_deserializer, handler.response_serializer
-            )
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                self.wrap_stream(handler.stream_stream, method),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        return handler  # the API has no other kinds
+        return rewrapped(
+            handler, lambda call: self.wrap_unary(call, method), lambda call: self.wrap_stream(call, method)
+        )
+
+
+def choose_request_id(metadata: Any) -> str:
+    """The caller's x-request-id if it is a safe id (service/identifiers.py), else a new one; a refused id is
+    logged, escaped, under the new one."""
+    for key, value in metadata or ():
+        if key == REQUEST_ID_KEY:
+            if isinstance(value, str) and is_safe_id(value):
+                return value
+            chosen = uuid.uuid4().hex
+            log.warning("x-request-id %s is not a safe id; this call's id is %s", escaped(value), chosen)
+            return chosen
+    return uuid.uuid4().hex
 
 
 def _caller_request_id(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_KEY and isinstance(value, str) and value:
-            return value[:MAX_REQUEST_ID_CHARS]
-    return uuid.uuid4().hex
+    return choose_request_id(context.invocation_metadata())
 
 
 class RequestIds(_Interceptor):
@@ -139,14 +137,17 @@ def _code(context: grpc.aio.ServicerContext) -> tuple[str, int]:
 
 
 def _image_bytes(message: Any) -> int:
-    """The image size of a SegmentImageRequest or a stream item; 0 for other messages."""
+    """The image size of a SegmentImageRequest, a stream item or a request read later; 0 for other messages."""
+    if isinstance(message, PendingRequest):
+        return message.size
     inner = getattr(message, "request", message)
     image = getattr(inner, "image", b"")
     return len(image) if isinstance(image, bytes | memoryview) else 0
 
 
 class CallLog(_Interceptor):
-    """One log line per call (method, status, image bytes, items of a stream, milliseconds) and its metrics."""
+    """One log line per call (method, status, caller, image bytes, items of a stream, milliseconds) and its
+    metrics."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -163,16 +164,20 @@ class CallLog(_Interceptor):
 
     def wrap_unary(self, call: Unary, method: str) -> Unary:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            start, size, info = time.perf_counter(), _image_bytes(request), CallInfo()
+            start, info = time.perf_counter(), CallInfo()
             call_info.set(info)
-            self.metrics.image_bytes.observe(size)
             pending = call(request, context)
-            del request  # see ErrorStatus
+            # A request read later is sized once read; only its size is kept (see ErrorStatus).
+            sized = request if isinstance(request, PendingRequest) else None
+            size = 0 if sized else _image_bytes(request)
+            del request
             try:
                 return await pending
             finally:
+                size = sized.size if sized else size
+                self.metrics.image_bytes.observe(size)
                 code, ms = self._record(method, context, info, start)
-                log.info("%s %s bytes=%d %.1fms", method, code, size, ms)
+                log.info("%s %s bytes=%d %.1fms caller=%s", method, code, size, ms, caller.get().name)
 
         return unary
 
@@ -194,7 +199,8 @@ class CallLog(_Interceptor):
                     yield response
             finally:
                 code, ms = self._record(method, context, info, start)
-                log.info("%s %s items=%d bytes=%d %.1fms", method, code, counted[0], counted[1], ms)
+                name = caller.get().name
+                log.info("%s %s items=%d bytes=%d %.1fms caller=%s", method, code, counted[0], counted[1], ms, name)
 
         return stream
 
@@ -204,16 +210,16 @@ def _ms(start: float) -> float:
 
 
 class LoadShedding(_Interceptor):
-    """Names the caller of each image call, and bounds what callers can make the gateway hold.
+    """Bounds what callers can make the gateway hold.
 
     Past `max_open_calls` calls open at once (a stream counts once), new calls get RESOURCE_EXHAUSTED before
-    anything of theirs is read. Each image (a unary call, or a stream item once the servicer reads it, which it does
-    only when its window has room) takes one of its caller's quota (admission.Quotas) and gives it back once gRPC has
-    taken its answer (answers come one per item, in order): an answer a client does not read holds only its own
-    caller's quota. A stream item waits for its quota and the stream reads no further meanwhile, so gRPC's flow
-    control slows the sender; a unary call waits at most `max_wait_s`. The places images are worked on in are the
-    servicer's (admission.Places), shared fairly between callers. Health and reflection are not counted: probes are
-    answered whatever the load.
+    anything of theirs is read. Each image (a unary call, or a stream item before the servicer reads it, which it
+    does only when its window has room) takes one of its caller's quota (admission.Quotas) and gives it back once
+    gRPC has taken its answer (answers come one per item, in order): an answer a client does not read holds only its
+    own caller's quota, and no caller's messages are read beyond its quota. A stream waits for its quota before it
+    reads on, so gRPC's flow control slows the sender; a unary call waits at most `max_wait_s`. The places images are
+    worked on in are the servicer's (admission.Places), shared fairly between callers. The caller is the one
+    auth/interceptor.py named. Health and reflection are not counted: probes are answered whatever the load.
     """
 
     def __init__(self, quotas: Quotas, metrics: Metrics, max_open_calls: int, max_wait_s: float) -> None:
@@ -224,18 +230,15 @@ class LoadShedding(_Interceptor):
         self.open_calls = 0
 
     @contextlib.contextmanager
-    def _open(self, context: grpc.aio.ServicerContext) -> Iterator[str]:
-        """The call's caller (also for the servicer, through the context variable), while it is open."""
+    def _open(self) -> Iterator[str]:
+        """The call's caller's name, while the call is open."""
         if self.open_calls >= self.max_open_calls:
             self.metrics.shed.inc()
             raise Overloaded(f"the service has {self.max_open_calls} calls open, its limit; retry with backoff")
         self.open_calls += 1
-        name = caller_of(context.invocation_metadata(), context.peer())
-        token = caller.set(name)
         try:
-            yield name
+            yield caller.get().name
         finally:
-            caller.reset(token)
             self.open_calls -= 1
 
     def wrap_unary(self, call: Unary, method: str) -> Unary:
@@ -243,7 +246,7 @@ class LoadShedding(_Interceptor):
             return call
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with self._open(context) as name:
+            with self._open() as name:
                 try:
                     await self.quotas.take(name, self.max_wait_s)
                 except Overloaded:
@@ -261,14 +264,20 @@ class LoadShedding(_Interceptor):
             return call
 
         async def stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            held = 0
-            with self._open(context) as name:
+            held = 0  # quota taken: items read and not yet answered, and the one being read
+            with self._open() as name:
 
                 async def taking() -> AsyncIterator[Any]:
                     nonlocal held
-                    async for item in requests:
+                    while True:
                         await self.quotas.take(name, None)
                         held += 1
+                        try:
+                            item = await anext(requests)
+                        except StopAsyncIteration:
+                            held -= 1
+                            self.quotas.give_back(name)
+                            return
                         yield item
 
                 try:

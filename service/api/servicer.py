@@ -15,6 +15,7 @@ from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service.admission import Places
 from service.api import convert
+from service.api.receive import PendingRequest, received
 from service.api.requests import ImageRequest, StreamItem
 from service.api.status import to_status
 from service.api.streaming import answer_in_order
@@ -58,18 +59,21 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
     async def _segment(
         self,
         router: Router,
-        request: pb.SegmentImageRequest | ImageRequest,
+        request: pb.SegmentImageRequest | ImageRequest | PendingRequest,
         routing_key: str,
         deadline: float | None,
         bounded: bool,
     ) -> pb.SegmentImageResponse:
         """The answer for one image; `bounded`: its wait for a place ends at max_queue_wait (a unary call's does, a
-        stream item's lasts as long as its stream)."""
-        route = router.route(convert.model_choice(request.model), routing_key)
-        note_route(route.model.name, route.variant)
+        stream item's lasts as long as its stream). A unary call's request is read once it has its place, so that
+        the messages held are those of the images worked on."""
+        who = caller.get()
         try:
             # One of the places images are worked on in, shared fairly between callers (service/admission.py).
-            async with self._places.place(caller.get(), deadline, bounded):
+            async with self._places.place(who.name, deadline, bounded):
+                request = await received(request)
+                route = router.route(convert.model_choice(request.model), routing_key, who.grants)
+                note_route(route.model.name, route.variant)
                 result = await self._pipeline.segment(request.image, route, convert.options(request), deadline)
         except Overloaded:
             self._metrics.shed.inc()
@@ -77,7 +81,8 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
         self._metrics.observe_stages(result.timings)
         return convert.segment_response(result)
 
-    # Over gRPC the requests are api/requests.py's views (the image not copied); over Connect, protobuf messages.
+    # Over gRPC the requests are api/requests.py's views (the image not copied), read later (api/receive.py); over
+    # Connect, protobuf messages.
     async def SegmentImage(self, request, context):  # noqa: N802 (gRPC method name)
         with self.router.in_use() as router:
             return await self._segment(router, request, _routing_key(context), _deadline(context), bounded=True)
@@ -103,6 +108,7 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
                 yield response
 
     async def ListModels(self, request, context):  # noqa: N802
+        await received(request)  # nothing in it is used
         with self.router.in_use() as router:
             return await self._list_models(router)
 
@@ -125,6 +131,8 @@ class SegmentationServicer(pb_grpc.SegmentationServiceServicer):
                 shadow=shadow,
             )
 
-        # The default first, then the others in the configuration's order (sorted() is stable).
-        names = sorted(router.models, key=lambda name: router.models[name] is not router.default)
+        # The models this caller may use: the default first, then the others in the configuration's order.
+        grants = caller.get().grants
+        usable = [name for name in router.models if grants.may_use(name)]
+        names = sorted(usable, key=lambda name: router.models[name] is not router.default)
         return pb.ListModelsResponse(models=await asyncio.gather(*(describe(name) for name in names)))

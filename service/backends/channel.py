@@ -132,14 +132,14 @@ def call_metadata() -> list[tuple[str, str]]:
 
 def closed(target: str) -> BackendUnavailable:
     """For a call on a channel already closed: the gateway is stopping, or a reload retired the backend."""
-    return BackendUnavailable(f"the channel to the model backend at {target} is closed")
+    return BackendUnavailable("the model backend's channel is closed; try again", detail=f"{target}: channel closed")
 
 
 def translate(error: grpc.aio.AioRpcError, target: str, what: str) -> GatewayError:
     """The domain error for a failed backend call, worded for the gateway's caller."""
     code, details = error.code(), error.details() or ""
     if code == grpc.StatusCode.UNAVAILABLE:
-        return BackendUnavailable(f"the model backend at {target} is unavailable ({details}); try again later")
+        return BackendUnavailable("the model backend is unavailable; try again later", detail=f"{target}: {details}")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"the deadline passed while waiting for the model backend ({what})")
     if code == grpc.StatusCode.NOT_FOUND:
@@ -156,7 +156,9 @@ def translate(error: grpc.aio.AioRpcError, target: str, what: str) -> GatewayErr
     if code == grpc.StatusCode.CANCELLED:
         # The caller's own cancellation never gets here (it arrives as asyncio.CancelledError): the backend or
         # the channel cancelled the call.
-        return BackendUnavailable(f"the model backend at {target} cancelled the call ({what}); try again later")
+        return BackendUnavailable(
+            f"the model backend cancelled the call ({what}); try again later", detail=f"{target}: {details}"
+        )
     return BackendFailed(f"the model backend failed for {what}: {code.name}: {details}")
 
 

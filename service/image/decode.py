@@ -59,6 +59,18 @@ def reduction_for(info: ImageInfo, target: tuple[int, int]) -> int:
     return 1
 
 
+def _sizes_agree(info: ImageInfo, bgr: np.ndarray, factor: int) -> None:
+    """Refuses an image that decodes to another size than its header gave (at 1/`factor` scale, either way round:
+    a decoder may apply an orientation the header did not show): the limits were checked on the header's size."""
+    height, width = bgr.shape[:2]
+    expected = (_ceil_div(info.width, factor), _ceil_div(info.height, factor))
+    if (width, height) not in (expected, expected[::-1]):
+        raise InvalidImage(
+            f"the {info.format} image decodes to {width}x{height} but its header says {info.width}x{info.height}"
+            + (f" (at 1/{factor} scale)" if factor > 1 else "")
+        )
+
+
 def decode(data: bytes | memoryview, info: ImageInfo, target: tuple[int, int] | None = None) -> Decoded:
     """Decodes to BGR: every pixel, or at reduced scale when given the model's input size `target` (width, height)
     and that allows it.
@@ -67,6 +79,7 @@ def decode(data: bytes | memoryview, info: ImageInfo, target: tuple[int, int] | 
     """
     if info.format in ISO_MEDIA:
         bgr = heif.decode(info.container or heif.read_container(data, info.format))
+        _sizes_agree(info, bgr, 1)
         return Decoded(bgr=bgr, width=bgr.shape[1], height=bgr.shape[0], scale=1)
     factor = reduction_for(info, target) if target is not None else 1
     try:
@@ -76,6 +89,7 @@ def decode(data: bytes | memoryview, info: ImageInfo, target: tuple[int, int] | 
         raise InvalidImage(f"the {info.format} image could not be decoded: {exc.err}") from exc
     if bgr is None or bgr.size == 0:
         raise InvalidImage(f"the {info.format} image could not be decoded (corrupt or truncated data)")
+    _sizes_agree(info, bgr, factor)
     height, width = bgr.shape[:2]
     if factor == 1:
         full_w, full_h = width, height

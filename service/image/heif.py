@@ -19,7 +19,8 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from service.errors import InvalidImage
+from service.errors import InvalidImage, LimitExceeded
+from service.image import av1, iso_boxes
 
 # ISO base media `ftyp` brands, the major one or a compatible one (a codec-neutral major brand such as mif1 names
 # the codec among its compatible brands).
@@ -46,45 +47,42 @@ def iso_media_format(head: bytes) -> str | None:
     return None
 
 
-def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
-    """(type, payload start, payload end) of the ISO media boxes between start and end."""
-    found = []
-    while start + 8 <= end and len(found) < 10_000:
-        size, kind = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8]
-        header = 8
-        if size == 1 and start + 16 <= end:
-            size, header = int.from_bytes(data[start + 8 : start + 16], "big"), 16
-        elif size == 0:
-            size = end - start
-        if size < header or start + size > end:
-            break
-        found.append((kind, start + header, start + size))
-        start += size
-    return found
-
-
-def coded_sizes(head: bytes) -> list[tuple[int, int]]:
+def coded_sizes(data: bytes) -> list[tuple[int, int]]:
     """(width, height) of every image the container codes (its `ispe` properties), before any cropping: what
     decoding allocates, which the cropped size libheif reports may hide."""
-    sizes = []
-    for kind, start, end in _boxes(head, 0, len(head)):
-        if kind != b"meta":
-            continue
-        for inner, istart, iend in _boxes(head, start + 4, end):  # meta is a full box: version and flags first
-            if inner != b"iprp":
-                continue
-            for container, cstart, cend in _boxes(head, istart, iend):
-                if container != b"ipco":
-                    continue
-                for prop, pstart, pend in _boxes(head, cstart, cend):
-                    if prop == b"ispe" and pend - pstart >= 12:
-                        sizes.append(
-                            (
-                                int.from_bytes(head[pstart + 4 : pstart + 8], "big"),
-                                int.from_bytes(head[pstart + 8 : pstart + 12], "big"),
-                            )
-                        )
-    return sizes
+    return iso_boxes.coded_sizes(data)
+
+
+def av1_frames_fit(data: bytes, max_pixels: int) -> None:
+    """Refuses an AVIF whose AV1 frames may be larger than `max_pixels`, or than the size its container gives
+    them: libavif decodes the whole frame whatever the container says, then scales it (service/image/av1.py)."""
+    try:
+        items = [item for item in iso_boxes.read_items(data) if item.type == b"av01"]
+    except iso_boxes.BoxError as exc:
+        raise InvalidImage(f"the AVIF file's item boxes cannot be read: {exc}") from exc
+    for item in items:
+        if not item.extents or any(start + length > len(data) for start, length in item.extents):
+            raise InvalidImage(f"the AVIF file is truncated: image item {item.id}'s data is not all there")
+        payload = b"".join(data[start : start + length] for start, length in item.extents)
+        try:
+            headers = av1.sequence_headers(payload, 0, len(payload))
+        except av1.Av1Error as exc:
+            raise InvalidImage(f"the AVIF file's image item {item.id} is not an AV1 bitstream: {exc}") from exc
+        if not headers:
+            raise InvalidImage(f"the AVIF file's image item {item.id} has no AV1 sequence header")
+        for header in headers:
+            if header.largest_frame > max_pixels:
+                raise LimitExceeded(
+                    f"the AVIF file codes frames of up to {header.largest_frame} pixels, over the limit of "
+                    f"max_image_pixels={max_pixels}"
+                )
+            frame = (header.max_width, header.max_height)
+            if item.sizes and frame not in item.sizes:
+                (width, height), *_ = item.sizes
+                raise InvalidImage(
+                    f"the AVIF file's container says its image is {width}x{height}, its AV1 frames are "
+                    f"{frame[0]}x{frame[1]}"
+                )
 
 
 @dataclass(frozen=True)

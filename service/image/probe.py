@@ -6,13 +6,14 @@ gigabytes. Only headers are parsed; anything malformed is InvalidImage.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from service.config import Limits
 from service.errors import InvalidImage, LimitExceeded
-from service.image import heif
+from service.image import heif, tiff
 
 ACCEPTED = "JPEG, PNG, WebP, BMP, TIFF, HEIF (HEIC) or AVIF"
 
@@ -48,26 +49,6 @@ def _unpack(fmt: str, data: bytes, offset: int) -> tuple[int, ...]:
     return struct.unpack_from(fmt, data, offset)
 
 
-def _tiff_tags(data: bytes, start: int, wanted: set[int]) -> dict[int, int]:
-    """Integer values of the wanted tags in the first IFD of a TIFF structure starting at `start`."""
-    order = data[start : start + 2]
-    if order not in (b"II", b"MM"):
-        raise _Truncated
-    endian = "<" if order == b"II" else ">"
-    (ifd,) = _unpack(endian + "I", data, start + 4)
-    (count,) = _unpack(endian + "H", data, start + ifd)
-    found: dict[int, int] = {}
-    for i in range(min(count, 512)):
-        entry = start + ifd + 2 + 12 * i
-        tag, kind = _unpack(endian + "HH", data, entry)
-        if tag in wanted:
-            if kind == 3:  # SHORT
-                found[tag] = _unpack(endian + "H", data, entry + 8)[0]
-            elif kind == 4:  # LONG
-                found[tag] = _unpack(endian + "I", data, entry + 8)[0]
-    return found
-
-
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -89,10 +70,7 @@ def _jpeg(data: bytes) -> ImageInfo:
         if length < 2:
             raise _Truncated
         if marker == 0xE1 and data[offset + 2 : offset + 8] == b"Exif\x00\x00":
-            try:
-                orientation = _tiff_tags(data[: offset + length], offset + 8, {0x0112}).get(0x0112, 1)
-            except _Truncated:
-                orientation = 1  # broken EXIF is common and harmless: decoders ignore it too
+            orientation = tiff.exif_orientation(data[: offset + length], offset + 8)
         if marker in _SOF_MARKERS:
             height, width = _unpack(">HH", data, offset + 3)
             return ImageInfo("JPEG", width, height, orientation if 1 <= orientation <= 8 else 1)
@@ -137,6 +115,20 @@ def _png_chunks_fit(data: bytes) -> None:
         raise InvalidImage(f"the PNG has more than {MAX_PNG_CHUNKS} chunks; no encoder writes that many")
 
 
+# Start-of-scan markers. Entropy-coded data escapes every 0xFF byte, so this counts a JPEG's scans (and any in
+# its metadata, such as an EXIF thumbnail's): an upper bound on them.
+_SCAN = re.compile(rb"\xff\xda")
+# A progressive JPEG has about ten scans; libjpeg decodes each over the whole image, so thousands of tiny scans
+# cost seconds of CPU per file (a 666 KB file with 20,000 scans: 20 s).
+MAX_JPEG_SCANS = 100
+
+
+def _jpeg_scans_fit(data: bytes | memoryview) -> None:
+    for count, _ in enumerate(_SCAN.finditer(data), start=1):
+        if count > MAX_JPEG_SCANS:
+            raise InvalidImage(f"the JPEG has more than {MAX_JPEG_SCANS} scans; no encoder writes that many")
+
+
 def _webp(data: bytes) -> ImageInfo:
     chunk = data[12:16]
     if chunk == b"VP8 ":
@@ -163,14 +155,6 @@ def _bmp(data: bytes) -> ImageInfo:
     else:
         width, height = _unpack("<ii", data, 18)
     return ImageInfo("BMP", abs(width), abs(height))
-
-
-def _tiff(data: bytes) -> ImageInfo:
-    tags = _tiff_tags(data, 0, {256, 257, 274})
-    if 256 not in tags or 257 not in tags:
-        raise _Truncated
-    orientation = tags.get(274, 1)
-    return ImageInfo("TIFF", tags[256], tags[257], orientation if 1 <= orientation <= 8 else 1)
 
 
 _UNSUPPORTED = (
@@ -211,8 +195,8 @@ def detect_format(data: bytes | memoryview) -> str:
     raise InvalidImage(f"not an image: the data does not start like a {ACCEPTED} file (first bytes {head[:8].hex()})")
 
 
-def _iso_media(image_format: str) -> Callable[[bytes], ImageInfo]:
-    def parse(data: bytes) -> ImageInfo:
+def _iso_media(image_format: str) -> Callable[[bytes, Limits], ImageInfo]:
+    def parse(data: bytes, _: Limits) -> ImageInfo:
         container = heif.read_container(data, image_format)
         # The size with the container's transforms applied: the image as shown, so orientation 1.
         return ImageInfo(image_format, *container.oriented_size, container=container)
@@ -220,11 +204,16 @@ def _iso_media(image_format: str) -> Callable[[bytes], ImageInfo]:
     return parse
 
 
-_PARSERS = {
-    "JPEG": _jpeg,
-    "PNG": _png,
-    "WebP": _webp,
-    "BMP": _bmp,
+def _tiff(data: bytes, limits: Limits) -> ImageInfo:
+    header = tiff.read_header(data, limits.max_image_pixels)
+    return ImageInfo("TIFF", header.width, header.height, header.orientation)
+
+
+_PARSERS: dict[str, Callable[[bytes, Limits], ImageInfo]] = {
+    "JPEG": lambda data, _: _jpeg(data),
+    "PNG": lambda data, _: _png(data),
+    "WebP": lambda data, _: _webp(data),
+    "BMP": lambda data, _: _bmp(data),
     "TIFF": _tiff,
     "HEIF": _iso_media("HEIF"),
     "AVIF": _iso_media("AVIF"),
@@ -239,7 +228,7 @@ def probe(data: bytes | memoryview, limits: Limits) -> ImageInfo:
         )
     image_format = detect_format(data)
     try:
-        info = _PARSERS[image_format](data)
+        info = _PARSERS[image_format](data, limits)
     except (_Truncated, struct.error, IndexError) as exc:
         raise InvalidImage(f"the {image_format} header is truncated or corrupt") from exc
     if info.width <= 0 or info.height <= 0:
@@ -252,6 +241,8 @@ def probe(data: bytes | memoryview, limits: Limits) -> ImageInfo:
         )
     if image_format == "PNG":
         _png_chunks_fit(data)
+    if image_format == "JPEG":
+        _jpeg_scans_fit(data)
     if info.container is not None:
         for width, height in heif.coded_sizes(info.container.data):
             if width * height > limits.max_image_pixels:
@@ -259,4 +250,6 @@ def probe(data: bytes | memoryview, limits: Limits) -> ImageInfo:
                     f"the {image_format} file codes an image of {width}x{height} = {width * height} pixels, over the "
                     f"limit of max_image_pixels={limits.max_image_pixels}"
                 )
+        if image_format == "AVIF":
+            heif.av1_frames_fit(info.container.data, limits.max_image_pixels)
     return info

@@ -1,4 +1,5 @@
-"""Fuzz targets: the header probe, the decoder, the request reader, and the client's mask decoders, on any bytes.
+"""Fuzz targets: the header probe, the decoder, the probe's sizes against the decoders', the request reader, and the
+client's mask decoders, on any bytes.
 
 Each target accepts any bytes and may only refuse them the documented way (the gateway's InvalidImage or
 LimitExceeded, the client's ValueError); anything else that escapes — another exception, a crash, a hang, an
@@ -12,6 +13,8 @@ import struct
 from collections.abc import Callable
 from typing import TypeVar
 
+import cv2
+import numpy as np
 from google.protobuf.message import DecodeError
 
 from segmentation.v1 import segmentation_service_pb2 as pb
@@ -19,7 +22,8 @@ from segmentation_client.masks import decode_mask
 from service.api.requests import read_segment_request, read_stream_item
 from service.config import Limits
 from service.errors import InvalidImage, LimitExceeded
-from service.image.decode import decode
+from service.image import heif
+from service.image.decode import ISO_MEDIA, decode
 from service.image.probe import probe
 from service.image.resize import longest_side_size
 
@@ -48,6 +52,31 @@ def decode_target(data: bytes) -> None:
     except (InvalidImage, LimitExceeded):
         return
     assert decoded.bgr.ndim == 3 and decoded.bgr.shape[2] == 3 and decoded.bgr.dtype.name == "uint8"
+
+
+def sizes_target(data: bytes) -> None:
+    """No decoder makes more of a file than the probe checked against the limits: the size its header gives, and
+    for HEIF and AVIF every size the container codes. The decoders are called bare, without decode()'s own check of
+    the two sizes after the fact (which also refuses a file that decodes to less or to another shape: harmless for
+    memory, but not the image its header describes)."""
+    try:
+        info = probe(data, LIMITS)
+    except (InvalidImage, LimitExceeded):
+        return
+    try:
+        if info.format in ISO_MEDIA:
+            assert info.container is not None
+            pixels = heif.decode(info.container)
+        else:
+            pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except (InvalidImage, cv2.error):
+        return
+    if pixels is None or pixels.size == 0:
+        return
+    decoded = (pixels.shape[1], pixels.shape[0])
+    checked = [(info.width, info.height), *(heif.coded_sizes(info.container.data) if info.container else ())]
+    fits = any(max(decoded) <= max(size) and min(decoded) <= min(size) for size in checked)
+    assert fits, f"{info.format}: the probe checked {checked}, the decoder made {decoded}"
 
 
 def mask_from_bytes(data: bytes) -> pb.Mask:
@@ -103,4 +132,5 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "decode": decode_target,
     "mask": mask_target,
     "request": request_target,
+    "sizes": sizes_target,
 }

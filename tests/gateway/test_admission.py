@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from service.admission import Places, Quotas, caller_of
+from service.admission import Bodies, Places, Quotas
 from service.errors import DeadlineExceeded, Overloaded
 
 pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
@@ -142,8 +142,20 @@ def test_a_quota_holds_back_only_its_own_caller() -> None:
     asyncio.run(scenario())
 
 
-def test_the_caller_is_the_tenant_header_or_else_the_connection() -> None:
-    assert caller_of((("x-tenant", "team-a"),), "ipv4:127.0.0.1:5000") == "tenant:team-a"
-    assert caller_of((("x-request-id", "r"),), "ipv4:127.0.0.1:5000") == "ipv4:127.0.0.1:5000"
-    assert caller_of(None, "") == "unknown"
-    assert len(caller_of((("x-tenant", "t" * 1000),), "p")) == len("tenant:") + 128
+def test_http_bodies_reserve_their_bytes_and_wait_a_bounded_time_for_them() -> None:
+    async def scenario() -> None:
+        bodies = Bodies(100)
+        first = await bodies.reserve(60, 1)
+        assert (first, bodies.held) == (60, 60)
+        with pytest.raises(Overloaded, match="reading 60 bytes of HTTP request bodies"):
+            await bodies.reserve(50, 0.05)
+        waiting = asyncio.ensure_future(bodies.reserve(50, 5))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        await bodies.give_back(first)
+        assert await asyncio.wait_for(waiting, 1) == 50
+        await bodies.give_back(50)
+        # A body larger than the capacity (no Content-Length: the body limit) reserves the whole capacity.
+        assert (await bodies.reserve(1000, 1), bodies.held) == (100, 100)
+
+    asyncio.run(scenario())

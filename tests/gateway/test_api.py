@@ -139,8 +139,12 @@ def test_calls_past_max_concurrent_rpcs_are_refused_and_health_is_still_answered
         assert served.stub.SegmentImage(pb.SegmentImageRequest(image=images.png("chelsea.png")), timeout=10).classes
 
 
-def test_a_caller_s_quota_holds_back_only_that_caller_and_a_tenant_header_names_a_caller() -> None:
-    config, backends = two_model_config(max_calls_per_caller=2, stream_window=4, max_queue_wait_s=0.3)
+def test_a_caller_s_quota_holds_back_only_that_caller_and_a_trusted_proxy_s_tenant_header_names_a_caller() -> None:
+    # The client here stands for a proxy on loopback that names the tenant of each call (test_security.py: a
+    # header from anyone else names nobody).
+    config, backends = two_model_config(
+        max_calls_per_caller=2, stream_window=4, max_queue_wait_s=0.3, trusted_proxies="127.0.0.1"
+    )
     backends["a"].delay_s = 1.5
     image = images.png("chelsea.png")
     item = pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=image))

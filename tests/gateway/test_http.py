@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import pathlib
+import re
 import socket
 import ssl
 import struct
@@ -30,7 +31,7 @@ from google.protobuf import json_format
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1.segmentation_service_connect import SegmentationServiceClientSync
 from service.api.status import BACKEND_FAILED_MESSAGE
-from service.auth import DENIED_MESSAGE
+from service.auth.credentials import DENIED_MESSAGE
 from service.config import ConfigError, Limits
 from service.flags import load_config
 from tests import images
@@ -129,8 +130,13 @@ def test_domain_errors_reach_http_through_the_one_status_mapping(
         status, headers, body = post(base + PATH + "SegmentImage", json_format.MessageToDict(request))
     assert over_grpc.value.code() == grpc_code
     assert (status, headers["Content-Type"]) == (http_status, "application/json")
-    # Connect's code is gRPC's, by name; the message is the one the gRPC caller got.
-    assert _connect_error(body) == (grpc_code.name.lower(), over_grpc.value.details())
+    # Connect's code is gRPC's, by name; the message is the one the gRPC caller got (each with its own request id).
+    without_id = re.compile(r" \(request id \w+\)$")
+    code, message = _connect_error(body)
+    assert (code, without_id.sub("", message)) == (
+        grpc_code.name.lower(),
+        without_id.sub("", over_grpc.value.details()),
+    )
     if case == "backend answer unusable":
         assert over_grpc.value.details() == BACKEND_FAILED_MESSAGE
 
@@ -205,9 +211,10 @@ def test_grpc_web_with_connectrpc_s_own_client() -> None:
     assert answers[1].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
 
 
-def _raw_request(port: int, head: bytes, body: bytes) -> bytes:
-    """Sends `head` and `body` (which may be less than the head's Content-Length), then reads what comes back
-    until the server closes the connection (the heads say `Connection: close`)."""
+def _raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:
+    """Sends `head` and `body` (which may be less than the head's Content-Length, or nothing: the answer may come
+    from the headers alone), then reads what comes back until the server closes the connection (the heads say
+    `Connection: close`)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head + body)
         answer = b""
@@ -216,30 +223,41 @@ def _raw_request(port: int, head: bytes, body: bytes) -> bytes:
         return answer
 
 
-def test_bodies_over_the_grpc_receive_limit_are_refused_before_they_are_all_read() -> None:
-    limit = 2 * 1000 + (1 << 20)  # gRPC's receive limit for this max_image_bytes
+def _chunked(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n"
+
+
+def test_bodies_over_the_limit_are_refused_before_they_are_read() -> None:
+    limit = -(-4 * 1000 // 3) + (64 << 10)  # the HTTP body limit for this max_image_bytes: base64 and the fields
     with serving(limits=Limits(max_image_bytes=1000)) as (served, base, _):
         assert served.gateway.http is not None
         port = served.gateway.http.port
-        # Connect JSON: 64 MiB announced, a little over the limit sent (all of it is read: a server that closes on
-        # unread bytes resets the connection); the answer comes without the rest.
+        # Connect JSON announcing 64 MiB: refused from its headers, before a byte of the body is sent.
         head = (
             f"POST {PATH}SegmentImage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {64 << 20}\r\nConnection: close\r\n\r\n"
         ).encode()
-        answer = _raw_request(port, head, b'{"image": "' + b"A" * (limit + 1000))
+        answer = _raw_request(port, head)
         assert answer.startswith(b"HTTP/1.1 429 "), answer[:200]
-        assert b'"code": "resource_exhausted"' in answer and f"max {limit}".encode() in answer
+        assert b'"code": "resource_exhausted"' in answer and f"over the limit of {limit}".encode() in answer
+        # Chunked, so no length to go by: refused once a little more than the limit is read (all of what is sent
+        # is read: a server that closes on unread bytes resets the connection).
+        head = (
+            f"POST {PATH}SegmentImage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        ).encode()
+        answer = _raw_request(port, head, _chunked(b'{"image": "' + b"A" * (limit + 1000)))
+        assert answer.startswith(b"HTTP/1.1 429 ") and f"max {limit}".encode() in answer, answer[:300]
         # gRPC-Web, a frame built by hand: its length prefix alone is enough to refuse it.
         frame = b"\x00" + struct.pack(">I", limit + 1)
         head = (
             f"POST {PATH}SegmentImage HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc-web+proto\r\n"
-            f"Content-Length: {len(frame) + limit + 1}\r\nConnection: close\r\n\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         ).encode()
-        answer = _raw_request(port, head, frame + b"\x00" * 1000)
+        answer = _raw_request(port, head, _chunked(frame + b"\x00" * 1000))
         assert answer.startswith(b"HTTP/1.1 200 ") and b"grpc-status: 8\r\n" in answer, answer[:400]
         # Under the limit but over max_image_bytes: the pipeline names the limit, as over gRPC.
-        status, _, body = post(base + PATH + "SegmentImage", IMAGE_JSON)
+        status, _, body = post(base + PATH + "SegmentImage", {"image": base64.b64encode(bytes(5000)).decode()})
     assert status == 400 and "max_image_bytes" in _connect_error(body)[1]
 
 

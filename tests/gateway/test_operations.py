@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import pathlib
 import re
@@ -261,7 +262,7 @@ def _reflected_services(channel: grpc.Channel) -> list[str]:
     return [service.name for service in answer.list_services_response.service]
 
 
-def test_tls_and_mutual_tls_to_the_backend(pki: dict[str, pathlib.Path]) -> None:
+def test_tls_and_mutual_tls_to_the_backend(pki: dict[str, pathlib.Path], caplog: pytest.LogCaptureFixture) -> None:
     tf_serving = FakeTFServing()
     credentials = grpc.ssl_server_credentials(
         [(pki["server.key"].read_bytes(), pki["server.crt"].read_bytes())],
@@ -280,7 +281,10 @@ def test_tls_and_mutual_tls_to_the_backend(pki: dict[str, pathlib.Path]) -> None
         with running(Config(listen="127.0.0.1:0", backends=(one_way,))) as served:
             with pytest.raises(grpc.RpcError) as error:
                 served.stub.SegmentImage(request, timeout=10)
-            assert error.value.code() == grpc.StatusCode.UNAVAILABLE and target in error.value.details()
+            assert error.value.code() == grpc.StatusCode.UNAVAILABLE and target not in error.value.details()
+        # The log has where the backend is and what the channel said; the caller, the request id that finds them.
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any(target in line and "unavailable" in line for line in warnings), warnings
 
     assert len(tf_serving.metadata) == 1
 
