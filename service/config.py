@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from service.auth.identity import TrustedProxies
+from service.auth.proxies import TrustedProxies
 from service.backends.kinds import DEFAULT_KIND, KINDS
 from service.profiles import DEEPLAB_ZOO, Profile, Upscale
 

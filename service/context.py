@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass
 
-from service.auth.identity import NOBODY, Caller
+from service.auth.caller import NOBODY, Caller
 
 
 @dataclass

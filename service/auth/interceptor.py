@@ -17,7 +17,8 @@ import grpc
 
 from service.api.handlers import Continuation, Streaming, Unary, rewrapped
 from service.auth.credentials import Credential, Credentials
-from service.auth.identity import TrustedProxies, certificate_identity, identify
+from service.auth.identity import certificate_identity, identify
+from service.auth.proxies import TrustedProxies
 from service.context import caller
 from service.errors import Unauthenticated
 

@@ -16,8 +16,9 @@ from service.auth import files
 from service.auth.credentials import DENIED_MESSAGE, Credential, Credentials, bearer_token
 from service.auth.files import CredentialFileError, parse_entries, token_digest
 from service.auth.grants import EVERYTHING, Grants, RouteFacts, parse_grant
-from service.auth.identity import TrustedProxies, certificate_identity, identify, peer_host
+from service.auth.identity import certificate_identity, identify
 from service.auth.jwt_tokens import JwtSettings
+from service.auth.proxies import TrustedProxies, peer_host
 from service.errors import Unauthenticated
 from service.identifiers import escaped, is_safe_id
 
