@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -102,3 +103,25 @@ def test_mkdocs_keeps_a_link_outside_docs_as_written(tmp_path: pathlib.Path) -> 
 def test_mkdocs_strict_fails_on_a_broken_link(tmp_path: pathlib.Path, link: str, warning: str) -> None:
     built = _site(tmp_path, link)
     assert built.returncode == 1 and warning in built.stderr, built.stderr
+
+
+def test_the_architecture_map_names_only_what_is_there() -> None:
+    # Every module and folder docs/architecture.md names (relative to service/, or the repository's own top
+    # folders) and every name it gives in backticks after one of them exists: the map cannot quietly fall behind.
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"\b((?:[a-z_]+/)*[a-z_0-9]+\.py|[a-z_]+/)(?=[\s`),:;.]|$)", text))
+    assert len(named) > 40, named
+    modules = {path.name for path in (ROOT / "service").rglob("*.py")}
+    missing = []
+    for name in sorted(named):
+        top = name.split("/", 1)[0]
+        base = ROOT if top in ("bench", "tests", "tools", "deploy", "service") else ROOT / "service"
+        # A bare module name stands beside the folder named before it (mask/: classes.py, ...).
+        if not (base / name).exists() and not ("/" not in name and name in modules):
+            missing.append(name)
+    assert not missing, missing
+    registries = {"KINDS": "backends/kinds.py", "FORMATS": "mask/formats.py", "_PARSERS": "image/probe.py"}
+    for name, module in registries.items():
+        assert re.search(rf"^{name}\b", (ROOT / "service" / module).read_text(), re.M), (name, module)
+    assert "SERVER_SETTINGS" in (ROOT / "service" / "config.py").read_text()
+    assert "ATTACKS" in (ROOT / "bench" / "attacks.py").read_text()
