@@ -28,7 +28,7 @@ LITE_BASE ?= models/deeplab-lite
 # A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
 CONFIG ?=
 
-.PHONY: setup toolchains browser triton-venv run-triton test-unit gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak \
+.PHONY: setup toolchains browser triton-venv run-triton test-unit gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak schema \
 	clean image compose-test scale-test docs attacks lock check-lock audit sbom
 
 setup: $(STAMP) toolchains browser triton-venv
@@ -158,6 +158,11 @@ clients: setup
 # The pure and in-process tests (marked `unit`): no model server, toolchain or browser, under a minute.
 test-unit: $(STAMP)
 	$(PY) -m pytest -m unit tests/gateway
+
+# The config file's JSON Schema for editors, from the keys' declarations (service/config.py, service/profiles.py);
+# tests/gateway/test_config.py fails when the committed one differs.
+schema: $(STAMP)
+	$(PY) -m service.config_schema > docs/config.schema.json
 
 # docs/ built into site/ by MkDocs (mkdocs.yml; --strict: a broken link or anchor between pages fails), then README.md
 # and docs/ checked by tools/check_docs.py: every link and anchor, and the commands in their shell blocks.

@@ -47,7 +47,7 @@ semantic_check() {
   "$PY" - "$1" "$2" "$3" <<'PY'
 import base64, pathlib, re, sys, tempfile
 import yaml
-from service.config import SERVER_KEYS
+from service.config_file import SERVER_KEYS
 from service.flags import load_config
 
 rendered, mode, release = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
@@ -160,12 +160,12 @@ def gateway_config(folder):
     known = len(problems)
     text = pathlib.Path(config_file).read_text()
     for key, value in re.findall(r'^\s*(\w+)\s*=\s*"(/[^"]*)"', text, flags=re.M):
-        if key in SERVER_KEYS and SERVER_KEYS[key].path and (here := local(value, f"server.{key}")):
+        if key in SERVER_KEYS and SERVER_KEYS[key].key.path and (here := local(value, f"server.{key}")):
             text = text.replace(f'"{value}"', f'"{here}"')
     pathlib.Path(config_file).write_text(text)
     for name, value in env.items():
         key = name.removeprefix("SEGMENTATION_").lower()
-        if key in SERVER_KEYS and SERVER_KEYS[key].path and value.startswith("/"):
+        if key in SERVER_KEYS and SERVER_KEYS[key].key.path and value.startswith("/"):
             env[name] = local(value, name) or value
     for i, arg in enumerate(args):
         flag, equals, value = arg.partition("=")

@@ -33,7 +33,7 @@ from service.auth.files import CredentialFileError
 from service.auth.interceptor import Identification
 from service.auth.jwt_tokens import JwtSettings
 from service.backends import Backend
-from service.backends.kinds import make_backend as make_backend_of_kind
+from service.backends import make_backend as make_backend_of_kind
 from service.config import BackendConfig, Config, ConfigError
 from service.health import HealthPoller
 from service.logs import log_request_ids

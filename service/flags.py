@@ -1,7 +1,9 @@
-"""Command-line flags and SEGMENTATION_* variables, and the one place the configuration is put together.
+"""Command-line flags and SEGMENTATION_* variables, the checks across keys, and the one place the configuration is
+put together.
 
-Defaults, then the config file (if any), then variables, then flags: each wins over the ones before it. Without a
-file the flags describe one model at one backend; with one, those model flags are refused.
+Defaults, then the config file (if any), then variables, then flags: each wins over the ones before it. Every server
+key is a flag; without a file, the flags declared on the model's, its backend's and its profile's keys describe one
+model at one backend, and with one those flags are refused.
 """
 
 from __future__ import annotations
@@ -9,37 +11,31 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service.config import (
-    KIND_NAMES,
-    SERVER_SETTINGS,
-    BackendConfig,
-    Config,
-    ConfigError,
-    ModelConfig,
-    backend_kind,
-    check_config,
-    check_target,
-    nonempty,
-    pixels,
-    read_labels,
-    readable,
-    with_server_settings,
-)
-from service.config_file import read_config_file
+from service.backends.kinds import DEFAULT_KIND, KINDS
+from service.config import BackendConfig, Config, ConfigError, ModelConfig
+from service.config_file import read_config_file, read_labels
 from service.profiles import BUILTIN_PROFILES, Profile, ResizePolicy
+from service.settings import Declared, declared, parsed, shown, with_value
 
 
 @dataclass(frozen=True)
-class _Flag:
-    name: str  # e.g. "max-image-bytes"
-    kind: type  # int, float or str
-    check: Callable[[Any], Any]
-    help: str
-    model: bool = False  # describes the one flag-configured model or backend: refused with a config file
+class Flag:
+    item: Declared
+    owner: type  # the class the key is declared on: Config, or the one model's BackendConfig, ModelConfig, Profile
+
+    @property
+    def name(self) -> str:
+        """e.g. "max-image-bytes" """
+        return self.item.key.flag or self.item.name.replace("_", "-")
+
+    @property
+    def model(self) -> bool:
+        """Whether it describes the one flag-configured model or backend: refused with a config file."""
+        return self.owner is not Config
 
     @property
     def env(self) -> str:
@@ -49,43 +45,23 @@ class _Flag:
     def key(self) -> str:
         return self.name.replace("-", "_")
 
+    @property
+    def help(self) -> str:
+        default = shown(self.item)
+        return self.item.key.help + (f" (default {default})" if default else "")
+
     def parse(self, text: str) -> Any:
-        try:
-            value = _parse_bool(text) if self.kind is bool else self.kind(text)
-        except ValueError:
-            raise ValueError(f"must be {KIND_NAMES[self.kind]}") from None
-        return self.check(value)
+        return self.item.key.check(parsed(text, self.item.kind))
 
 
-def _parse_bool(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise ValueError(text)
-
-
-def _builtin_profile(name: str) -> str:
-    if name not in BUILTIN_PROFILES:
-        raise ValueError(f"no such profile; built in: {', '.join(BUILTIN_PROFILES)} (others need a config file)")
-    return name
-
-
-FLAGS: tuple[_Flag, ...] = (
-    *(_Flag(s.key.replace("_", "-"), s.kind, s.check, s.help) for s in SERVER_SETTINGS),
-    _Flag("backend", str, check_target, "the model server's gRPC target, host:port (default localhost:8500)", True),
-    _Flag("backend-kind", str, backend_kind, "its protocol: tfserving (default) or kserve-v2", True),
-    _Flag("model-name", str, nonempty, "the model's name, for clients and at the backend (default deeplab)", True),
-    _Flag("signature", str, nonempty, "signature to run (default: the profile's)", True),
-    _Flag("input-key", str, nonempty, "input tensor alias in the signature (default: the profile's)", True),
-    _Flag("output-key", str, nonempty, "output tensor alias in the signature (default: the profile's)", True),
-    _Flag("scores-key", str, nonempty, "alias of the scores behind the class ids (default: the profile's)", True),
-    _Flag("profile", str, _builtin_profile, "built-in profile: deeplab-zoo (default) or deeplab-257", True),
-    _Flag("input-size", int, pixels, "longest side of the model input in pixels, deeplab-zoo (default 513)", True),
-    _Flag("labels", str, nonempty, "labels file, one class name a line, class 0 first (default: class_<id>)", True),
-    _Flag("backend-ca", str, readable, "PEM CA of the backend's certificate: TLS to it (default plaintext)", True),
-    _Flag("backend-cert", str, readable, "PEM client certificate, mutual TLS to the backend", True),
-    _Flag("backend-key", str, readable, "PEM private key of --backend-cert", True),
+FLAGS: tuple[Flag, ...] = (
+    *(Flag(item, Config) for item in declared(Config)),
+    *(
+        Flag(item, owner)
+        for owner in (BackendConfig, ModelConfig, Profile)
+        for item in declared(owner)
+        if item.key.flag
+    ),
 )
 
 
@@ -112,7 +88,7 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
     environ = os.environ if environ is None else environ
     args = vars(_parser().parse_args(argv))
     config_path = args.pop("config") or environ.get("SEGMENTATION_CONFIG") or None
-    given: dict[str, Any] = {}
+    given: list[tuple[Flag, Any]] = []
     origins: dict[str, str] = {}  # the flag or variable each given setting came from, for messages
     for flag in FLAGS:
         raw, source = args[flag.key], f"--{flag.name}"
@@ -123,45 +99,37 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         if config_path and flag.model:
             raise ConfigError(f"{source} cannot be combined with a config file ({config_path}): set it in the file")
         try:
-            given[flag.key] = flag.parse(raw)
+            given.append((flag, flag.parse(raw)))
         except ValueError as exc:
             raise ConfigError(f"{source}={raw!r}: {exc}") from exc
         origins[flag.key] = source
-    base = read_config_file(pathlib.Path(config_path)) if config_path else _single_model(given, origins)
-    return check_config(with_server_settings(base, given), origins)
+    config = read_config_file(pathlib.Path(config_path)) if config_path else _single_model(given, origins)
+    for flag, value in given:
+        if not flag.model:
+            config = with_value(config, flag.item, value)
+    return check_config(config, origins)
 
 
-def _single_model(values: Mapping[str, Any], origins: Mapping[str, str]) -> Config:
+def _single_model(given: Sequence[tuple[Flag, Any]], origins: Mapping[str, str]) -> Config:
     """The one model and backend the flags describe."""
-    defaults = ModelConfig()
-    model = ModelConfig(
-        name=values.get("model_name", defaults.name),
-        signature=values.get("signature", defaults.signature),
-        input_key=values.get("input_key", defaults.input_key),
-        output_key=values.get("output_key", defaults.output_key),
-        scores_key=values.get("scores_key", defaults.scores_key),
-        profile=_profile(values, origins),
-        labels=_labels(values["labels"], origins["labels"]) if "labels" in values else (),
-    )
-    backend = BackendConfig(
-        kind=values.get("backend_kind", BackendConfig().kind),
-        targets=(values.get("backend", BackendConfig().targets[0]),),
-        ca=values.get("backend_ca", ""),
-        cert=values.get("backend_cert", ""),
-        key=values.get("backend_key", ""),
-    )
+    backend, model = BackendConfig(), ModelConfig()
+    profile_name = next((v for f, v in given if f.owner is ModelConfig and f.item.field == "profile"), "")
+    profile = BUILTIN_PROFILES[profile_name or "deeplab-zoo"]
+    for flag, value in given:
+        field = flag.item.field
+        if flag.owner is BackendConfig:
+            backend = with_value(backend, flag.item, (value,) if field == "targets" else value)
+        elif flag.owner is ModelConfig and field == "labels":
+            model = replace(model, labels=_labels(value, origins[flag.key]))
+        elif flag.owner is ModelConfig and field != "profile":
+            model = with_value(model, flag.item, value)
+        elif flag.owner is Profile:
+            if profile.resize != ResizePolicy.LONGEST_SIDE:
+                name = profile_name or "deeplab-zoo"
+                raise ConfigError(f"{origins[flag.key]} applies to the deeplab-zoo profile, not {name} (a fixed size)")
+            profile = with_value(profile, flag.item, value)
+    model = replace(model, profile=profile)
     return Config(backends=(backend,), models=(model,), default_model=model.name)
-
-
-def _profile(values: Mapping[str, Any], origins: Mapping[str, str]) -> Profile:
-    """The built-in profile --profile names; --input-size sets deeplab-zoo's longest side."""
-    name = values.get("profile", "deeplab-zoo")
-    profile = BUILTIN_PROFILES[name]
-    if "input_size" not in values:
-        return profile
-    if profile.resize != ResizePolicy.LONGEST_SIDE:
-        raise ConfigError(f"{origins['input_size']} applies to the deeplab-zoo profile, not {name} (a fixed size)")
-    return replace(profile, longest_side=values["input_size"])
 
 
 def _labels(path: str, origin: str) -> tuple[str, ...]:
@@ -170,3 +138,69 @@ def _labels(path: str, origin: str) -> tuple[str, ...]:
         return read_labels(pathlib.Path(path))
     except ConfigError as exc:
         raise ConfigError(f"{origin}={path!r}: {exc}") from exc
+
+
+def check_config(config: Config, origins: Mapping[str, str] | None = None) -> Config:
+    """The checks across settings, once every source has been applied.
+
+    `origins` maps a setting's key (a flag's: "tls_cert", "backend_cert") to the flag or variable that set it
+    ("--tls-cert", "SEGMENTATION_TLS_CERT"); the other settings came from the config file, config.source, if any.
+    A message starts as the file's and the flags' do: FILE: server.tls_cert = '...': or --tls-cert='...':.
+    """
+    origins = origins or {}
+
+    def spelled(key: str, file_key: str, like: str) -> str:
+        """Setting `key` (`file_key` in the file) named as the setting `like` was given."""
+        origin = origins.get(like, "")
+        if origin.startswith("--"):
+            return "--" + key.replace("_", "-")
+        if origin:
+            return "SEGMENTATION_" + key.upper()
+        return file_key if config.source else file_key.removeprefix("server.")
+
+    def error(key: str, file_key: str, value: str, problem: str) -> ConfigError:
+        if key in origins:
+            return ConfigError(f"{origins[key]}={value!r}: {problem}")
+        if config.source:
+            return ConfigError(f"{config.source}: {file_key} = {value!r}: {problem}")
+        return ConfigError(f"{file_key.removeprefix('server.')} = {value!r}: {problem}")
+
+    for given, missing in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
+        if getattr(config, given) and not getattr(config, missing):
+            other = spelled(missing, f"server.{missing}", like=given)
+            problem = f"needs {other} too: tls_cert and tls_key go together, or neither for plaintext"
+            raise error(given, f"server.{given}", getattr(config, given), problem)
+    if config.tls_client_ca and not config.tls_cert:
+        cert, key = (spelled(k, f"server.{k}", like="tls_client_ca") for k in ("tls_cert", "tls_key"))
+        problem = f"needs {cert} and {key}: client certificates (mutual TLS) are checked over TLS"
+        raise error("tls_client_ca", "server.tls_client_ca", config.tls_client_ca, problem)
+    if config.auth_jwks and not (config.auth_jwt_issuer and config.auth_jwt_audience):
+        issuer, audience = (
+            spelled(k, f"server.{k}", like="auth_jwks") for k in ("auth_jwt_issuer", "auth_jwt_audience")
+        )
+        problem = f"needs {issuer} and {audience}: a JWT is accepted only for one issuer and audience"
+        raise error("auth_jwks", "server.auth_jwks", config.auth_jwks, problem)
+    if config.auth_certificates and not config.tls_client_ca:
+        ca = spelled("tls_client_ca", "server.tls_client_ca", like="auth_certificates")
+        problem = f"needs {ca}: client certificate identities are those of certificates the CA signed"
+        raise error("auth_certificates", "server.auth_certificates", config.auth_certificates, problem)
+    for i, backend in enumerate(config.backends):
+        where = f"backends[{i}]"
+        for given, missing in (("cert", "key"), ("key", "cert")):
+            if getattr(backend, given) and not getattr(backend, missing):
+                other = spelled(f"backend_{missing}", f"{where}.{missing}", like=f"backend_{given}")
+                problem = f"needs {other} too: a backend's cert and key go together (mutual TLS), or neither"
+                raise error(f"backend_{given}", f"{where}.{given}", getattr(backend, given), problem)
+        if backend.cert and not backend.ca:
+            ca = spelled("backend_ca", f"{where}.ca", like="backend_cert")
+            problem = f"needs {ca}, the CA (PEM file) that signed the backend's certificate: mutual TLS is over TLS"
+            raise error("backend_cert", f"{where}.cert", backend.cert, problem)
+    kinds = {backend.name: backend.kind for backend in config.backends}
+    for i, model in enumerate(config.models):
+        for called in (model, *model.variant_models):
+            kind = kinds.get(called.backend, DEFAULT_KIND)
+            if called.version_label and not KINDS[kind].version_labels:
+                where = f"models[{i}]" if called is model else f"models[{i}].variants ({called.name})"
+                problem = f"backend {called.backend!r} speaks {kind}, which has no version labels; pin a version"
+                raise error("version_label", f"{where}.version_label", called.version_label, problem)
+    return config

@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from service.settings import at_most, finite, nonempty, positive, setting
+
 
 class InputDtype(enum.StrEnum):
     UINT8 = "uint8"  # rounded: the model sees other pixels than it would make itself from the photo
@@ -45,28 +47,49 @@ class Upscale(enum.StrEnum):
     NEAREST = "nearest"
 
 
+# A model input side: far above any segmentation model's, far below what would exhaust memory per call.
+pixels = at_most(8192, " pixels")
+
+
 @dataclass(frozen=True)
 class Profile:
     """What a model takes and returns: its input tensor's type, scaling and size, and its output's kind."""
 
-    input_dtype: InputDtype = InputDtype.UINT8
-    # float32 inputs are (pixel - input_offset) / input_scale; e.g. 127.5 and 127.5 give [-1, 1].
-    input_offset: float = 0.0
-    input_scale: float = 1.0
-    resize: ResizePolicy = ResizePolicy.LONGEST_SIDE
-    longest_side: int = 513
-    width: int = 0  # for ResizePolicy.FIXED
-    height: int = 0
-    output: OutputKind = OutputKind.CLASS_IDS
-    decode: Decode = Decode.FULL
-    upscale: Upscale = Upscale.SCORES
+    input_dtype: InputDtype = setting(
+        InputDtype.UINT8, "the input tensor's type: uint8 (RGB as it is) or float32 (scaled as below)"
+    )
+    input_offset: float = setting(
+        0.0, "float32 only: the tensor is (pixel - input_offset) / input_scale; 127.5 and 127.5 give [-1, 1]", finite
+    )
+    input_scale: float = setting(1.0, "float32 only: see input_offset", positive)
+    resize: ResizePolicy = setting(
+        ResizePolicy.LONGEST_SIDE,
+        "longest_side (aspect ratio kept, never upscaled) or fixed (exactly width x height, aspect ratio not kept)",
+    )
+    longest_side: int = setting(
+        513,
+        "longest side of the model input in pixels, for resize = longest_side (aspect ratio kept; smaller images "
+        "go as they are)",
+        pixels,
+        flag="input-size",
+    )
+    width: int = setting(0, "the input's width, for resize = fixed", pixels, shown="none")
+    height: int = setting(0, "the input's height, for resize = fixed", pixels, shown="none")
+    output: OutputKind = setting(
+        OutputKind.CLASS_IDS, "class_ids ([1,h,w] integers) or scores ([1,h,w,C] floats, the gateway takes the argmax)"
+    )
+    decode: Decode = setting(Decode.FULL, "full, or reduced: a JPEG decoded at 1/2-1/8 scale (faster, other pixels)")
+    upscale: Upscale = setting(
+        Upscale.SCORES,
+        "scores: pixels at the original size decided from the model's scores; nearest: class ids enlarged",
+    )
     # The signature and tensor aliases to call; a model's own settings win.
-    signature: str = "serving_default"
-    input_key: str = "ImageTensor"
-    output_key: str = "SemanticPredictions"
+    signature: str = setting("serving_default", "the signature to call", nonempty)
+    input_key: str = setting("ImageTensor", "the input tensor's alias", nonempty)
+    output_key: str = setting("SemanticPredictions", "the class ids' (or scores') alias", nonempty)
     # An output with the class scores behind class ids (CLASS_IDS only): [1, h, w, C] at the mask's size, or on a
-    # coarser grid that the model enlarges to the mask's size with aligned corners (DeepLab's logits). Empty: none.
-    scores_key: str = ""
+    # coarser grid that the model enlarges to the mask's size with aligned corners (DeepLab's logits).
+    scores_key: str = setting("", "the alias of the scores behind the class ids; empty: none", nonempty, shown="none")
 
     @property
     def largest_side(self) -> int:

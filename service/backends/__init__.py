@@ -4,10 +4,16 @@ Each kind of backend is one module here and one entry in `kinds.KINDS`."""
 from __future__ import annotations
 
 import enum
+import importlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+from service.backends.kinds import KINDS
+
+if TYPE_CHECKING:
+    from service.config import BackendConfig
 
 
 @dataclass(frozen=True)
@@ -92,3 +98,10 @@ class Backend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def make_backend(config: BackendConfig) -> Backend:
+    """A backend of the configured kind; its protocol's module is imported now."""
+    kind = KINDS[config.kind]
+    backend: Backend = getattr(importlib.import_module(kind.module), kind.cls)(config)
+    return backend

@@ -1,20 +1,14 @@
 """The kinds of model backend: a kind's name in the configuration, the module and class that speak its protocol,
 and what the protocol can express.
 
-The class is imported when a backend of its kind is made, not with this table: the configuration reads the table,
-and processes that load the configuration beside TensorFlow (bench/fidelity.py) must not load a protocol's stubs,
-which register the same protobuf names as TensorFlow's own.
+A table and nothing else: the configuration reads it, and processes that load the configuration beside TensorFlow
+(bench/fidelity.py) must not load a protocol's stubs, which register the same protobuf names as TensorFlow's own;
+`service.backends.make_backend` imports a kind's module when a backend of that kind is made.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from service.backends import Backend
-    from service.config import BackendConfig
 
 
 @dataclass(frozen=True)
@@ -30,9 +24,3 @@ KINDS: dict[str, Kind] = {
     "kserve-v2": Kind("service.backends.kserve_v2", "KServeV2Backend", version_labels=False, signatures=False),
 }
 DEFAULT_KIND = "tfserving"
-
-
-def make_backend(config: BackendConfig) -> Backend:
-    kind = KINDS[config.kind]
-    backend: Backend = getattr(importlib.import_module(kind.module), kind.cls)(config)
-    return backend

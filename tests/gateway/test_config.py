@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -9,11 +10,14 @@ import subprocess
 import sys
 import tomllib
 
+import jsonschema
 import pytest
 
-from service.config import Config, ConfigError, check_config
-from service.flags import load_config
-from service.profiles import DEEPLAB_257, DEEPLAB_ZOO, Decode, InputDtype, OutputKind, ResizePolicy, Upscale
+from service.config import BackendConfig, Config, ConfigError, ModelConfig, Shadow, Variant
+from service.config_schema import schema_text
+from service.flags import FLAGS, check_config, load_config
+from service.profiles import DEEPLAB_257, DEEPLAB_ZOO, Decode, InputDtype, OutputKind, Profile, ResizePolicy, Upscale
+from service.settings import declared, shown
 from tests.paths import LABELS, ROOT
 
 pytestmark = pytest.mark.unit  # make test-unit: in-process, nothing but the venv
@@ -378,3 +382,79 @@ def test_the_fair_share_settings_by_flag_variable_and_file(tmp_path: pathlib.Pat
     assert load_config(["--config", write(tmp_path, text)], {}).max_calls_per_caller == 2
     with pytest.raises(ConfigError, match=r"--max-queue-wait='0': must be positive"):
         load_config(["--max-queue-wait", "0"], {})
+
+
+# The declarations are the one list of keys: the schema, the flags and the docs are held to them.
+
+SCHEMA_PATH = ROOT / "docs" / "config.schema.json"
+CONFIG_DOC = (ROOT / "docs" / "configuration.md").read_text()
+
+
+def _docs_toml_sample() -> str:
+    section = CONFIG_DOC.split("## Configuration file", 1)[1]
+    return section.split("```toml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_published_schema_is_the_one_the_declarations_make() -> None:
+    assert SCHEMA_PATH.read_text() == schema_text(), "run make schema"
+
+
+def test_every_shipped_config_and_the_docs_sample_meet_the_schema_and_a_mistake_does_not() -> None:
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    shipped = sorted([*(ROOT / "deploy").rglob("*.toml"), *(ROOT / "examples").glob("*.toml")])
+    assert len(shipped) >= 6, shipped
+    for path in shipped:
+        errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(_toml(path))]
+        assert not errors, (path, errors)
+    sample = tomllib.loads(_docs_toml_sample())
+    assert not list(validator.iter_errors(sample))
+    # Each of these is a mistake the gateway refuses at start; an editor with the schema marks it as it is typed.
+    mistakes = [
+        {"server": {"listn": "x"}},
+        {"server": {"predict_timeout": "soon"}},
+        {"server": {"max_image_bytes": 0}},
+        {"server": {"log_format": "xml"}},
+        {"backends": [{"name": "a"}]},
+        {"models": [{"backend": "a"}]},
+        {"models": [{"name": "m", "profile": {"upscale": "bicubic"}}]},
+        {"models": [{"name": "m", "profile": {"longest_side": 100000}}]},
+        {"models": [{"name": "m", "variants": [{"name": "v"}]}]},
+        {"models": [{"name": "m", "shadow": {"variant": "v", "percent": 0}}]},
+        {"profiles": {"p": {"width": "wide"}}},
+    ]
+    for mistake in mistakes:
+        assert list(validator.iter_errors(mistake)), mistake
+
+
+def _toml(path: pathlib.Path) -> dict[str, object]:
+    return tomllib.loads(path.read_text())
+
+
+def test_every_flag_is_in_the_docs_table_with_its_default_and_every_key_in_the_docs_sample() -> None:
+    rows = [line for line in CONFIG_DOC.split("## Configuration file", 1)[0].splitlines() if line.startswith("| `--")]
+    documented = {}
+    for row in rows:
+        names, default = row.split("|")[1], row.split("|")[2].replace("`", "")
+        for name in re.findall(r"`--([a-z-]+)`", names):
+            documented[name] = default
+    flags = {flag.name: flag for flag in FLAGS}
+    assert set(documented) == {*flags, "config"}, set(documented) ^ {*flags, "config"}
+    for name, flag in flags.items():
+        told = shown(flag.item)
+        assert told in documented[name], (name, told, documented[name])
+        assert (flag.item.key.flag != "") == (flag.owner is not Config), name
+    sample = _docs_toml_sample()
+    for cls in (Config, BackendConfig, ModelConfig, Variant, Shadow, Profile):
+        missing = [item.name for item in declared(cls) if not re.search(rf"\b{item.name}\b", sample)]
+        assert not missing, (cls.__name__, missing)
+
+
+def test_help_tells_each_flag_s_default_from_its_declaration() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True
+    )
+    text = " ".join(result.stdout.split())
+    assert "--max-image-bytes MAX_IMAGE_BYTES largest accepted image in bytes (default 20 MiB)" in text
+    assert "--input-size INPUT_SIZE longest side of the model input in pixels" in text
+    assert "(default 513) (not with --config)" in text
+    assert "--workers WORKERS threads for the CPU stages (decode, resize, encode) (default one per core)" in text
