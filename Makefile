@@ -155,12 +155,14 @@ $(LITE_BASE)/1/model.tflite:
 clients: setup
 	@BUF=$(BUF) bash clients/build.sh
 
-# The pure and in-process tests (marked `unit`): no model server, toolchain or browser, under a minute.
+# The unit tests (tests/service, which mirrors service/, tests/clients and tests/tools; marked `unit`): in-process,
+# no model server, toolchain or browser, spread over TEST_PROCS processes (pytest-xdist).
+TEST_PROCS ?= 2
 test-unit: $(STAMP)
-	$(PY) -m pytest -m unit tests/gateway
+	$(PY) -m pytest -n $(TEST_PROCS) tests/service tests/clients tests/tools
 
 # The config file's JSON Schema for editors, from the keys' declarations (service/config.py, service/profiles.py);
-# tests/gateway/test_config.py fails when the committed one differs.
+# tests/service/test_config_schema.py fails when the committed one differs.
 schema: $(STAMP)
 	$(PY) -m service.config_schema > docs/config.schema.json
 
@@ -170,9 +172,13 @@ docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict --quiet
 	$(PY) tools/check_docs.py
 
+# The unit and end-to-end tests side by side in TEST_PROCS processes, each end-to-end one with servers of its own on
+# loopback; then those that judge latency under load (marked `alone`) with nothing beside them; then the TensorFlow
+# side, a process of its own (it registers the same protobuf names as the gateway's stubs).
 test: setup clients scale-test
-	$(PY) -m pytest tests/gateway
-	$(PY) -m pytest tests/model
+	$(PY) -m pytest -n $(TEST_PROCS) -m "not alone" tests/service tests/clients tests/tools tests/gateway
+	$(PY) -m pytest -m alone tests/gateway
+	$(PY) -m pytest -n $(TEST_PROCS) tests/model
 
 # The gateway's image and the local modelserver's (deploy/Containerfile*), built with podman; their sizes at the end.
 # BASE_IMAGE=... picks the base (default: python:3.11-slim-bookworm if a registry answers, else a local Debian one).

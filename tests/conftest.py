@@ -1,17 +1,24 @@
-"""Fixtures shared by both test suites.
+"""Fixtures shared by every suite, and the markers each folder gives its tests.
 
-The tests are two suites run as two pytest processes (see the Makefile's `test` target):
-- tests/gateway: the gateway side. It imports the wire-compatible TF Serving stubs and never TensorFlow.
+- tests/service (mirroring service/), tests/clients and tests/tools: unit tests, in-process, nothing but the venv
+  (`unit`, `make test-unit`); a module's tests are found by its path: service/image/probe.py is tested by
+  tests/service/image/test_probe.py.
+- tests/gateway: end to end against real processes (`e2e`): the gateway, the modelserver, Triton, KServe, grpcurl,
+  curl, a browser, other languages' clients.
 - tests/model: the TensorFlow side: exporter and modelserver, driven by the official tensorflow-serving-api.
-Both sides register the same protobuf names, so they cannot share a process.
+- tests/deploy: the containers and the scale test (their own make targets).
+The TensorFlow side and the others register the same protobuf names, so they run as separate pytest processes.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import sys
+from collections.abc import Iterator
 
 import pytest
+import trustme
 
 from tests.helpers import run_exporter
 from tests.paths import FROZEN_GRAPH, ROOT, SHARED, TFLITE
@@ -19,7 +26,9 @@ from tests.paths import FROZEN_GRAPH, ROOT, SHARED, TFLITE
 # TensorFlow's C++ start-up chatter would drown the output of failing subprocesses.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SUITES = ("gateway", "model")
+# The marker of each folder's tests (pyproject.toml's [tool.pytest.ini_options] describes them).
+FOLDER_MARKERS = {"service": "unit", "clients": "unit", "tools": "unit", "gateway": "e2e"}
+TENSORFLOW_SIDE = "model"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -27,13 +36,30 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"the shared data folder is missing: expected {SHARED} beside the checkout")
 
 
+def _folder(item: pytest.Item) -> str:
+    return pathlib.Path(item.path).relative_to(ROOT / "tests").parts[0]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    suites = {pathlib.Path(item.path).relative_to(ROOT / "tests").parts[0] for item in items}
-    if set(SUITES) <= suites:
+    folders = {_folder(item) for item in items}
+    if TENSORFLOW_SIDE in folders and len(folders) > 1:
         raise pytest.UsageError(
-            "tests/gateway and tests/model cannot run in one process (they register the same protobuf names); "
-            "run `make test`, or pytest on one of them"
+            "tests/model cannot run in one process with the other suites (they register the same protobuf names); "
+            "run `make test`, or pytest on tests/model alone"
         )
+    for item in items:
+        marker = FOLDER_MARKERS.get(_folder(item))
+        if marker:
+            item.add_marker(marker)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_tensorflow_in_this_process(request: pytest.FixtureRequest) -> Iterator[None]:
+    # The gateway's wire-compatible stubs and TensorFlow register the same protobuf names; outside tests/model,
+    # anything that needs TensorFlow runs in a subprocess, and this proves nothing slipped in.
+    yield
+    if TENSORFLOW_SIDE not in {_folder(item) for item in request.session.items}:
+        assert "tensorflow" not in sys.modules, "a test outside tests/model imported TensorFlow"
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +79,24 @@ def lite_base(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     version.mkdir(parents=True)
     (version / "model.tflite").symlink_to(TFLITE)
     return version.parent
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
+    """A CA made now, a server certificate for 127.0.0.1, a client certificate, and a stranger CA's client."""
+    directory = tmp_path_factory.mktemp("pki")
+    ca, stranger = trustme.CA(), trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    files = {
+        "ca": ca.cert_pem,
+        "server.crt": server.cert_chain_pems[0],
+        "server.key": server.private_key_pem,
+    }
+    for name, authority in (("client", ca), ("stranger", stranger)):
+        cert = authority.issue_cert(f"{name}.example")
+        files[f"{name}.crt"], files[f"{name}.key"] = cert.cert_chain_pems[0], cert.private_key_pem
+    paths = {}
+    for name, blob in files.items():
+        paths[name] = directory / name
+        blob.write_to_path(str(paths[name]))
+    return paths

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from service.mask.encode import encode_png, encode_raw, run_lengths
-from service.mask.grid import MaskGrid
+from service.mask.grid import MaskGrid, grid_for
 from service.mask.statistics import class_statistics
 from tests import images
 
@@ -29,3 +31,18 @@ def assert_describes(grid: MaskGrid, full: np.ndarray) -> None:
     assert (counts > 0).all() and (values[1:] != values[:-1]).all()
     assert np.array_equal(images.decode_png_indices(encode_png(grid)), full)
     assert encode_raw(grid) == full.tobytes()
+
+
+# Random masks (a few class ids, 0 most often) and target sizes, for hypothesis.
+small_masks = st.integers(1, 24).flatmap(
+    lambda h: st.integers(1, 24).flatmap(
+        lambda w: arrays(np.uint8, (h, w), elements=st.sampled_from([0, 0, 0, 8, 15, 255]))
+    )
+)
+
+
+sizes = st.integers(1, 80)
+
+
+def random_grids() -> st.SearchStrategy[MaskGrid]:
+    return st.builds(grid_for, small_masks, sizes, sizes)

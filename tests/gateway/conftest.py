@@ -1,15 +1,13 @@
-"""Fixtures of the gateway-side suite: everything here runs without TensorFlow in the process."""
+"""Fixtures of the end-to-end suite: a real modelserver and gateway on loopback, and clients of them."""
 
 from __future__ import annotations
 
 import pathlib
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
-import trustme
 from grpc_health.v1 import health_pb2
 
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
@@ -19,14 +17,6 @@ from tests.paths import ROOT
 # Files the tests make for people to look at (the web page's screenshots), listed at the end of the run.
 ARTEFACTS_DIR = ROOT / "test-artifacts"
 _ARTEFACTS = pytest.StashKey[list[pathlib.Path]]()
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _no_tensorflow_in_this_process() -> Iterator[None]:
-    # The gateway's wire-compatible stubs and TensorFlow register the same protobuf names; anything that needs
-    # TensorFlow runs in a subprocess, and this proves nothing slipped in.
-    yield
-    assert "tensorflow" not in sys.modules, "a gateway-side test imported TensorFlow"
 
 
 @pytest.fixture(scope="session")
@@ -84,24 +74,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.section("artefacts")
         for path in kept:
             terminalreporter.write_line(str(path))
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
-    """A CA made now, a server certificate for 127.0.0.1, a client certificate, and a stranger CA's client."""
-    directory = tmp_path_factory.mktemp("pki")
-    ca, stranger = trustme.CA(), trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    files = {
-        "ca": ca.cert_pem,
-        "server.crt": server.cert_chain_pems[0],
-        "server.key": server.private_key_pem,
-    }
-    for name, authority in (("client", ca), ("stranger", stranger)):
-        cert = authority.issue_cert(f"{name}.example")
-        files[f"{name}.crt"], files[f"{name}.key"] = cert.cert_chain_pems[0], cert.private_key_pem
-    paths = {}
-    for name, blob in files.items():
-        paths[name] = directory / name
-        blob.write_to_path(str(paths[name]))
-    return paths

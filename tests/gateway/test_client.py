@@ -375,20 +375,6 @@ def test_segment_reports_an_input_it_cannot_read_as_segment_many_does(
         assert type(item.error) is type(raised.value) and item.error.message == raised.value.message  # type: ignore[union-attr]
 
 
-@pytest.mark.unit
-def test_a_server_without_a_port_is_on_the_service_s_own() -> None:
-    assert segmentation_client.client.with_default_port("localhost") == "localhost:50051"
-    assert segmentation_client.client.with_default_port("[::1]") == "[::1]:50051"
-    for kept in ("localhost:8500", "[::1]:8500", "dns:///gateway:50051", "unix:/run/gateway.sock"):
-        assert segmentation_client.client.with_default_port(kept) == kept
-
-
-@pytest.mark.unit
-def test_a_share_too_small_to_round_reads_as_such() -> None:
-    percent = segmentation_client.cli.percent
-    assert [percent(0.0004), percent(0.0), percent(0.001), percent(0.4567)] == ["< 0.1 %", "0.0 %", "0.1 %", "45.7 %"]
-
-
 def test_cli_says_which_port_it_used_and_writes_nothing_when_the_service_is_down(tmp_path: pathlib.Path) -> None:
     port = free_port()
     out = tmp_path / "out"

@@ -14,6 +14,8 @@ import pytest
 from bench import abuse
 from tests.helpers import ServerProcess, http_base, start_gateway, wait_for_health
 
+# The polite clients' latency is judged: run with nothing else beside it.
+pytestmark = pytest.mark.alone
 SERVING = abuse.SERVING
 
 

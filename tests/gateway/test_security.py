@@ -24,8 +24,8 @@ from bench import attacks
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from tests import images
-from tests.gateway.inprocess import running, split, two_model_config
 from tests.helpers import ROOT, ServerProcess, wait_for
+from tests.inprocess import running, split, two_model_config
 
 # Every attack is answered within a second (these bounds only catch hangs: CI machines are slow at times) and
 # costs the gateway less than 100 MB (the figures, from `make attacks`, are in docs/reliability.md).
