@@ -159,7 +159,7 @@ clients: setup
 # no model server, toolchain or browser, spread over TEST_PROCS processes (pytest-xdist).
 TEST_PROCS ?= 2
 test-unit: $(STAMP)
-	$(PY) -m pytest -n $(TEST_PROCS) tests/service tests/clients tests/tools
+	$(PY) -m pytest -n $(TEST_PROCS) tests/service tests/clients tests/tools tests/bench
 
 # The config file's JSON Schema for editors, from the keys' declarations (service/config.py, service/profiles.py);
 # tests/service/test_config_schema.py fails when the committed one differs.
@@ -176,7 +176,7 @@ docs: $(STAMP)
 # loopback; then those that judge latency under load (marked `alone`) with nothing beside them; then the TensorFlow
 # side, a process of its own (it registers the same protobuf names as the gateway's stubs).
 test: setup clients scale-test
-	$(PY) -m pytest -n $(TEST_PROCS) -m "not alone" tests/service tests/clients tests/tools tests/gateway
+	$(PY) -m pytest -n $(TEST_PROCS) -m "not alone" tests/service tests/clients tests/tools tests/bench tests/gateway
 	$(PY) -m pytest -m alone tests/gateway
 	$(PY) -m pytest -n $(TEST_PROCS) tests/model
 

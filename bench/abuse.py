@@ -50,7 +50,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from bench import hostile, photos
-from bench.__main__ import IMAGES, LABELS, PROFILE, export
+from bench.plans import IMAGES, LABELS, PROFILE
+from bench.run import export
 from deploy.local import ROOT, ServerProcess, rss_mb, start_gateway, start_modelserver
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc

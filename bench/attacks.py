@@ -34,7 +34,8 @@ import grpc
 import numpy as np
 
 from bench import hostile, photos
-from bench.__main__ import IMAGES, LABELS, PROFILE, export
+from bench.plans import IMAGES, LABELS, PROFILE
+from bench.run import export
 from deploy.local import GATEWAY_READY, ROOT, ServerProcess, memory_mb, start_modelserver, start_process
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc

@@ -47,7 +47,7 @@ Call = Callable[[], Any]
 
 def _gateway(target: str, data: bytes, variant: str) -> tuple[Call, int]:
     """gateway-FORMAT[-OPTION...]: FORMAT png or rle; options `model` (the mask at the model's size), `overlay`,
-    or another of the gateway's models by its suffix (bench/__main__.py configures deeplab-u8, deeplab-257)."""
+    or another of the gateway's models by its suffix (bench/run.py configures deeplab-u8, deeplab-257)."""
     from segmentation.v1 import segmentation_service_pb2 as pb  # noqa: PLC0415
     from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc  # noqa: PLC0415
 

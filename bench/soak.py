@@ -27,8 +27,9 @@ import grpc
 import numpy as np
 
 from bench import hostile, photos
-from bench.__main__ import IMAGES, LABELS, export
 from bench.hostile import Sample
+from bench.plans import IMAGES, LABELS
+from bench.run import export
 from deploy.local import rss_mb, start_gateway, start_modelserver
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc

@@ -1,8 +1,8 @@
 """Fixtures shared by every suite, and the markers each folder gives its tests.
 
-- tests/service (mirroring service/), tests/clients and tests/tools: unit tests, in-process, nothing but the venv
-  (`unit`, `make test-unit`); a module's tests are found by its path: service/image/probe.py is tested by
-  tests/service/image/test_probe.py.
+- tests/service (mirroring service/), tests/clients, tests/tools and tests/bench: unit tests, in-process, nothing
+  but the venv (`unit`, `make test-unit`); a module's tests are found by its path: service/image/probe.py is
+  tested by tests/service/image/test_probe.py.
 - tests/gateway: end to end against real processes (`e2e`): the gateway, the modelserver, Triton, KServe, grpcurl,
   curl, a browser, other languages' clients.
 - tests/model: the TensorFlow side: exporter and modelserver, driven by the official tensorflow-serving-api.
@@ -27,7 +27,7 @@ from tests.paths import FROZEN_GRAPH, ROOT, SHARED, TFLITE
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # The marker of each folder's tests (pyproject.toml's [tool.pytest.ini_options] describes them).
-FOLDER_MARKERS = {"service": "unit", "clients": "unit", "tools": "unit", "gateway": "e2e"}
+FOLDER_MARKERS = {"service": "unit", "clients": "unit", "tools": "unit", "bench": "unit", "gateway": "e2e"}
 TENSORFLOW_SIDE = "model"
 
 

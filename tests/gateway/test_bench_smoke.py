@@ -8,7 +8,7 @@ import pathlib
 import subprocess
 import sys
 
-from bench.__main__ import TARGETS
+from bench.analysis import TARGETS
 from tests.paths import ROOT
 
 # Every target the report judges, and the figures the issue asks to be reported beside them.
