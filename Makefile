@@ -28,10 +28,10 @@ LITE_BASE ?= models/deeplab-lite
 # A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
 CONFIG ?=
 
-.PHONY: setup toolchains browser triton-venv run-triton test-unit gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak schema \
+.PHONY: setup toolchains browser triton-venv kserve-venv run-triton test-unit gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak schema \
 	clean image compose-test scale-test docs attacks lock check-lock audit sbom
 
-setup: $(STAMP) toolchains browser triton-venv
+setup: $(STAMP) toolchains browser triton-venv kserve-venv
 
 # protoc, grpc-java, Scala, Go and npm packages for the other languages' stubs and examples (idempotent).
 toolchains:
@@ -45,6 +45,11 @@ browser:
 # kserve-v2 backend's tests and `make run-triton` (idempotent; about 40 s the first time).
 triton-venv:
 	@bash triton/setup.sh
+
+# KServe's model server (kserve, with its own pins) in bench/.venv-kserve, for the kserve-v2 backend's tests and the
+# bench's KServe peer (idempotent; about 50 s the first time).
+kserve-venv:
+	@bash bench/kserve/setup.sh
 
 # The venv holds what the locks pin, each file checked against its sha256, and nothing else: pip and setuptools
 # (requirements/build.txt), every extra (requirements/dev.txt), then the project itself, editable, built with the

@@ -12,6 +12,7 @@ The TensorFlow side and the others register the same protobuf names, so they run
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pathlib
 import sys
@@ -63,11 +64,19 @@ def _no_tensorflow_in_this_process(request: pytest.FixtureRequest) -> Iterator[N
 
 
 @pytest.fixture(scope="session")
-def servable_base(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    """A model base path holding version 1 exported from the shared frozen graph, made once per session."""
-    base = tmp_path_factory.mktemp("models") / "deeplab"
-    result = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base, "--version", "1")
-    assert result.returncode == 0, result.stderr
+def servable_base(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> pathlib.Path:
+    """A model base path holding version 1 exported from the shared frozen graph, made once per run: the processes
+    of one run side by side (pytest-xdist) share it through their common temporary folder. Tests only read it."""
+    folder = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        folder = folder.parent  # this run's, shared by its workers
+    base = folder / "servable" / "deeplab"
+    base.parent.mkdir(exist_ok=True)
+    with open(base.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "1" / "saved_model.pb").is_file():
+            result = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base, "--version", "1")
+            assert result.returncode == 0, result.stderr
     return base
 
 

@@ -11,6 +11,11 @@ label="$1" requirements="$2" venv="$3" package="${4:-}"
 python="${PYTHON:-python3}"
 stamp="$venv/.requirements.sha256"
 
+# One maker at a time (test processes running side by side may each ask for the same venv): the lock is held on the
+# requirements file, which exists before the venv and outlives a venv made again.
+exec 9<"$requirements"
+flock 9
+
 version() {
   [[ -n "$package" ]] && echo ", $package $("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('$package'))")"
   true
@@ -24,7 +29,8 @@ fi
 
 start=$SECONDS
 rm -f "$stamp"
-[[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
+# A venv left half made (its maker interrupted) has a python but no pip: made again from scratch.
+"$venv/bin/python" -m pip --version >/dev/null 2>&1 || "$python" -m venv --clear "$venv"
 if ! "$venv/bin/python" -m pip install --disable-pip-version-check -r "$requirements" >"$venv/install.log" 2>&1; then
   tail -n 30 "$venv/install.log" >&2
   echo "$label venv: pip install failed (whole log: $venv/install.log)" >&2

@@ -24,7 +24,7 @@ def test_kept_cases_are_refused_the_documented_way(case: pathlib.Path) -> None:
 def test_a_short_fuzzing_run_finds_nothing(target: str, tmp_path: pathlib.Path) -> None:
     # A few seconds each here; `make fuzz` runs them for minutes. A crash lands in tests/fuzz/regressions/.
     result = subprocess.run(
-        [sys.executable, "-m", "tests.fuzz", target, "-max_total_time=8", "-print_final_stats=1"],
+        [sys.executable, "-m", "tests.fuzz", target, "-max_total_time=4", "-print_final_stats=1"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -201,9 +203,11 @@ def test_bad_inputs_get_invalid_argument_fast_and_the_server_stays_healthy(stub,
         rss_by_round.append(rss_mb(gateway.process.pid))
     status = health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=5).status
     assert status == health_pb2.HealthCheckResponse.SERVING
-    # Flat: the allocator settles in the first rounds (20 MB images come and go); later rounds do not climb.
-    # A leak of the refused images showed here as +20 MB a round.
-    assert max(rss_by_round[3:]) - max(rss_by_round[:3]) < 20, rss_by_round
+    # Flat: the allocator grows a thread's arena the first time that thread holds a 20 MB image (a step now and then,
+    # bounded by the threads), but a leak of the refused images grows it every round (it showed here as +20 MB a
+    # round): most rounds must not grow.
+    growth_by_round = [later - earlier for earlier, later in itertools.pairwise(rss_by_round)]
+    assert statistics.median(growth_by_round) < 5, rss_by_round
     assert max(rss_by_round) - rss_start < 100, (rss_start, rss_by_round)
     assert dominant(segment(stub, images.jpeg("chelsea.png"))) == CAT
 

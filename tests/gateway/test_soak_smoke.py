@@ -12,7 +12,7 @@ from tests.paths import ROOT
 
 def test_a_short_soak_has_no_unexpected_error(servable_base: pathlib.Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.soak", "--minutes=0.25", "--concurrency=4", f"--model-base={servable_base}"],
+        [sys.executable, "-m", "bench.soak", "--minutes=0.1", "--concurrency=4", f"--model-base={servable_base}"],
         capture_output=True,
         text=True,
         timeout=300,
