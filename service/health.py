@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import grpc
 from grpc_health.v1 import health, health_pb2
 
 from service.backends import VersionState, VersionStatus
@@ -47,11 +48,34 @@ def reachable(status: Status) -> bool:
     return not isinstance(status, BackendUnavailable | DeadlineExceeded)
 
 
+class HealthServicer(health.aio.HealthServicer):
+    """grpc-health's servicer, but a check of a service it has no status for says which names it has: its own
+    answer is NOT_FOUND with no message, which leaves a caller guessing at a typo."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._names = {""}
+
+    async def set(self, service: str, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
+        self._names.add(service)
+        await super().set(service, status)
+
+    async def Check(  # noqa: N802 (the generated servicer's name)
+        self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext
+    ) -> health_pb2.HealthCheckResponse:
+        if request.service not in self._names:
+            known = ", ".join(repr(name) for name in sorted(self._names))
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"no health status for service {request.service!r}; there is one for {known}"
+            )
+        return await super().Check(request, context)
+
+
 class HealthPoller:
     """Polls GetModelStatus for every model (and its variants) and publishes the results and backend_up."""
 
     def __init__(self, router: Router, service: str, interval_s: float, metrics: Metrics) -> None:
-        self.servicer = health.aio.HealthServicer()
+        self.servicer = HealthServicer()
         self.router = router
         self._metrics = metrics
         self._service = service

@@ -19,7 +19,7 @@ from typing import Any
 
 import uvicorn
 from connectrpc.code import Code
-from connectrpc.compat import google_protobuf_binary_codec, google_protobuf_json_codec
+from connectrpc.compat import google_protobuf_binary_codec
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
 from starlette.middleware.exceptions import ExceptionMiddleware
@@ -29,7 +29,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from segmentation.v1.segmentation_service_connect import SegmentationServiceASGIApplication
 from service.admission import Bodies
-from service.api.connect import CLIENT_CERTIFICATE, ConnectService, Interceptor
+from service.api.connect import CLIENT_CERTIFICATE, ConnectService, Interceptor, JsonCodec
 from service.api.servicer import SegmentationServicer
 from service.config import Config
 from service.errors import Overloaded
@@ -135,8 +135,7 @@ class HttpApp:
             # No gzip: the answers are mostly base64 of PNGs, which gzip barely shrinks, and it would run on the
             # event loop that serves every call.
             compressions=(),
-            # Unknown JSON fields are refused, as grpcurl does: a misspelt field name is told, not ignored.
-            codecs=(google_protobuf_binary_codec(), google_protobuf_json_codec(ignore_unknown_fields=False)),
+            codecs=(google_protobuf_binary_codec(), JsonCodec()),
         )
         self.read_timeout_s = read_timeout_s
         self.read_max_bytes = read_max_bytes

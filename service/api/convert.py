@@ -62,7 +62,7 @@ def segment_response(result: Segmentation) -> pb.SegmentImageResponse:
     if written.run_values is not None and written.run_counts is not None:
         mask.rle.values.extend(written.run_values.tolist())
         mask.rle.counts.extend(written.run_counts.tolist())
-    else:
+    elif written.data:  # NONE writes neither
         mask.data = written.data
     model = result.route.model
     t = result.timings

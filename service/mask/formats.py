@@ -17,11 +17,12 @@ class MaskFormat(enum.Enum):
     PNG = "png"
     RAW = "raw"
     RLE = "rle"
+    NONE = "none"
 
 
 @dataclass(frozen=True)
 class EncodedGrid:
-    """A mask as written: bytes (PNG, RAW), or runs of class ids (RLE)."""
+    """A mask as written: bytes (PNG, RAW), runs of class ids (RLE), or nothing (NONE)."""
 
     data: bytes = b""
     run_values: np.ndarray | None = None
@@ -37,5 +38,6 @@ FORMATS: dict[MaskFormat, Callable[[MaskGrid], EncodedGrid]] = {
     MaskFormat.PNG: lambda grid: EncodedGrid(data=encode_png(grid)),
     MaskFormat.RAW: lambda grid: EncodedGrid(data=encode_raw(grid)),
     MaskFormat.RLE: _runs,
+    MaskFormat.NONE: lambda grid: EncodedGrid(),
 }
 DEFAULT_FORMAT = MaskFormat.PNG

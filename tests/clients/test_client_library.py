@@ -28,3 +28,30 @@ def test_a_server_without_a_port_is_on_the_service_s_own() -> None:
 def test_a_share_too_small_to_round_reads_as_such() -> None:
     percent = segmentation_client.cli.percent
     assert [percent(0.0004), percent(0.0), percent(0.001), percent(0.4567)] == ["< 0.1 %", "0.0 %", "0.1 %", "45.7 %"]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "1e10", "1e12", "soon"])
+@pytest.mark.parametrize("command", [[], ["models"], ["health"]])
+def test_a_timeout_no_call_could_keep_is_a_usage_error(
+    command: list[str], value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Such deadlines used to reach gRPC, which failed each call at once with DEADLINE_EXCEEDED (exit 1), or said
+    # so instead of "cannot reach".
+    with pytest.raises(SystemExit) as exit_info:
+        image = [] if command else ["photo.jpg"]
+        segmentation_client.cli.main([*command, "--server", "localhost:1", "--timeout", value, *image])
+    assert exit_info.value.code == 2
+    assert "argument --timeout" in capsys.readouterr().err
+
+
+def test_the_largest_timeout_still_reports_an_unreachable_server(capsys: pytest.CaptureFixture[str]) -> None:
+    assert segmentation_client.cli.main(["models", "--server", "localhost:1", "--timeout", "86400"]) == 2
+    assert "cannot reach the service at localhost:1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seconds", [0, -1.0, float("nan"), float("inf"), 1e10, "60", True])
+def test_the_library_refuses_a_timeout_no_call_could_keep(seconds: object) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        SegmentationClient("localhost:1", timeout=seconds)  # type: ignore[arg-type]
+    with SegmentationClient("localhost:1") as client, pytest.raises(ValueError, match="timeout"):
+        client.models(timeout=seconds)  # type: ignore[arg-type]

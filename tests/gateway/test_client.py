@@ -68,6 +68,8 @@ def test_every_mask_format_round_trips_to_the_same_array(client: SegmentationCli
     assert png.model_name == "deeplab" and png.model_version == 1
     assert png.image_size == (451, 300) and png.timings_us["total_us"] > 0
     assert png.source.endswith("chelsea.png")
+    counted = client.segment(IMAGES / "chelsea.png", mask_format="none")
+    assert counted.mask is None and counted.classes == png.classes and counted.image_size == png.image_size
 
 
 def test_bytes_model_size_and_overlay(client: SegmentationClient) -> None:

@@ -57,3 +57,37 @@ def test_health_check(gateway: ServerProcess) -> None:
         )
     )
     assert out == {"status": "SERVING"}
+
+
+def test_the_readme_s_first_call_shows_what_was_found_and_its_zeros(gateway: ServerProcess) -> None:
+    body = json.dumps({"image": base64.b64encode(images.png("chelsea.png")).decode(), "maskFormat": "MASK_FORMAT_NONE"})
+    text = grpcurl(
+        "-emit-defaults", "-d", "@", gateway.target, "segmentation.v1.SegmentationService/SegmentImage", stdin=body
+    )
+    assert len(text.splitlines()) < 80  # a screen, not a mask's runs
+    out = json.loads(text)
+    assert out["mask"] == {"width": 451, "height": 300, "format": "MASK_FORMAT_NONE"}
+    background = next(c for c in out["classes"] if c["label"] == "background")
+    assert background["classId"] == 0 and background["boundingBox"]["x"] == 0  # written, not left out
+    assert next(c for c in out["classes"] if c["classId"] == CAT)["fraction"] > 0.6
+    assert int(out["timing"]["totalUs"]) > 0
+
+
+def test_a_health_check_of_an_unknown_service_names_the_known_ones(gateway: ServerProcess) -> None:
+    result = subprocess.run(
+        [
+            str(GRPCURL),
+            "-plaintext",
+            "-d",
+            '{"service": "segmentation.v1.Segmentation"}',
+            gateway.target,
+            "grpc.health.v1.Health/Check",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0 and "NotFound" in result.stderr
+    assert "no health status for service 'segmentation.v1.Segmentation'" in result.stderr
+    assert "'segmentation.v1.SegmentationService'" in result.stderr

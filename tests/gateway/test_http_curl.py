@@ -38,7 +38,7 @@ def test_the_readme_s_curl_command_answers_what_grpcurl_shows(gateway: ServerPro
     command = "\n".join(lines[first : first + 2])
     assert f"curl -s localhost:8080{SEGMENT} " in command
     over_http = json.loads(bash(command.replace("localhost:8080", http_url.removeprefix("http://"))))
-    grpcurl = f"{shlex.quote(str(GRPCURL))} -plaintext -d @ {gateway.target} {SEGMENT.removeprefix('/')}"
+    grpcurl = f"{shlex.quote(str(GRPCURL))} -plaintext -emit-defaults -d @ {gateway.target} {SEGMENT.removeprefix('/')}"
     over_grpc = json.loads(
         bash(f"""printf '{{"image":"%s"}}' "$(base64 -w0 ../shared/images/chelsea.png)" | {grpcurl}""")
     )

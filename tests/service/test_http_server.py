@@ -69,7 +69,7 @@ def post(
 
 def as_dict(message: Any) -> dict[str, Any]:
     """A message as proto JSON, without the timings, which differ from call to call."""
-    answer = json_format.MessageToDict(message)
+    answer = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
     answer.pop("timing", None)
     return answer
 
@@ -86,10 +86,16 @@ def test_json_answers_are_the_grpc_answers() -> None:
             "name": "deeplab",
             "version": "1",
             "signatureName": "serving_default",
+            "variant": "",
         }
+        # Zeros are written, which proto3 JSON leaves out by default: background's id, a box at the corner.
+        background = answer["classes"][0]
+        assert background["classId"] == 0 and background["boundingBox"]["x"] == 0
+        assert background["boundingBox"]["y"] == 0
         status, _, body = post(base + PATH + "ListModels", {})
         assert status == 200
-        assert json.loads(body) == json_format.MessageToDict(served.stub.ListModels(pb.ListModelsRequest(), timeout=10))
+        listed = served.stub.ListModels(pb.ListModelsRequest(), timeout=10)
+        assert json.loads(body) == json_format.MessageToDict(listed, always_print_fields_with_no_presence=True)
 
 
 def _connect_error(body: bytes) -> tuple[str, str]:

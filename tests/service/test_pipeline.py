@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from segmentation.v1 import segmentation_service_pb2 as pb
+from service.api.convert import segment_response
 from service.backends import ModelSpec
 from service.config import Config, Limits, ModelConfig
 from service.errors import BackendFailed, BackendUnavailable
@@ -164,3 +166,14 @@ def test_backend_errors_pass_through_as_they_are() -> None:
     with pytest.raises(BackendUnavailable, match="the model backend is unavailable") as error:
         segment(router, images.png("chelsea.png"))
     assert error.value.detail.startswith("fake:0")  # for the log, not the caller
+
+
+def test_mask_format_none_counts_the_same_classes_and_writes_no_mask() -> None:
+    router, _, _ = two_models()
+    data = images.large_jpeg("astronaut.png", 640, 480)
+    raw, counted = (segment(router, data, mask_format=fmt) for fmt in (MaskFormat.RAW, MaskFormat.NONE))
+    assert counted.mask.classes == raw.mask.classes and (counted.mask.width, counted.mask.height) == (640, 480)
+    assert counted.mask.encoded.data == b"" and counted.mask.encoded.run_values is None
+    response = segment_response(counted)
+    assert response.mask.format == pb.MASK_FORMAT_NONE and response.mask.WhichOneof("payload") is None
+    assert [c.class_id for c in response.classes] == [c.class_id for c in raw.mask.classes]

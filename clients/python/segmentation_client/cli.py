@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pathlib
 import sys
 from collections.abc import Iterator
 
-from segmentation_client.client import DEFAULT_PORT, Model, Segmentation, SegmentationClient, with_default_port
+from segmentation_client.client import (
+    DEFAULT_PORT,
+    MAX_TIMEOUT_S,
+    Model,
+    Segmentation,
+    SegmentationClient,
+    with_default_port,
+)
 from segmentation_client.errors import SegmentationError, UnavailableError
 from segmentation_client.masks import encode_png
 
@@ -155,7 +163,7 @@ def _segment(args: argparse.Namespace) -> int:
             mask_format=args.mask_format,
             mask_size=args.mask_size,
             overlay=out is not None and not args.no_overlay,
-            timeout=args.timeout * len(images),
+            timeout=min(args.timeout * len(images), MAX_TIMEOUT_S),
         )
         try:
             for item in items:
@@ -207,6 +215,20 @@ def _health(args: argparse.Namespace) -> int:
     return 0 if status == "SERVING" else 1
 
 
+_MOST_SECONDS = 86400.0
+
+
+def _seconds(text: str) -> float:
+    """--timeout's value: a finite number of seconds above 0 and at most a day, else a usage error (exit 2)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(seconds) and 0 < seconds <= _MOST_SECONDS):
+        raise argparse.ArgumentTypeError(f"must be above 0 seconds and at most {_MOST_SECONDS:g} (a day), not {text!r}")
+    return seconds
+
+
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segment" if command == "segment" else f"segment {command}",
@@ -241,7 +263,9 @@ def _parser(command: str) -> argparse.ArgumentParser:
         if command == "segment"
         else "seconds for the call"
     )
-    parser.add_argument("--timeout", type=float, default=60.0, help=f"{timeout_help} (default 60)")
+    parser.add_argument(
+        "--timeout", type=_seconds, default=60.0, help=f"{timeout_help}; above 0, at most a day (default 60)"
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     return parser
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import sys
@@ -26,10 +27,15 @@ from segmentation_client.errors import (
 from segmentation_client.masks import decode_mask
 
 ImageInput = bytes | str | os.PathLike[str]
-MaskFormat = Literal["png", "raw", "rle"]
+MaskFormat = Literal["png", "raw", "rle", "none"]
 MaskSize = Literal["original", "model"]
 
-_FORMATS = {"png": pb.MASK_FORMAT_PNG, "raw": pb.MASK_FORMAT_RAW, "rle": pb.MASK_FORMAT_RLE}
+_FORMATS = {
+    "png": pb.MASK_FORMAT_PNG,
+    "raw": pb.MASK_FORMAT_RAW,
+    "rle": pb.MASK_FORMAT_RLE,
+    "none": pb.MASK_FORMAT_NONE,
+}
 _SIZES = {"original": pb.MASK_SIZE_ORIGINAL, "model": pb.MASK_SIZE_MODEL}
 DEFAULT_PORT = 50051  # the service's own, when a target names only a host
 # Room for a 20 MiB image and for full-size RAW masks of large photos.
@@ -67,7 +73,7 @@ class ClassInfo:
 class Segmentation:
     """One segmented image."""
 
-    mask: np.ndarray  # (height, width) uint8 class ids
+    mask: np.ndarray | None  # (height, width) uint8 class ids; None when asked for mask_format="none"
     classes: list[ClassInfo]  # present classes, largest first
     model_name: str
     model_version: int
@@ -148,7 +154,7 @@ def _unreadable(position: int, image: object, error: SegmentationError) -> Strea
 
 def _segmentation(response: pb.SegmentImageResponse, source: str) -> Segmentation:
     return Segmentation(
-        mask=decode_mask(response.mask),
+        mask=None if response.mask.format == pb.MASK_FORMAT_NONE else decode_mask(response.mask),
         classes=[
             ClassInfo(
                 c.class_id,
@@ -182,6 +188,20 @@ def with_default_port(target: str) -> str:
     return target if ":" in target else f"{target}:{DEFAULT_PORT}"  # more than one ":": a bare IPv6 address
 
 
+# gRPC turns deadlines past about 9e9 s into DEADLINE_EXCEEDED at once; no call needs more than this.
+MAX_TIMEOUT_S = 1e9
+
+
+def checked_timeout(seconds: float) -> float:
+    """`seconds` if it is a finite number above 0 and at most MAX_TIMEOUT_S; ValueError otherwise (a deadline of 0,
+    a negative, nan or infinite one would fail the call at once with DEADLINE_EXCEEDED, saying nothing of why)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ValueError(f"timeout must be a number of seconds, not {seconds!r}")
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_S):
+        raise ValueError(f"timeout must be above 0 seconds and at most {MAX_TIMEOUT_S:g}, not {seconds!r}")
+    return float(seconds)
+
+
 class SegmentationClient:
     """A client over one channel. Use as a context manager, or call close(). A target without a port is on the
     service's own port, 50051 (`target` says which was used)."""
@@ -204,7 +224,7 @@ class SegmentationClient:
             self._channel = grpc.secure_channel(target, credentials, options=options)
         self._stub = pb_grpc.SegmentationServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
-        self.timeout = timeout
+        self.timeout = checked_timeout(timeout)
 
     def __enter__(self) -> SegmentationClient:
         return self
@@ -214,6 +234,12 @@ class SegmentationClient:
 
     def close(self) -> None:
         self._channel.close()
+
+    def _deadline(self, timeout: float | None, default: float | None = None) -> float:
+        """A call's own timeout if given, else `default`, else the client's."""
+        if timeout is not None:
+            return checked_timeout(timeout)
+        return self.timeout if default is None else default
 
     def _request(
         self, data: bytes, model: Model | str | None, mask_format: MaskFormat, mask_size: MaskSize, overlay: bool
@@ -246,7 +272,7 @@ class SegmentationClient:
         data, source = _read(image)
         request = self._request(data, model, mask_format, mask_size, overlay)
         try:
-            response = self._stub.SegmentImage(request, timeout=timeout or self.timeout)
+            response = self._stub.SegmentImage(request, timeout=self._deadline(timeout))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
         return _segmentation(response, source)
@@ -295,7 +321,7 @@ class SegmentationClient:
             while failed and failed[0].index < position:
                 yield failed.popleft()
 
-        call = self._stub.SegmentImageStream(requests(), timeout=timeout)
+        call = self._stub.SegmentImageStream(requests(), timeout=None if timeout is None else checked_timeout(timeout))
         try:
             for response in call:
                 position, source = sent[response.index] if response.index < len(sent) else (-1, response.id)
@@ -316,7 +342,7 @@ class SegmentationClient:
 
     def models(self, timeout: float | None = None) -> list[ModelInfo]:
         try:
-            response = self._stub.ListModels(pb.ListModelsRequest(), timeout=timeout or self.timeout)
+            response = self._stub.ListModels(pb.ListModelsRequest(), timeout=self._deadline(timeout))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
         return [
@@ -338,7 +364,8 @@ class SegmentationClient:
     def health(self, service: str = "segmentation.v1.SegmentationService", timeout: float | None = None) -> str:
         """ "SERVING", "NOT_SERVING", ... as the service's grpc.health.v1 reports it."""
         try:
-            response = self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout or 5.0)
+            request = health_pb2.HealthCheckRequest(service=service)
+            response = self._health.Check(request, timeout=self._deadline(timeout, 5.0))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -33,6 +33,8 @@ def decode_mask(mask: pb.Mask) -> np.ndarray:
     if mask.format == pb.MASK_FORMAT_PNG:
         # The palette indices are the class ids; converting to RGB would turn them into colours.
         return _png_palette_indices(mask.data, shape)
+    if mask.format == pb.MASK_FORMAT_NONE:
+        raise ValueError("the answer holds no mask: it was asked for with MASK_FORMAT_NONE")
     raise ValueError(f"unknown mask format {mask.format}")
 
 

@@ -13,6 +13,7 @@ class MaskFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MASK_FORMAT_PNG: _ClassVar[MaskFormat]
     MASK_FORMAT_RAW: _ClassVar[MaskFormat]
     MASK_FORMAT_RLE: _ClassVar[MaskFormat]
+    MASK_FORMAT_NONE: _ClassVar[MaskFormat]
 
 class MaskSize(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -32,6 +33,7 @@ MASK_FORMAT_UNSPECIFIED: MaskFormat
 MASK_FORMAT_PNG: MaskFormat
 MASK_FORMAT_RAW: MaskFormat
 MASK_FORMAT_RLE: MaskFormat
+MASK_FORMAT_NONE: MaskFormat
 MASK_SIZE_UNSPECIFIED: MaskSize
 MASK_SIZE_ORIGINAL: MaskSize
 MASK_SIZE_MODEL: MaskSize
