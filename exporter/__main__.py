@@ -8,9 +8,14 @@ import pathlib
 import signal
 import sys
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from exporter.graph import FULL_SIZE, ExportError, parse_graph, read_graph_bytes
+from exporter.native_log import without_gpu_notices
 from exporter.versions import choose_version, publish, staging_dir
+
+if TYPE_CHECKING:
+    from exporter.savedmodel import ModelSummary
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -86,6 +91,17 @@ def run(args: argparse.Namespace) -> int:
 
     # TensorFlow is loaded only once the cheap checks have passed; its C++ logs would bury our one line.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with without_gpu_notices():
+        summary, final = _export(args, data, base, version)
+    print(f"exported {args.frozen_graph} -> {final}")
+    print(summary.describe())
+    print(f"serve it with: --model_name={model_name} --model_base_path={base.resolve()}")
+    return 0
+
+
+def _export(
+    args: argparse.Namespace, data: bytes, base: pathlib.Path, version: int
+) -> tuple[ModelSummary, pathlib.Path]:
     import tensorflow as tf  # noqa: PLC0415
 
     from exporter.savedmodel import verify_saved_model, write_saved_model  # noqa: PLC0415
@@ -99,10 +115,7 @@ def run(args: argparse.Namespace) -> int:
             staging, args.output_dtype, args.bytes_signature, args.bytes_signature_size, scores
         )
         final = publish(staging, base, version)
-    print(f"exported {args.frozen_graph} -> {final}")
-    print(summary.describe())
-    print(f"serve it with: --model_name={model_name} --model_base_path={base.resolve()}")
-    return 0
+    return summary, final
 
 
 def main(argv: list[str] | None = None) -> int:

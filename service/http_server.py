@@ -14,7 +14,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import uvicorn
@@ -110,6 +110,24 @@ class _Body:
 
 
 _TIMED_OUT_BODY = b"the request body did not arrive within read_timeout\n"
+_CONTENT_TYPES = (
+    "application/json (Connect's JSON, as grpcurl takes it) or application/proto; for SegmentImageStream "
+    "application/connect+json or application/connect+proto; gRPC-Web: application/grpc-web+proto"
+)
+
+
+def _unsupported_media_type(scope: Scope) -> str:
+    given = dict(scope.get("headers", ())).get(b"content-type", b"").decode("latin-1")
+    sent = f"Content-Type {given!r} is not one this API takes" if given else "no Content-Type was sent"
+    return f"{sent}; send {_CONTENT_TYPES}"
+
+
+def _method_not_allowed(scope: Scope) -> str:
+    return f"{scope['method']} is not how this API is called: POST the request, as {_CONTENT_TYPES}"
+
+
+# What Connect's refusals before a call say, in the body it leaves empty.
+_EMPTY_REFUSALS: dict[int, Callable[[Scope], str]] = {415: _unsupported_media_type, 405: _method_not_allowed}
 
 
 class HttpApp:
@@ -167,11 +185,19 @@ class HttpApp:
             return
         body = _Body(receive, self.read_timeout_s, self.read_max_bytes)
         started = False
+        refusal: Callable[[Scope], str] | None = None
 
         async def sending(message: Message) -> None:
-            nonlocal started
+            nonlocal started, refusal
             if body.expired:
                 return  # the 408 below is the answer
+            if message["type"] == "http.response.start" and message["status"] in _EMPTY_REFUSALS:
+                refusal = _EMPTY_REFUSALS[message["status"]]
+                kept = [(key, value) for key, value in message.get("headers", ()) if key.lower() != b"content-length"]
+                message = {**message, "headers": [*kept, (b"content-type", b"application/json")]}
+            elif refusal and message["type"] == "http.response.body" and not message.get("more_body", False):
+                said = json.dumps({"code": "invalid_argument", "message": refusal(scope)}).encode()
+                message = {**message, "body": message.get("body", b"") or said}
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 headers = dict(scope.get("headers", ()))
                 await body.drain(headers.get(b"content-length", b"").decode("latin-1"))

@@ -60,6 +60,8 @@ class JsonCodec:
         return json_format.MessageToJson(message, always_print_fields_with_no_presence=True).encode()
 
     def decode(self, data: bytes | bytearray, message_class: type[MessageT]) -> MessageT:
+        if not bytes(data).strip():
+            raise ValueError('the body is empty: send the request as JSON, e.g. {"image": "<the file in base64>"}')
         message = message_class()
         json_format.Parse(data, message, ignore_unknown_fields=False)
         return message

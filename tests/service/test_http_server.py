@@ -4,6 +4,7 @@ gRPC interceptors; Connect's error format and HTTP statuses; limits, tokens, req
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import pathlib
@@ -143,6 +144,27 @@ def test_domain_errors_reach_http_through_the_one_status_mapping(
     )
     if case == "backend answer unusable":
         assert over_grpc.value.details() == BACKEND_FAILED_MESSAGE
+
+
+def test_requests_refused_before_a_call_say_why_in_connect_s_json() -> None:
+    with serving() as (_, base, backends):
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+        connection.request("POST", PATH + "SegmentImage", body=json.dumps(IMAGE_JSON))  # no Content-Type
+        answer = connection.getresponse()
+        assert answer.status == 415 and answer.headers["Content-Type"] == "application/json"
+        assert "application/json" in answer.headers["Accept-Post"]
+        code, message = _connect_error(answer.read())
+        connection.close()
+        assert code == "invalid_argument" and message.startswith("no Content-Type was sent; send application/json")
+        status, _, body = post(base + PATH + "SegmentImage", IMAGE_JSON, headers={"Content-Type": "text/plain"})
+        assert status == 415 and "Content-Type 'text/plain' is not one this API takes" in _connect_error(body)[1]
+        status, _, body = post(base + PATH + "SegmentImage", b"")
+        assert status == 400 and "the body is empty: send the request as JSON" in _connect_error(body)[1]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + PATH + "ListModels", timeout=10)  # a GET
+        with refused.value as error:
+            assert error.code == 405 and "GET is not how this API is called: POST" in _connect_error(error.read())[1]
+    assert not any(backend.calls for backend in backends.values())
 
 
 def test_the_caller_s_deadline_is_the_connect_timeout(caplog: pytest.LogCaptureFixture) -> None:
