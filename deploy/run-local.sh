@@ -97,12 +97,17 @@ Triton on localhost:$TRITON_PORT}; metrics: http://localhost:$METRICS_PORT/metri
 
 Open http://localhost:$HTTP_PORT/ in a browser to segment a photo of your own.
 
-Try it (the classes come back with labels, pixel counts and boxes; the mask as run lengths):
+Try it (the classes come back with labels, pixel counts and boxes, and the stages' times; ask for
+"maskFormat":"MASK_FORMAT_PNG" or "MASK_FORMAT_RLE" to get the mask as well):
 
-  printf '{"image":"%s","maskFormat":"MASK_FORMAT_RLE","maskSize":"MASK_SIZE_MODEL"}' "\$(base64 -w0 $image)" \\
-    | $PWD/$GRPCURL -plaintext -d @ localhost:$GATEWAY_PORT segmentation.v1.SegmentationService/SegmentImage
+  printf '{"image":"%s","maskFormat":"MASK_FORMAT_NONE"}' "\$(base64 -w0 $image)" \\
+    | $PWD/$GRPCURL -plaintext -emit-defaults -d @ localhost:$GATEWAY_PORT segmentation.v1.SegmentationService/SegmentImage
 
   $PWD/$GRPCURL -plaintext localhost:$GATEWAY_PORT segmentation.v1.SegmentationService/ListModels
+
+The answers name model deeplab, version 2: $MODEL_CONFIG serves versions 1 and 2 (the same weights here, labelled
+stable and canary for the A/B and shadow examples), and a call that names no version gets the latest, as from TF
+Serving. "model":{"versionLabel":"stable"} in the request asks for version 1.
 
 The same over HTTP with curl (Connect's JSON):
 

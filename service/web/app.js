@@ -96,10 +96,21 @@ function pngUrl(base64) {
 function showError(error) {
   const headline = HEADLINES[error.code] ?? "The call failed";
   const where = error.httpStatus ? `HTTP ${error.httpStatus}, ${error.code}` : error.code;
-  const strong = document.createElement("strong");
-  strong.textContent = `${headline} (${where}).`;
-  errorBox.replaceChildren(strong, ` ${error.message}`);
+  showProblem(`${headline} (${where}).`, error.message);
   if (error.code === "unauthenticated" || error.code === "permission_denied") $("#token-details").open = true;
+}
+
+function showProblem(headline, detail) {
+  const strong = document.createElement("strong");
+  strong.textContent = headline;
+  errorBox.replaceChildren(strong, ` ${detail}`);
+}
+
+// A file's size as a person reads it: bytes below a kilobyte, then KB, then MB.
+function sizeText(bytes) {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
 function clearError() {
@@ -341,7 +352,8 @@ async function segment(event) {
   event.preventDefault();
   const file = photoInput.files?.[0];
   if (!file) {
-    showError(new CallError("invalid_argument", "Choose a photo first, or drop one on the photo field.", 0));
+    // Nothing was sent: not the gateway's refusal.
+    showProblem("No photo chosen.", "Choose a photo first, or drop one on the photo field.");
     photoInput.focus();
     return;
   }
@@ -371,7 +383,7 @@ async function segment(event) {
 }
 
 function choose(file) {
-  const chosen = file ? `Chosen: ${file.name} (${Math.ceil(file.size / 1024)} KB)` : "";
+  const chosen = file ? `Chosen: ${file.name} (${sizeText(file.size)})` : "";
   $("#photo-name").textContent = chosen;
   // Through the status line (a live region) too: a dropped file gives no other sign to a screen reader.
   if (file) {

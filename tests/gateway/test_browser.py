@@ -242,12 +242,18 @@ def test_the_variant_picker_calls_the_variant_picked(browser: WebDriver, http_ur
 
 def test_errors_are_shown_plainly(browser: WebDriver, http_url: str, tmp_path: pathlib.Path) -> None:
     _open(browser, http_url + "/", DESKTOP)
+    # No photo chosen: nothing is sent, so it is not told as the gateway's refusal.
+    browser.find_element(By.ID, "segment").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "error").is_displayed(), "no error was shown without a photo")
+    said = browser.find_element(By.ID, "error").text
+    assert said.startswith("No photo chosen.") and "gateway" not in said, said
     # A result first: a failed call must not leave it on the page as if it were the failed call's.
     _segment(browser, IMAGES / "chelsea.png", lambda: browser.find_element(By.ID, "segment").click())
     assert browser.find_element(By.ID, "result").is_displayed()
     not_a_photo = tmp_path / "notes.png"
     not_a_photo.write_text("these are notes, not a photo")
     browser.find_element(By.ID, "photo").send_keys(str(not_a_photo))
+    assert browser.find_element(By.ID, "photo-name").text == "Chosen: notes.png (28 bytes)"
     browser.find_element(By.ID, "segment").click()
     _wait(browser, lambda d: d.find_element(By.ID, "error").is_displayed(), "no error was shown")
     error = browser.find_element(By.ID, "error")
