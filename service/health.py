@@ -83,6 +83,7 @@ class HealthPoller:
         self._task: asyncio.Task[None] | None = None
         self._serving: dict[str, bool] = {}
         self._backends_seen: set[tuple[str, str, str]] = set()  # backend_up's label values
+        self._models_published: set[str] = set()  # model_serving's
         # The tensor check's verdict (None: the model fits) for a model as configured, by its available versions.
         self._checked: dict[tuple[ModelConfig, tuple[int, ...]], str | None] = {}
 
@@ -94,6 +95,9 @@ class HealthPoller:
             log.info("health of %r: NOT_SERVING (the model was removed from the configuration)", name)
             self._serving.pop(name)
             await self.servicer.set(name, NOT_SERVING)
+        for removed in self._models_published - set(router.models):
+            self._metrics.model_serving.remove(removed)
+        self._models_published &= set(router.models)
         configured = {(backend.name, backend.target, backend.kind) for backend in router.backends.values()}
         for labels in self._backends_seen - configured:
             self._metrics.backend_up.remove(*labels)
@@ -110,6 +114,8 @@ class HealthPoller:
                 log.info("health of %r: %s (%s)", name, "SERVING" if serving else "NOT_SERVING", why)
             self._serving[name] = serving
             await self.servicer.set(name, SERVING if serving else NOT_SERVING)
+        self._metrics.model_serving.labels(model.name).set(1 if serving else 0)
+        self._models_published.add(model.name)
 
     async def _status(self, router: Router, backend: str, served_name: str) -> Status:
         try:

@@ -7,12 +7,15 @@ Label values are bounded: methods and status codes are gRPC's, models and varian
 from __future__ import annotations
 
 import logging
+import pathlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from service import reload_failures
 
 if TYPE_CHECKING:
     from service.admission import Places
@@ -66,6 +69,23 @@ class Metrics:
         self.image_bytes = Histogram(
             "segmentation_image_bytes", "Size of the images received.", buckets=BYTES_BUCKETS, registry=registry
         )
+        self.model_serving = Gauge(
+            "segmentation_model_serving",
+            "1 while the model (or a variant of it: model/variant) is SERVING in the health service, else 0.",
+            ["model"],
+            registry=registry,
+        )
+        # process_resident_memory_bytes and the other process_* figures, and the limit they run into, for the
+        # alert on memory near the container's limit.
+        ProcessCollector(registry=registry)
+        limit = memory_limit_bytes()
+        if limit is not None:
+            Gauge(
+                "segmentation_memory_limit_bytes",
+                "The memory limit of the gateway's cgroup (its container's), where it has one.",
+                registry=registry,
+            ).set(limit)
+        registry.register(_ReloadFailures())
 
     def observe_stages(self, timings: Timings) -> None:
         for stage, us in timings.stages_us:
@@ -91,6 +111,37 @@ class Metrics:
             thread.join(5)
 
         return bound, stop
+
+
+def memory_limit_bytes(cgroup: pathlib.Path = pathlib.Path("/sys/fs/cgroup")) -> int | None:
+    """The memory limit of this process's cgroup (v2's memory.max, else v1's memory.limit_in_bytes); None without
+    one ("max", or v1's near-2**63 for none)."""
+    for name in ("memory.max", "memory/memory.limit_in_bytes"):
+        try:
+            text = (cgroup / name).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:
+            return int(text)
+        return None
+    return None
+
+
+class _ReloadFailures(Collector):
+    """Files the gateway failed to take up again, by kind, read from service/reload_failures.py at each scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "segmentation_file_reload_failures",
+            "Changed files the gateway could not take up (it kept what it had): config, tls, credential files.",
+            labels=["file"],
+        )
+        for kind, count in reload_failures.counts().items():
+            family.add_metric([kind], count)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
 
 
 class _ShadowCollector(Collector):

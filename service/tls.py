@@ -11,6 +11,7 @@ import os
 
 import grpc
 
+from service import reload_failures
 from service.config import Config
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class _Certificates:
             configuration = self.configuration()
         except (OSError, ValueError) as exc:  # half-written: keep serving with the current certificate
             log.warning("TLS files changed but could not be read, keeping the current certificate: %s", exc)
+            reload_failures.count("tls")
             return None
         self._stamps = stamps
         log.info("TLS certificate files changed: new connections use the new certificate")

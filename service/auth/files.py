@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from service import reload_failures
 from service.auth.grants import EVERYTHING, Grants
 from service.identifiers import MAX_ID_CHARS, is_safe_id
 
@@ -133,6 +134,7 @@ class WatchedFile(Generic[T]):
             except CredentialFileError as exc:
                 self._value = self._refused
                 log.error("%s; every call is refused until it is fixed", exc)
+                reload_failures.count(self.what)
                 return
             if self._value:
                 log.info("%s reloaded from %s", self.what, self.path)

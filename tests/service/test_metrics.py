@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
 import time
 from dataclasses import replace
@@ -11,6 +12,7 @@ import pytest
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from service.config import Shadow
+from service.metrics import memory_limit_bytes
 from tests import images
 from tests.helpers import scrape
 from tests.inprocess import running, split, two_model_config
@@ -51,9 +53,27 @@ def test_metrics_count_calls_stages_bytes_backends_and_shadows() -> None:
     assert value("segmentation_image_bytes_count") == 7 and value("segmentation_image_bytes_sum") == 6 * len(IMAGE) + 12
     assert value("segmentation_in_flight") == 0 and value("segmentation_shed_total") == 0
     assert value("segmentation_backend_up", backend="a", target="fake:0", kind="fake") == 1
+    assert value("segmentation_model_serving", model="deeplab") == 1
+    assert value("process_resident_memory_bytes") > 0
+    for kind in ("config", "tls", "tokens", "certificate identities", "JWKS"):
+        assert value("segmentation_file_reload_failures_total", file=kind) >= 0
     assert value("segmentation_shadow_requests_total", model="deeplab", variant="canary", outcome="compared") >= 4
     assert value("segmentation_shadow_pixel_agreement", model="deeplab", variant="canary") == 1.0
     # The shipped Grafana dashboard asks only for metrics the gateway has.
     dashboard = (ROOT / "deploy" / "grafana" / "deeplab-gateway.json").read_text()
     asked = set(re.findall(r"segmentation_[a-z_]+", dashboard))
     assert asked and asked <= {name for name, _ in samples}, asked - {name for name, _ in samples}
+
+
+def test_the_memory_limit_is_the_cgroup_s_where_it_has_one(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "memory.max").write_text("268435456\n")
+    assert memory_limit_bytes(tmp_path) == 256 << 20
+    (tmp_path / "memory.max").write_text("max\n")
+    assert memory_limit_bytes(tmp_path) is None
+    (tmp_path / "memory.max").unlink()
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text("536870912\n")
+    assert memory_limit_bytes(tmp_path) == 512 << 20
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text(f"{(1 << 63) - 4096}\n")  # v1's "none"
+    assert memory_limit_bytes(tmp_path) is None
+    assert memory_limit_bytes(tmp_path / "absent") is None

@@ -15,6 +15,7 @@ import grpc
 import pytest
 
 from segmentation.v1 import segmentation_service_pb2 as pb
+from service import reload_failures
 from service.config import BackendConfig, Config
 from service.flags import load_config
 from service.reload import ConfigReloader
@@ -153,8 +154,10 @@ def test_reloads_from_the_file_good_bad_and_under_load_without_a_failed_call(
         assert {variant_of(served.stub, f"after-{i}") for i in range(20)} == {"canary"}
 
         _write(path, 100, 0, extra="[[models.variants]]\nname = 'broken'\n")
+        failed_before = reload_failures.counts()["config"]
         with caplog.at_level(logging.ERROR, logger="service"):
             assert not served.run(reloader.reload("SIGHUP"))
+        assert reload_failures.counts()["config"] == failed_before + 1  # for the alert on reloads failing
         (refusal,) = [r for r in caplog.records if r.levelno >= logging.ERROR]  # one record, of one line
         assert "\n" not in refusal.getMessage()
         assert "config reload (SIGHUP) refused, the running configuration stays" in refusal.getMessage()
