@@ -28,10 +28,10 @@ LITE_BASE ?= models/deeplab-lite
 # A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
 CONFIG ?=
 
-.PHONY: setup toolchains browser triton-venv kserve-venv run-triton test-unit gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak schema \
+.PHONY: setup toolchains browser triton-venv kserve-venv alerting-tools run-triton test-unit gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak schema \
 	clean image compose-test scale-test docs attacks lock check-lock audit sbom
 
-setup: $(STAMP) toolchains browser triton-venv kserve-venv
+setup: $(STAMP) toolchains browser triton-venv kserve-venv alerting-tools
 
 # protoc, grpc-java, Scala, Go and npm packages for the other languages' stubs and examples (idempotent).
 toolchains:
@@ -50,6 +50,10 @@ triton-venv:
 # bench's KServe peer (idempotent; about 50 s the first time).
 kserve-venv:
 	@bash bench/kserve/setup.sh
+
+# promtool (Debian's prometheus package), which `make lint` checks and unit-tests the alert rules with (idempotent).
+alerting-tools:
+	@bash deploy/install-debian-packages.sh alerting-tools prometheus
 
 # The venv holds what the locks pin, each file checked against its sha256, and nothing else: pip and setuptools
 # (requirements/build.txt), every extra (requirements/dev.txt), then the project itself, editable, built with the
@@ -127,6 +131,8 @@ lint: setup check-gen check-lock
 	else echo "buf breaking: no earlier API in this clone's history, nothing to compare"; fi
 	bash deploy/check-manifests.sh
 	bash deploy/envoy/check.sh
+	promtool check rules deploy/alerts/gateway.rules.yml
+	promtool test rules deploy/alerts/gateway.rules.test.yml
 	$(AUDIT_PY) tools/audit.py $(AUDIT_LOCKS) $(AUDIT_FLAGS)
 
 format: setup

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import grpc
 import pytest
+import yaml
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from service.config import Shadow
@@ -59,10 +60,26 @@ def test_metrics_count_calls_stages_bytes_backends_and_shadows() -> None:
         assert value("segmentation_file_reload_failures_total", file=kind) >= 0
     assert value("segmentation_shadow_requests_total", model="deeplab", variant="canary", outcome="compared") >= 4
     assert value("segmentation_shadow_pixel_agreement", model="deeplab", variant="canary") == 1.0
-    # The shipped Grafana dashboard asks only for metrics the gateway has.
+    # The shipped Grafana dashboard and alert rules ask only for metrics the gateway has.
+    names = {name for name, _ in samples}
     dashboard = (ROOT / "deploy" / "grafana" / "deeplab-gateway.json").read_text()
     asked = set(re.findall(r"segmentation_[a-z_]+", dashboard))
-    assert asked and asked <= {name for name, _ in samples}, asked - {name for name, _ in samples}
+    assert asked and asked <= names, asked - names
+    rules = (ROOT / "deploy" / "alerts" / "gateway.rules.yml").read_text()
+    asked = set(re.findall(r"\b(?:segmentation|process)_[a-z_]+", rules))
+    # The memory limit is there only where the gateway's cgroup has one (tested below with cgroup files).
+    asked.discard("segmentation_memory_limit_bytes")
+    assert {"segmentation_model_serving", "process_resident_memory_bytes"} <= asked <= names, asked - names
+
+
+def test_every_alert_has_its_runbook_in_the_operations_page() -> None:
+    rules = yaml.safe_load((ROOT / "deploy" / "alerts" / "gateway.rules.yml").read_text())
+    alerts = [rule for group in rules["groups"] for rule in group["rules"] if "alert" in rule]
+    headings = re.findall(r"^### (\w+)$", (ROOT / "docs" / "operations.md").read_text(), re.MULTILINE)
+    for alert in alerts:
+        page, _, anchor = alert["annotations"]["runbook"].partition("#")
+        assert page == "docs/operations.md" and anchor in {heading.lower() for heading in headings}, alert["alert"]
+    assert len(alerts) >= 10
 
 
 def test_the_memory_limit_is_the_cgroup_s_where_it_has_one(tmp_path: pathlib.Path) -> None:
