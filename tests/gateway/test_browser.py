@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import pathlib
+import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -19,7 +20,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests import images
 from tests.helpers import ServerProcess, http_base, start_gateway, wait_for_health
-from tests.paths import IMAGES, LABELS
+from tests.paths import IMAGES, LABELS, ROOT
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 CHROMEDRIVER = pathlib.Path("/usr/bin/chromedriver")
@@ -261,3 +262,48 @@ def test_errors_are_shown_plainly(browser: WebDriver, http_url: str, tmp_path: p
     assert "HTTP 400, invalid_argument" in error.text and "not an image" in error.text, error.text
     assert browser.find_element(By.ID, "status").text == "notes.png was not segmented."
     assert not browser.find_element(By.ID, "result").is_displayed(), "the previous result is still shown"
+
+
+def test_the_docs_site_reads_at_1280_px(
+    browser: WebDriver, tmp_path: pathlib.Path, keep_artefact: Callable[[pathlib.Path], pathlib.Path]
+) -> None:
+    site = tmp_path / "site"
+    built = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "mkdocs"), "build", "--strict", "--quiet", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    browser.set_window_size(1280, 900)
+    pages = sorted(page for page in site.glob("*.html") if page.name != "404.html")  # the server's, rooted at /
+    assert len(pages) >= 16
+    for page in pages:
+        browser.get(page.as_uri())
+        # The navigation fits in one row: the pages are grouped into sections.
+        assert browser.find_element(By.CSS_SELECTOR, ".navbar").size["height"] < 80, page.name
+        # No code hidden past the edge of its block.
+        cut = browser.execute_script(
+            "return [...document.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth)"
+            ".map(p => p.textContent.slice(0, 60))"
+        )
+        assert not cut, (page.name, cut)
+    # The pictures in text are drawn as written: none of their lines wraps.
+    for name in ("index.html", "architecture.html"):
+        browser.get((site / name).as_uri())
+        wrapped = browser.execute_script(
+            """return [...document.querySelectorAll('pre code')].filter(c => /[─│▶◀]/.test(c.textContent)).map(c => {
+                 const lines = c.textContent.replace(/\\n$/, '').split('\\n').length;
+                 const height = parseFloat(getComputedStyle(c).lineHeight);
+                 return [lines, Math.round(c.getBoundingClientRect().height / height)];
+               }).filter(([lines, drawn]) => drawn !== lines)"""
+        )
+        assert not wrapped, (name, wrapped)
+    # Code is highlighted when the site is built, with no script from elsewhere.
+    browser.get((site / "api.html").as_uri())
+    assert browser.find_elements(By.CSS_SELECTOR, ".codehilite pre span.nv, .codehilite pre span.c1")
+    assert ".codehilite .c1 {" in (site / "css" / "pygments.css").read_text()
+    assert not browser.find_elements(By.CSS_SELECTOR, "script[src^='http']")
+    _screenshot(browser, "docs-index-1280.png", tmp_path, keep_artefact)
