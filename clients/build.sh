@@ -10,8 +10,15 @@ source ./classpath.sh
 exec 9<build.sh
 flock 9
 stamp=.build-stamp
-inputs="$(find ../protos buf.gen.yaml build.sh classpath.sh java/src scala/src go/cmd node/package-lock.json -type f |
-  LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+# The inputs: the protos, the examples, this build, and the compilers and jars it uses (an upgrade builds again).
+inputs="$({
+  find ../protos -name '*.proto' -type f
+  find buf.gen.yaml build.sh classpath.sh java/src scala/src go/cmd node/package-lock.json -type f
+} | LC_ALL=C sort | xargs sha256sum
+  for tool in protoc grpc_java_plugin javac scalac go; do stat -L -c '%n %s %Y' "$(command -v "$tool")"; done
+  echo "$GRPC_JAVA_CLASSPATH"
+)"
+inputs="$(sha256sum <<<"$inputs" | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$inputs" && -x go/bin/segment && -d java/build && -d scala/build &&
   -d node/gen ]]; then
   echo "clients: up to date (clients/{node,java,go}/gen, clients/java/build, clients/scala/build, clients/go/bin/segment)"

@@ -7,6 +7,10 @@ usage="usage: clients/run.sh node|java|scala|go [--server host:port] IMAGE"
 [ $# -ge 1 ] || { echo "$usage" >&2; exit 2; }
 language=$1
 shift
+# Held (shared) while the example runs, by the program exec'd below: a build (clients/build.sh, which holds it
+# alone) waits rather than replace the files the example is running from.
+exec 9<"$here/build.sh"
+flock -s 9
 # Stubs and builds are not committed: say how to make them rather than fail on a missing module or class.
 need() {
   [ -e "$here/$1" ] || { echo "clients/run.sh: clients/$1 is missing: run 'make clients' first" >&2; exit 2; }

@@ -90,6 +90,14 @@ for _ in $(seq 1 240); do
   if "$GRPCURL" -plaintext -max-time 1 "localhost:$GATEWAY_PORT" grpc.health.v1.Health/Check 2>/dev/null \
       | grep -q '"SERVING"'; then
     image=$(realpath "$SHARED/images/chelsea.png")
+    versions_note=""
+    if [ -z "$CONFIG" ] && [ "$MODEL_CONFIG" = deploy/models.config ]; then
+      versions_note="
+The answers name model deeplab, version 2: deploy/models.config serves versions 1 and 2 (the same weights here,
+labelled stable and canary for the A/B and shadow examples), and a call that names no version gets the latest, as
+from TF Serving. \"model\":{\"versionLabel\":\"stable\"} in the request asks for version 1.
+"
+    fi
     cat <<TXT
 
 deeplab-gateway is SERVING on localhost:$GATEWAY_PORT (backend: modelserver on localhost:$MODEL_PORT${TRITON:+,
@@ -104,11 +112,7 @@ Try it (the classes come back with labels, pixel counts and boxes, and the stage
     | $PWD/$GRPCURL -plaintext -emit-defaults -d @ localhost:$GATEWAY_PORT segmentation.v1.SegmentationService/SegmentImage
 
   $PWD/$GRPCURL -plaintext localhost:$GATEWAY_PORT segmentation.v1.SegmentationService/ListModels
-
-The answers name model deeplab, version 2: $MODEL_CONFIG serves versions 1 and 2 (the same weights here, labelled
-stable and canary for the A/B and shadow examples), and a call that names no version gets the latest, as from TF
-Serving. "model":{"versionLabel":"stable"} in the request asks for version 1.
-
+${versions_note}
 The same over HTTP with curl (Connect's JSON):
 
   printf '{"image":"%s"}' "\$(base64 -w0 $image)" \\

@@ -49,11 +49,13 @@ def reachable(status: Status) -> bool:
 
 
 class HealthServicer(health.aio.HealthServicer):
-    """grpc-health's servicer, but a check of a service it has no status for says which names it has: its own
-    answer is NOT_FOUND with no message, which leaves a caller guessing at a typo."""
+    """grpc-health's servicer, but a check of a service it has no status for says how the names go: its own answer
+    is NOT_FOUND with no message, which leaves a caller guessing at a typo. The models' names are not listed: health
+    answers callers who may not list the models."""
 
-    def __init__(self) -> None:
+    def __init__(self, service: str) -> None:
         super().__init__()
+        self._service = service
         self._names = {""}
 
     async def set(self, service: str, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
@@ -64,9 +66,9 @@ class HealthServicer(health.aio.HealthServicer):
         self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext
     ) -> health_pb2.HealthCheckResponse:
         if request.service not in self._names:
-            known = ", ".join(repr(name) for name in sorted(self._names))
+            names = f"'' and {self._service!r} (the service), {model_health_name(self._service, '<model>')!r}"
             await context.abort(
-                grpc.StatusCode.NOT_FOUND, f"no health status for service {request.service!r}; there is one for {known}"
+                grpc.StatusCode.NOT_FOUND, f"no health status for service {request.service!r}; there is one for {names}"
             )
         return await super().Check(request, context)
 
@@ -75,7 +77,7 @@ class HealthPoller:
     """Polls GetModelStatus for every model (and its variants) and publishes the results and backend_up."""
 
     def __init__(self, router: Router, service: str, interval_s: float, metrics: Metrics) -> None:
-        self.servicer = HealthServicer()
+        self.servicer = HealthServicer(service)
         self.router = router
         self._metrics = metrics
         self._service = service

@@ -117,7 +117,7 @@ _CONTENT_TYPES = (
 
 
 def _unsupported_media_type(scope: Scope) -> str:
-    given = dict(scope.get("headers", ())).get(b"content-type", b"").decode("latin-1")
+    given = dict(scope.get("headers", ())).get(b"content-type", b"").decode()  # UTF-8: _unreadable_header held it
     sent = f"Content-Type {given!r} is not one this API takes" if given else "no Content-Type was sent"
     return f"{sent}; send {_CONTENT_TYPES}"
 

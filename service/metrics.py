@@ -71,7 +71,7 @@ class Metrics:
         )
         self.model_serving = Gauge(
             "segmentation_model_serving",
-            "1 while the model (or a variant of it: model/variant) is SERVING in the health service, else 0.",
+            "1 while the model is SERVING in the health service, else 0.",
             ["model"],
             registry=registry,
         )
@@ -138,7 +138,14 @@ class _ReloadFailures(Collector):
         )
         for kind, count in reload_failures.counts().items():
             family.add_metric([kind], count)
-        yield family
+        unreadable = GaugeMetricFamily(
+            "segmentation_file_unreadable",
+            "1 while the latest change of the file is not taken up (the gateway runs on what it had), else 0.",
+            labels=["file"],
+        )
+        for kind, still in reload_failures.unreadable().items():
+            unreadable.add_metric([kind], 1 if still else 0)
+        yield from (family, unreadable)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())

@@ -42,16 +42,17 @@ class ConfigReloader:
                 config = await asyncio.to_thread(self._load)
             except (ConfigError, OSError) as exc:
                 log.error("config reload (%s) refused, the running configuration stays: %s", why, exc)
-                reload_failures.count("config")
+                reload_failures.failed("config")
                 return False
             try:
                 await self._gateway.apply(config)
             except Exception as exc:  # e.g. a channel that cannot be made; the running configuration stays
                 log.error("config reload (%s) failed, the running configuration stays: %r", why, exc)
-                reload_failures.count("config")
+                reload_failures.failed("config")
                 return False
             models = ", ".join(m.name for m in config.models)
             log.info("config reloaded (%s): models %s, default %s", why, models, config.default_model)
+            reload_failures.taken_up("config")
             return True
 
     def on_signal(self) -> None:

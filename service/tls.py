@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 
 import grpc
 
@@ -47,17 +48,30 @@ class _Certificates:
     def changed(self) -> grpc.ServerCertificateConfiguration | None:
         """A new configuration if a file changed since last read, else None (gRPC keeps the current one)."""
         stamps = self._stat()
-        if stamps == self._stamps or None in stamps:
+        if stamps == self._stamps:
+            return None
+        if None in stamps:  # gone, or between a removal and its replacement: the current certificate stays
+            reload_failures.failed("tls")
             return None
         try:
+            self._check()
             configuration = self.configuration()
         except (OSError, ValueError) as exc:  # half-written: keep serving with the current certificate
             log.warning("TLS files changed but could not be read, keeping the current certificate: %s", exc)
-            reload_failures.count("tls")
+            reload_failures.failed("tls")
             return None
         self._stamps = stamps
         log.info("TLS certificate files changed: new connections use the new certificate")
+        reload_failures.taken_up("tls")
         return configuration
+
+    def _check(self) -> None:
+        """Raises ssl.SSLError (an OSError) unless the files hold a certificate, its own key and, if configured, CA
+        certificates: gRPC takes any bytes here and would keep the old certificate without a word."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self._cert, self._key)
+        if self._client_ca:
+            context.load_verify_locations(self._client_ca)
 
 
 def server_credentials(config: Config) -> grpc.ServerCredentials:

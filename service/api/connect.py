@@ -61,7 +61,10 @@ class JsonCodec:
 
     def decode(self, data: bytes | bytearray, message_class: type[MessageT]) -> MessageT:
         if not bytes(data).strip():
-            raise ValueError('the body is empty: send the request as JSON, e.g. {"image": "<the file in base64>"}')
+            raise ValueError(
+                "the body is empty: send the request as JSON: {} for a request of no fields, "
+                'SegmentImage\'s as {"image": "<the file in base64>"}'
+            )
         message = message_class()
         json_format.Parse(data, message, ignore_unknown_fields=False)
         return message

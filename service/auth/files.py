@@ -134,8 +134,9 @@ class WatchedFile(Generic[T]):
             except CredentialFileError as exc:
                 self._value = self._refused
                 log.error("%s; every call is refused until it is fixed", exc)
-                reload_failures.count(self.what)
+                reload_failures.failed(self.what)
                 return
+            reload_failures.taken_up(self.what)
             if self._value:
                 log.info("%s reloaded from %s", self.what, self.path)
             else:

@@ -108,7 +108,7 @@ function showProblem(headline, detail) {
 
 // A file's size as a person reads it: bytes below a kilobyte, then KB, then MB.
 function sizeText(bytes) {
-  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024) return bytes === 1 ? "1 byte" : `${bytes} bytes`;
   if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }

@@ -35,8 +35,8 @@ def test_a_share_too_small_to_round_reads_as_such() -> None:
 def test_a_timeout_no_call_could_keep_is_a_usage_error(
     command: list[str], value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Such deadlines used to reach gRPC, which failed each call at once with DEADLINE_EXCEEDED (exit 1), or said
-    # so instead of "cannot reach".
+    # gRPC would fail each call at once with DEADLINE_EXCEEDED (exit 1) on such a deadline, or say so instead of
+    # "cannot reach": the CLI refuses them as a usage error.
     with pytest.raises(SystemExit) as exit_info:
         image = [] if command else ["photo.jpg"]
         segmentation_client.cli.main([*command, "--server", "localhost:1", "--timeout", value, *image])

@@ -70,6 +70,7 @@ def test_every_mask_format_round_trips_to_the_same_array(client: SegmentationCli
     assert png.source.endswith("chelsea.png")
     counted = client.segment(IMAGES / "chelsea.png", mask_format="none")
     assert counted.mask is None and counted.classes == png.classes and counted.image_size == png.image_size
+    assert counted.summary()["mask"] == png.summary()["mask"] == {"width": 451, "height": 300}
 
 
 def test_bytes_model_size_and_overlay(client: SegmentationClient) -> None:

@@ -90,4 +90,7 @@ def test_a_health_check_of_an_unknown_service_names_the_known_ones(gateway: Serv
     )
     assert result.returncode != 0 and "NotFound" in result.stderr
     assert "no health status for service 'segmentation.v1.Segmentation'" in result.stderr
-    assert "'segmentation.v1.SegmentationService'" in result.stderr
+    assert "'segmentation.v1.SegmentationService' (the service), 'segmentation.v1.SegmentationService/<model>'" in (
+        result.stderr
+    )
+    assert "deeplab" not in result.stderr  # health is open to callers who may not list the models

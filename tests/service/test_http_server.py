@@ -159,7 +159,7 @@ def test_requests_refused_before_a_call_say_why_in_connect_s_json() -> None:
         status, _, body = post(base + PATH + "SegmentImage", IMAGE_JSON, headers={"Content-Type": "text/plain"})
         assert status == 415 and "Content-Type 'text/plain' is not one this API takes" in _connect_error(body)[1]
         status, _, body = post(base + PATH + "SegmentImage", b"")
-        assert status == 400 and "the body is empty: send the request as JSON" in _connect_error(body)[1]
+        assert status == 400 and "the body is empty: send the request as JSON: {} for" in _connect_error(body)[1]
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(base + PATH + "ListModels", timeout=10)  # a GET
         with refused.value as error:

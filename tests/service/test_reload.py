@@ -158,11 +158,15 @@ def test_reloads_from_the_file_good_bad_and_under_load_without_a_failed_call(
         with caplog.at_level(logging.ERROR, logger="service"):
             assert not served.run(reloader.reload("SIGHUP"))
         assert reload_failures.counts()["config"] == failed_before + 1  # for the alert on reloads failing
+        assert reload_failures.unreadable()["config"]
         (refusal,) = [r for r in caplog.records if r.levelno >= logging.ERROR]  # one record, of one line
         assert "\n" not in refusal.getMessage()
         assert "config reload (SIGHUP) refused, the running configuration stays" in refusal.getMessage()
         assert "models[0].variants[2]: needs a weight" in refusal.getMessage()
         assert {variant_of(served.stub, f"after-{i}") for i in range(20)} == {"canary"}
+        _write(path, 100, 0)
+        assert served.run(reloader.reload("SIGHUP"))
+        assert not reload_failures.unreadable()["config"]
 
 
 def test_config_poll_applies_a_changed_file_and_outlives_a_failing_apply(

@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from service import reload_failures
 from service.config import BackendConfig, Config
 from tests import images
 from tests.fakes import FakeTFServing, serving
@@ -131,3 +132,25 @@ def test_the_health_port_answers_probes_in_plaintext_beside_a_tls_port(
         gateway.stop()
     down = _healthcheck(f"--health-listen=127.0.0.1:{health_port}")
     assert down.returncode == 1 and "UNAVAILABLE" in down.stderr
+
+
+def test_a_certificate_without_its_own_key_is_not_taken_up_and_is_told(
+    pki: dict[str, pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_bytes(pki["server.crt"].read_bytes())
+    key.write_bytes(pki["server.key"].read_bytes())
+    config, backends = two_model_config(tls_cert=str(cert), tls_key=str(key))
+    request = pb.SegmentImageRequest(image=IMAGE)
+    failed_before = reload_failures.counts()["tls"]
+    with running(config, backends) as served:
+        # A renewal half done: the new certificate beside the old key. gRPC would take the bytes and keep the old
+        # certificate without a word; the gateway says so, and the metrics tell an alert.
+        trustme.CA().issue_cert("127.0.0.1").cert_chain_pems[0].write_to_path(str(cert))
+        assert _secure_stub(served.target, pki).SegmentImage(request, timeout=10).classes  # the old one still
+        assert reload_failures.counts()["tls"] > failed_before and reload_failures.unreadable()["tls"]
+        cert.write_bytes(pki["client.crt"].read_bytes())  # mended: a certificate and its key, of the same CA
+        key.write_bytes(pki["client.key"].read_bytes())
+        with pytest.raises(grpc.RpcError):  # its name is not 127.0.0.1: proof it was taken up
+            _secure_stub(served.target, pki).SegmentImage(request, timeout=5)
+        assert not reload_failures.unreadable()["tls"]

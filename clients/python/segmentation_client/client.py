@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import pathlib
 import sys
@@ -82,6 +83,8 @@ class Segmentation:
     overlay_png: bytes = b""
     mask_png: bytes = b""  # the PNG as the service sent it, when the format was PNG
     source: str = ""
+    # width, height of the mask the classes were counted in (the mask's shape, where there is a mask)
+    mask_size: tuple[int, int] = (0, 0)
 
     def summary(self) -> dict[str, object]:
         """A JSON-ready description without the mask pixels."""
@@ -89,7 +92,7 @@ class Segmentation:
             "source": self.source,
             "model": {"name": self.model_name, "version": self.model_version},
             "image": {"width": self.image_size[0], "height": self.image_size[1]},
-            "mask": {"width": int(self.mask.shape[1]), "height": int(self.mask.shape[0])},
+            "mask": {"width": self.mask_size[0], "height": self.mask_size[1]},
             "classes": [
                 {
                     "class_id": c.class_id,
@@ -172,6 +175,7 @@ def _segmentation(response: pb.SegmentImageResponse, source: str) -> Segmentatio
         overlay_png=response.overlay,
         mask_png=response.mask.data if response.mask.format == pb.MASK_FORMAT_PNG else b"",
         source=source,
+        mask_size=(response.mask.width, response.mask.height),
     )
 
 
@@ -195,7 +199,7 @@ MAX_TIMEOUT_S = 1e9
 def checked_timeout(seconds: float) -> float:
     """`seconds` if it is a finite number above 0 and at most MAX_TIMEOUT_S; ValueError otherwise (a deadline of 0,
     a negative, nan or infinite one would fail the call at once with DEADLINE_EXCEEDED, saying nothing of why)."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
         raise ValueError(f"timeout must be a number of seconds, not {seconds!r}")
     if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_S):
         raise ValueError(f"timeout must be above 0 seconds and at most {MAX_TIMEOUT_S:g}, not {seconds!r}")
@@ -213,6 +217,7 @@ class SegmentationClient:
         credentials: grpc.ChannelCredentials | None = None,
         timeout: float = 30.0,
     ) -> None:
+        self.timeout = checked_timeout(timeout)
         self.target = target = with_default_port(target)
         options = [
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
@@ -224,7 +229,6 @@ class SegmentationClient:
             self._channel = grpc.secure_channel(target, credentials, options=options)
         self._stub = pb_grpc.SegmentationServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
-        self.timeout = checked_timeout(timeout)
 
     def __enter__(self) -> SegmentationClient:
         return self
