@@ -54,12 +54,18 @@ def test_tls_and_mutual_tls_on_the_gateway(pki: dict[str, pathlib.Path]) -> None
             assert error.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
+def _served_copies(pki: dict[str, pathlib.Path], folder: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """The server's certificate and key copied into files of the test's own, which it may then replace."""
+    cert, key = folder / "tls.crt", folder / "tls.key"
+    cert.write_bytes(pki["server.crt"].read_bytes())
+    key.write_bytes(pki["server.key"].read_bytes())
+    return cert, key
+
+
 def test_renewed_certificate_files_are_used_by_new_connections(
     pki: dict[str, pathlib.Path], tmp_path: pathlib.Path
 ) -> None:
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    cert.write_bytes(pki["server.crt"].read_bytes())
-    key.write_bytes(pki["server.key"].read_bytes())
+    cert, key = _served_copies(pki, tmp_path)
     config, backends = two_model_config(tls_cert=str(cert), tls_key=str(key))
     request = pb.SegmentImageRequest(image=IMAGE)
     renewed_ca = trustme.CA()
@@ -137,9 +143,7 @@ def test_the_health_port_answers_probes_in_plaintext_beside_a_tls_port(
 def test_a_certificate_without_its_own_key_is_not_taken_up_and_is_told(
     pki: dict[str, pathlib.Path], tmp_path: pathlib.Path
 ) -> None:
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    cert.write_bytes(pki["server.crt"].read_bytes())
-    key.write_bytes(pki["server.key"].read_bytes())
+    cert, key = _served_copies(pki, tmp_path)
     config, backends = two_model_config(tls_cert=str(cert), tls_key=str(key))
     request = pb.SegmentImageRequest(image=IMAGE)
     failed_before = reload_failures.counts()["tls"]
