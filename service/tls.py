@@ -28,6 +28,9 @@ class _Certificates:
         self._paths = tuple(p for p in (cert, key, client_ca) if p)
         self._cert, self._key, self._client_ca = cert, key, client_ca
         self._stamps = self._stat()
+        # The files as they were when they last could not be taken up: each handshake asks, and the files are read,
+        # checked, told of and counted once per change, not once per connection.
+        self._refused: tuple[tuple[int, int] | None, ...] | None = None
 
     def _stat(self) -> tuple[tuple[int, int] | None, ...]:
         stamps = []
@@ -48,22 +51,26 @@ class _Certificates:
     def changed(self) -> grpc.ServerCertificateConfiguration | None:
         """A new configuration if a file changed since last read, else None (gRPC keeps the current one)."""
         stamps = self._stat()
-        if stamps == self._stamps:
+        if stamps in (self._stamps, self._refused):
             return None
         if None in stamps:  # gone, or between a removal and its replacement: the current certificate stays
-            reload_failures.failed("tls")
+            self._refuse(stamps)
             return None
         try:
             self._check()
             configuration = self.configuration()
         except (OSError, ValueError) as exc:  # half-written: keep serving with the current certificate
             log.warning("TLS files changed but could not be read, keeping the current certificate: %s", exc)
-            reload_failures.failed("tls")
+            self._refuse(stamps)
             return None
         self._stamps = stamps
         log.info("TLS certificate files changed: new connections use the new certificate")
         reload_failures.taken_up("tls")
         return configuration
+
+    def _refuse(self, stamps: tuple[tuple[int, int] | None, ...]) -> None:
+        self._refused = stamps
+        reload_failures.failed("tls")
 
     def _check(self) -> None:
         """Raises ssl.SSLError (an OSError) unless the files hold a certificate, its own key and, if configured, CA
