@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import h11
 import uvicorn
 from connectrpc.code import Code
 from connectrpc.compat import google_protobuf_binary_codec
@@ -76,37 +77,21 @@ class _HeadersFirst:
 
 class _Body:
     """An ASGI `receive` whose request body must arrive within `timeout_s` of the request's start; past it the
-    application hears that the client went away, and the client gets 408 and a closed connection.
+    application hears that the client went away, and the client gets 408 and a closed connection."""
 
-    A body the application did not read (it answered from the headers: no credentials, say) is read and dropped
-    before the answer goes out, up to `drain_max_bytes`: a server that closes a connection with unread bytes
-    resets it, and the client may lose the answer with it."""
-
-    def __init__(self, receive: Receive, timeout_s: float, drain_max_bytes: int) -> None:
+    def __init__(self, receive: Receive, timeout_s: float) -> None:
         self._receive = receive
         self._deadline = time.monotonic() + timeout_s
-        self._drain_max_bytes = drain_max_bytes
         self.expired = False
-        self.complete = False
 
     async def __call__(self) -> Message:
         if self.expired:
             return {"type": "http.disconnect"}
         try:
-            message = await asyncio.wait_for(self._receive(), max(0.0, self._deadline - time.monotonic()))
+            return await asyncio.wait_for(self._receive(), max(0.0, self._deadline - time.monotonic()))
         except TimeoutError:
             self.expired = True
             return {"type": "http.disconnect"}
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            self.complete = True
-        return message
-
-    async def drain(self, declared: str) -> None:
-        if self.complete or (declared.isdigit() and int(declared) > self._drain_max_bytes):
-            return
-        dropped = 0
-        while not self.complete and not self.expired and dropped <= self._drain_max_bytes:
-            dropped += len((await self()).get("body", b""))
 
 
 _TIMED_OUT_BODY = b"the request body did not arrive within read_timeout\n"
@@ -183,7 +168,7 @@ class HttpApp:
             await send({"type": "http.response.start", "status": 400, "headers": headers})
             await send({"type": "http.response.body", "body": message})
             return
-        body = _Body(receive, self.read_timeout_s, self.read_max_bytes)
+        body = _Body(receive, self.read_timeout_s)
         started = False
         refusal: Callable[[Scope], str] | None = None
 
@@ -198,9 +183,6 @@ class HttpApp:
             elif refusal and message["type"] == "http.response.body" and not message.get("more_body", False):
                 said = json.dumps({"code": "invalid_argument", "message": refusal(scope)}).encode()
                 message = {**message, "body": message.get("body", b"") or said}
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                headers = dict(scope.get("headers", ()))
-                await body.drain(headers.get(b"content-length", b"").decode("latin-1"))
             started = True
             await send(message)
 
@@ -241,16 +223,64 @@ def _certificate_names(transport: asyncio.BaseTransport) -> tuple[tuple[str, tup
     )
 
 
-def _protocol(header_timeout_s: float) -> type[H11Protocol]:
-    """uvicorn's HTTP/1.1 protocol, with a time limit on a request's headers and the client certificate's names
-    given to the calls of its connection."""
+class _LingeringTransport:
+    """The transport uvicorn writes to, whose close() lingers while the client is still sending the request's body
+    (the answer came from its headers: no credentials, a body over the limit, a late body). Closing a socket with
+    bytes unread resets the connection, and the client may lose the answer with it; so the answer goes out whole,
+    the sending side is shut, and what still arrives is dropped until the client closes, `max_bytes` are dropped or
+    `linger_s` pass (nginx's lingering close). A client that stops sending once an answer comes (curl) has it at
+    once; one that sends everything first (Python's urllib) has it after."""
+
+    def __init__(self, transport: asyncio.Transport, linger_s: float, max_bytes: int) -> None:
+        self._transport = transport
+        self._linger_s = linger_s
+        self._max_bytes = max_bytes
+        self._dropped = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self.still_sending: Callable[[], bool] = lambda: False
+        self.lingering = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def close(self) -> None:
+        if self.lingering or self._transport.is_closing() or not self.still_sending():
+            self._close_now()
+            return
+        self.lingering = True
+        if self._transport.can_write_eof():  # TLS cannot half-close; its client reads the answer's end all the same
+            self._transport.write_eof()
+        self._transport.resume_reading()
+        self._timer = asyncio.get_running_loop().call_later(self._linger_s, self._close_now)
+
+    def drop(self, data: bytes) -> None:
+        self._dropped += len(data)
+        if self._dropped > self._max_bytes:
+            self._close_now()
+
+    def _close_now(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._transport.close()
+
+
+def _protocol(header_timeout_s: float, linger_s: float, linger_max_bytes: int) -> type[H11Protocol]:
+    """uvicorn's HTTP/1.1 protocol, with a time limit on a request's headers, a lingering close, and the client
+    certificate's names given to the calls of its connection."""
 
     class Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
         _waiting_after: object = None  # the request cycle before the one whose headers are awaited
+        _lingering: _LingeringTransport
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            self._lingering = _LingeringTransport(transport, linger_s, linger_max_bytes)
+            self._lingering.still_sending = lambda: self.conn.their_state is h11.SEND_BODY
+            super().connection_made(self._lingering)  # type: ignore[arg-type]
             names = _certificate_names(transport)
             if names:
                 self.app = _with_certificate(self.app, names)
@@ -266,10 +296,19 @@ def _protocol(header_timeout_s: float) -> type[H11Protocol]:
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
+            if self._lingering.lingering:
+                self._lingering.drop(data)
+                return
             super().data_received(data)
             if self._header_timer is not None and self.cycle is not self._waiting_after:
                 self._header_timer.cancel()
                 self._header_timer = None
+
+        def eof_received(self) -> None:
+            if self._lingering.lingering:
+                self._lingering.close()  # the client is done: the socket closes now
+                return
+            super().eof_received()
 
         def on_response_complete(self) -> None:
             before = self.cycle
@@ -280,6 +319,7 @@ def _protocol(header_timeout_s: float) -> type[H11Protocol]:
         def connection_lost(self, exc: Exception | None) -> None:
             if self._header_timer is not None:
                 self._header_timer.cancel()
+            self._lingering.close()  # its timer, if it lingered
             super().connection_lost(exc)
 
     return Protocol
@@ -330,7 +370,7 @@ class HttpServer:
         server_config = uvicorn.Config(
             app,
             lifespan="off",
-            http=_protocol(config.header_timeout_s),
+            http=_protocol(config.header_timeout_s, config.read_timeout_s, app.read_max_bytes),
             ws="none",
             # Requests and connections at once; past it, 503 (each may hold a body of up to the receive limit).
             limit_concurrency=max_concurrency,

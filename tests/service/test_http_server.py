@@ -360,6 +360,53 @@ def test_tokens_guard_http_as_they_guard_grpc_and_the_page_stays_open(tmp_path: 
             assert page.status == 200
 
 
+def _answer_without_the_rest_of_the_body(port: int, head: bytes, part: bytes) -> tuple[bytes, float]:
+    """Sends a head and the first part of its body, then stops sending and reads until the answer is whole (the
+    end of its chunks), as curl does when an error comes before its upload is done: the answer and its seconds."""
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + part)
+        answer = b""
+        while not answer.endswith(b"\r\n0\r\n\r\n") and (chunk := sock.recv(65536)):
+            answer += chunk
+    return answer, time.monotonic() - start
+
+
+def test_a_refusal_from_the_headers_is_answered_whole_whether_the_client_stops_sending_or_sends_on(
+    tmp_path: pathlib.Path,
+) -> None:
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("secret-1\n")
+    body = json.dumps({"image": base64.b64encode(bytes(3 << 20)).decode()}).encode()
+    # read_timeout longer than the client waits: the answer must not wait for a body that is not coming.
+    with serving(auth_tokens=str(tokens), read_timeout_s=60) as (served, _, _):
+        assert served.gateway.http is not None
+        port = served.gateway.http.port
+        for connection in ("keep-alive", "close"):
+            head = (
+                f"POST {PATH}SegmentImage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: {connection}\r\n\r\n"
+            ).encode()
+            answer, seconds = _answer_without_the_rest_of_the_body(port, head, body[: 256 << 10])
+            assert answer.startswith(b"HTTP/1.1 401 ") and b"unauthenticated" in answer, (connection, answer[:300])
+            assert seconds < 5, (connection, seconds)
+        # A client that sends its whole body after the answer came (Python's http.client sends before it reads)
+        # is not reset: the connection lingers, dropping what arrives, and closes once the client is done.
+        head = (
+            f"POST {PATH}SegmentImage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head)
+            answer = b""
+            while not answer.endswith(b"\r\n0\r\n\r\n"):
+                answer += sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 401 "), answer[:300]
+            sock.sendall(body)  # 4 MB unread: a server that closed at once would reset this send
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(65536) == b""  # the server's end: nothing more, and no reset
+
+
 def test_the_page_s_files_and_what_is_not_there() -> None:
     with serving() as (_, base, _):
         with urllib.request.urlopen(base + "/", timeout=10) as page:
