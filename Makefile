@@ -145,7 +145,7 @@ format: setup
 export: setup $(MODEL_BASE)/1/saved_model.pb $(MODEL_BASE)/2/saved_model.pb $(LITE_BASE)/1/model.tflite
 
 # Made again when the exporter changes (its signatures may have), from scratch: models/ holds only what this writes.
-$(MODEL_BASE)/1/saved_model.pb: exporter/__main__.py exporter/graph.py exporter/savedmodel.py
+$(MODEL_BASE)/1/saved_model.pb: $(wildcard exporter/*.py)
 	rm -rf $(MODEL_BASE)
 	$(PY) -m exporter --frozen-graph $(FROZEN_GRAPH) --export-dir $(MODEL_BASE) --version 1
 
@@ -169,7 +169,7 @@ clients: setup
 # The unit tests (tests/service, which mirrors service/, tests/clients and tests/tools; marked `unit`): in-process,
 # no model server, toolchain or browser, spread over UNIT_TEST_PROCS processes (pytest-xdist): many of them wait on
 # sockets and timers, so a process more than the cores keeps the cores busy (25 s rather than 30 on 2 cores).
-TEST_PROCS ?= 2
+TEST_PROCS ?= 3
 UNIT_TEST_PROCS ?= 3
 test-unit: $(STAMP)
 	$(PY) -m pytest -n $(UNIT_TEST_PROCS) tests/service tests/clients tests/tools tests/bench
@@ -186,12 +186,18 @@ docs: $(STAMP)
 	$(PY) tools/check_docs.py
 
 # The unit and end-to-end tests side by side in TEST_PROCS processes, each end-to-end one with servers of its own on
-# loopback; then those that judge latency under load (marked `alone`) with nothing beside them; then the TensorFlow
-# side, a process of its own (it registers the same protobuf names as the gateway's stubs).
-test: setup clients scale-test
-	$(PY) -m pytest -n $(TEST_PROCS) -m "not alone" tests/service tests/clients tests/tools tests/bench tests/gateway
+# loopback, and the scale test (Envoy, two gateways, two modelservers); then those that judge latency under load
+# (marked `alone`) with nothing beside them; then the TensorFlow side, a process of its own (it registers the same
+# protobuf names as the gateway's stubs). Side by side, a module's tests run in one process (its servers start once;
+# tests/conftest.py hands out the end-to-end modules first), three processes on two cores (many tests wait on
+# servers and timers), and the servable exported by `make export` is copied instead of exported again by each.
+SIDE_BY_SIDE = -n $(TEST_PROCS) --dist loadscope --no-loadscope-reorder
+test: export TEST_EXPORTED_VERSION = $(MODEL_BASE)/1
+test: setup clients export
+	$(PY) -m pytest $(SIDE_BY_SIDE) -m "not alone" tests/service tests/clients tests/tools tests/bench tests/gateway \
+	  tests/deploy/test_scale.py
 	$(PY) -m pytest -m alone tests/gateway
-	$(PY) -m pytest -n $(TEST_PROCS) tests/model
+	$(PY) -m pytest $(SIDE_BY_SIDE) tests/model
 
 # The gateway's image and the local modelserver's (deploy/Containerfile*), built with podman; their sizes at the end.
 # BASE_IMAGE=... picks the base (default: python:3.11-slim-bookworm if a registry answers, else a local Debian one).
@@ -204,7 +210,8 @@ compose-test: image
 	$(PY) -m pytest -s -p no:cacheprovider tests/deploy/test_compose.py
 
 # Envoy (deploy/envoy/envoy.yaml) -> 2 gateways -> round_robin -> 2 modelservers on loopback: the spread, then one
-# gateway and one modelserver killed under load and restarted (tests/deploy/test_scale.py). Part of `make test`.
+# gateway and one modelserver killed under load and restarted (tests/deploy/test_scale.py), with its report printed.
+# Part of `make test` too (beside the other tests, its report unprinted).
 scale-test: export
 	$(PY) -m pytest -s -p no:cacheprovider tests/deploy/test_scale.py
 

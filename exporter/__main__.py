@@ -10,7 +10,7 @@ import sys
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from exporter.graph import FULL_SIZE, ExportError, parse_graph, read_graph_bytes
+from exporter.graph import FULL_SIZE, GRAPH_DEF_SUBSET, ExportError, parse_graph, read_graph_bytes
 from exporter.native_log import without_gpu_notices
 from exporter.versions import choose_version, publish, staging_dir
 
@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     base: pathlib.Path = args.export_dir
     model_name = args.model_name or base.resolve().name
     data = read_graph_bytes(args.frozen_graph)
+    parse_graph(data, GRAPH_DEF_SUBSET, args.frozen_graph)
     version = choose_version(base, args.version)
 
     # TensorFlow is loaded only once the cheap checks have passed; its C++ logs would bury our one line.

@@ -6,7 +6,7 @@
 - tests/gateway: end to end against real processes (`e2e`): the gateway, the modelserver, Triton, KServe, grpcurl,
   curl, a browser, other languages' clients.
 - tests/model: the TensorFlow side: exporter and modelserver, driven by the official tensorflow-serving-api.
-- tests/deploy: the containers and the scale test (their own make targets).
+- tests/deploy: the containers (`make compose-test`) and the scale test (`make scale-test`, and in `make test`).
 The TensorFlow side and the others register the same protobuf names, so they run as separate pytest processes.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pathlib
+import shutil
 import sys
 from collections.abc import Iterator
 
@@ -31,6 +32,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 FOLDER_MARKERS = {"service": "unit", "clients": "unit", "tools": "unit", "bench": "unit", "gateway": "e2e"}
 TENSORFLOW_SIDE = "model"
 
+# A version the exporter of this checkout has already made from the shared frozen graph (`make test` names
+# models/deeplab/1, which `make export` keeps up to date): the servable fixture copies it instead of exporting again,
+# which each pytest process would otherwise do once (6 s of TensorFlow).
+EXPORTED_VERSION = "TEST_EXPORTED_VERSION"
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not SHARED.is_dir():
@@ -39,6 +45,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def _folder(item: pytest.Item) -> str:
     return pathlib.Path(item.path).relative_to(ROOT / "tests").parts[0]
+
+
+# The order tests are handed out in when they run side by side (`make test`: whole modules, in this order, each to
+# the next free process): the end-to-end modules first, whose servers take seconds to start, so that the run ends on
+# many short unit modules instead of one process finishing a long module while the others wait.
+FOLDER_ORDER = {"deploy": 0, "gateway": 1, "model": 1}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -52,6 +64,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         marker = FOLDER_MARKERS.get(_folder(item))
         if marker:
             item.add_marker(marker)
+    items.sort(key=lambda item: FOLDER_ORDER.get(_folder(item), 2))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -75,8 +88,14 @@ def servable_base(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> p
     with open(base.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (base / "1" / "saved_model.pb").is_file():
-            result = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base, "--version", "1")
-            assert result.returncode == 0, result.stderr
+            exported = os.environ.get(EXPORTED_VERSION)
+            if exported:
+                # Copied aside and renamed: a model server polling the base sees the version whole or not at all.
+                shutil.copytree(exported, base / ".1.tmp")
+                (base / ".1.tmp").rename(base / "1")
+            else:
+                result = run_exporter("--frozen-graph", FROZEN_GRAPH, "--export-dir", base, "--version", "1")
+                assert result.returncode == 0, result.stderr
     return base
 
 

@@ -381,7 +381,7 @@ def test_calls_spread_survive_a_kill_and_come_back(system: tuple[Envoy, list[Gat
     report: dict[str, Any] = {}
 
     # 1. The spread: one client connection to Envoy, calls over both gateways, and from each over both models.
-    load = _run_load(envoy, seconds=8)
+    load = _run_load(envoy, seconds=4)
     assert {code for *_, code in load.outcomes} == {"OK"}, (load.details[:5], load.outcomes[:10])
     by_gateway = [g.calls() for g in gateways]
     by_model = [m.predicts() for m in models]
@@ -398,7 +398,7 @@ def test_calls_spread_survive_a_kill_and_come_back(system: tuple[Envoy, list[Gat
             assert server is not None
             server.stop(signal.SIGKILL)
 
-    load = _run_load(envoy, seconds=12, during=kill)
+    load = _run_load(envoy, seconds=6, during=kill)
     failed = [(start, end, code) for start, end, code in load.outcomes if code != "OK"]
     after = [o for o in load.outcomes if o[0] > killed_at[0] + 1]
     in_flight = [o for o in load.outcomes if o[0] <= killed_at[0] <= o[1]]
@@ -420,7 +420,7 @@ def test_calls_spread_survive_a_kill_and_come_back(system: tuple[Envoy, list[Gat
     gateways[0].start()
     models[0].start()
     _until("Envoy sees the restarted gateway healthy", lambda: envoy.healthy_hosts() == 2)
-    load = _run_load(envoy, seconds=10)
+    load = _run_load(envoy, seconds=5)
     assert {code for *_, code in load.outcomes} == {"OK"}
     restarted = (gateways[0].calls(), models[0].predicts())
     survivors = (gateways[1].calls() - before[0], models[1].predicts() - before[1])
