@@ -225,6 +225,10 @@ class Limits:
         20 * MIB, "largest accepted image in bytes", at_most(MAX_IMAGE_BYTES_LIMIT), shown="20 MiB"
     )
     max_image_pixels: int = setting(50_000_000, "largest accepted width x height", positive)
+    max_regions: int = setting(
+        1000, "most regions an answer lists (a request's regions.min_area leaves out smaller ones)", positive
+    )
+    max_polygon_points: int = setting(200_000, "most vertices of the regions' outlines in one answer", positive)
 
 
 @dataclass(frozen=True)

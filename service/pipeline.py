@@ -22,10 +22,11 @@ from service.image.decode import decode
 from service.image.probe import probe
 from service.image.resize import model_size, resize_to
 from service.image.tensor import model_input, tensor_for
-from service.mask.classes import ModelMask
+from service.mask.classes import ModelMask, named_classes
 from service.mask.formats import DEFAULT_FORMAT, FORMATS, EncodedGrid, MaskFormat
-from service.mask.grid import grid_for
+from service.mask.grid import expand, grid_for
 from service.mask.overlay import overlay_picture, overlay_png
+from service.mask.regions import Region, RegionLimits, RegionRequest, find_regions
 from service.mask.statistics import ClassStats, class_statistics
 from service.mask.upscale import upscale
 from service.profiles import Decode, Profile
@@ -44,6 +45,7 @@ class Options:
     mask_format: MaskFormat = DEFAULT_FORMAT
     mask_size: MaskSize = MaskSize.ORIGINAL
     include_overlay: bool = False
+    regions: RegionRequest | None = None
 
     @property
     def needs_scores(self) -> bool:
@@ -75,6 +77,7 @@ class EncodedMask:
     classes: list[ClassStats]
     overlay: bytes
     clock: StageClock  # unpack, postprocess, encode
+    regions: list[Region] | None = None  # when asked for
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,9 @@ def prepare(
     return Prepared(tensor, shadow_tensor, picture, decoded.width, decoded.height, clock)
 
 
-def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Options) -> EncodedMask:
+def finish(
+    prepared: Prepared, prediction: Prediction, route: Route, options: Options, limits: RegionLimits
+) -> EncodedMask:
     """The model's answer to a class-id mask at the requested size, its statistics, and its encoding."""
     clock = StageClock()
     answer: ModelMask = inference.read_answer(prediction, route, prepared.tensor, options.needs_scores)
@@ -129,18 +134,23 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
     else:
         grid = upscale(answer, prepared.width, prepared.height)
     classes = class_statistics(grid)
+    regions = None
+    if options.regions is not None:
+        ids = named_classes(options.regions.classes, route.model.labels)
+        regions = find_regions(expand(grid), classes, options.regions, ids, limits)
     clock.lap("postprocess")
     encoded = FORMATS[options.mask_format](grid)
     overlay = b""
     if prepared.picture is not None:
         overlay = overlay_png(prepared.picture, answer, grid.width, grid.height)
     clock.lap("encode")
-    return EncodedMask(small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock)
+    return EncodedMask(small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock, regions)
 
 
 class Pipeline:
     def __init__(self, limits: Limits, predict_timeout_s: float, shadows: ShadowRunner | None = None) -> None:
         self.limits = limits
+        self.region_limits = RegionLimits(limits.max_regions, limits.max_polygon_points)
         self.predict_timeout_s = predict_timeout_s
         self.shadows = shadows or ShadowRunner(max_in_flight=0, predict_timeout_s=predict_timeout_s)
 
@@ -187,7 +197,7 @@ class Pipeline:
         with tracing.span("predict", client=True, backend=route.backend.name, model=route.spec.name):
             prediction = await inference.predict(route, prepared.tensor, timeout, options.needs_scores)
         predicting.lap("predict")
-        mask = await asyncio.to_thread(finish, prepared, prediction, route, options)
+        mask = await asyncio.to_thread(finish, prepared, prediction, route, options, self.region_limits)
         if tracing.on():
             # The CPU stages ran in worker threads; their spans are written from the times measured there.
             tracing.record_stages([*prepared.clock.spans(), *mask.clock.spans()])

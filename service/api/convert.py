@@ -8,6 +8,7 @@ from service.backends import VersionState, VersionStatus
 from service.config import ModelConfig
 from service.errors import InvalidRequest
 from service.mask.formats import DEFAULT_FORMAT, FORMATS
+from service.mask.regions import DEFAULT_TOLERANCE, MAX_TOLERANCE, Region, RegionRequest
 from service.pipeline import MaskSize, Options, Segmentation
 from service.profiles import ResizePolicy
 from service.routing import ModelChoice
@@ -48,10 +49,34 @@ def options(request: pb.SegmentImageRequest | ImageRequest) -> Options:
         raise InvalidRequest(f"unknown mask_format {request.mask_format}; use one of {known}")
     if request.mask_size not in _SIZES:
         raise InvalidRequest(f"unknown mask_size {request.mask_size}; use MASK_SIZE_ORIGINAL or _MODEL")
+    regions = request.regions if isinstance(request, ImageRequest) else _regions_field(request)
     return Options(
         mask_format=_FORMATS[request.mask_format],
         mask_size=_SIZES[request.mask_size],
         include_overlay=request.include_overlay,
+        regions=None if regions is None else region_request(regions),
+    )
+
+
+def _regions_field(request: pb.SegmentImageRequest) -> pb.RegionOptions | None:
+    return request.regions if request.HasField("regions") else None
+
+
+def region_request(regions: pb.RegionOptions) -> RegionRequest:
+    if regions.min_area < 0:
+        raise InvalidRequest(f"regions.min_area is {regions.min_area}; it is a number of pixels, 0 or more")
+    tolerance = regions.polygon_tolerance if regions.HasField("polygon_tolerance") else DEFAULT_TOLERANCE
+    if not 0 <= tolerance <= MAX_TOLERANCE:  # NaN too
+        raise InvalidRequest(
+            f"regions.polygon_tolerance is {tolerance}; it is in pixels, from 0 (every corner kept) to "
+            f"{MAX_TOLERANCE:g}"
+        )
+    return RegionRequest(
+        classes=tuple(regions.classes),
+        min_area=max(regions.min_area, 1),
+        polygons=regions.include_polygons,
+        tolerance=tolerance,
+        coco_rle=regions.include_coco_rle,
     )
 
 
@@ -88,7 +113,24 @@ def segment_response(result: Segmentation) -> pb.SegmentImageResponse:
         image_height=result.image_height,
         overlay=encoded.overlay,
         timing=pb.Timing(**{f"{stage}_us": us for stage, us in result.timings.stages_us}, total_us=t.total_us),
+        regions=[_region(r, encoded.height, encoded.width, model) for r in encoded.regions or ()],
     )
+
+
+def _region(region: Region, height: int, width: int, model: ModelConfig) -> pb.Region:
+    answer = pb.Region(
+        class_id=region.class_id,
+        label=model.label(region.class_id),
+        area=region.area,
+        bounding_box=pb.BoundingBox(x=region.x, y=region.y, width=region.width, height=region.height),
+        centroid_x=region.centroid_x,
+        centroid_y=region.centroid_y,
+        polygons=[pb.Polygon(xy=p.xy.ravel().tolist(), hole=p.hole) for p in region.polygons],
+    )
+    if region.coco_counts:
+        answer.coco_rle.size.extend((height, width))
+        answer.coco_rle.counts = region.coco_counts
+    return answer
 
 
 def model_info(

@@ -45,6 +45,10 @@ class ImageRequest:
     def include_overlay(self) -> bool:
         return self.fields.include_overlay
 
+    @property
+    def regions(self) -> pb.RegionOptions | None:
+        return self.fields.regions if self.fields.HasField("regions") else None
+
 
 @dataclass(frozen=True, slots=True)
 class StreamItem:

@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from service.config import Interface
-from service.errors import BackendFailed
+from service.errors import BackendFailed, InvalidRequest
 from service.image.bilinear import interpolate, taps
 from service.profiles import OutputKind, Profile, Upscale
 
@@ -92,3 +92,21 @@ def class_mask(output: np.ndarray, expected: tuple[int, int]) -> np.ndarray:
     if values.dtype != np.uint8 and values.size and (values.min() < 0 or values.max() >= MAX_CLASSES):
         raise BackendFailed(f"the model's mask holds class ids outside 0..{MAX_CLASSES - 1}")
     return np.ascontiguousarray(values, dtype=np.uint8)
+
+
+def named_classes(names: tuple[str, ...], labels: tuple[str, ...]) -> frozenset[int] | None:
+    """The class ids a request names, each by its label or as a decimal id; None when it names none."""
+    if not names:
+        return None
+    ids = set()
+    for name in names:
+        if name.isdigit() and int(name) < MAX_CLASSES:
+            ids.add(int(name))
+        elif name in labels:
+            ids.add(labels.index(name))
+        else:
+            known = ", ".join(labels) if labels else "none: the model has no labels"
+            raise InvalidRequest(
+                f"unknown class {name!r}: name a class by its label or its id (0 to {MAX_CLASSES - 1}); labels: {known}"
+            )
+    return frozenset(ids)

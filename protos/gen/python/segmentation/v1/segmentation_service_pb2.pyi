@@ -59,18 +59,34 @@ class ModelSelector(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ..., signature_name: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class SegmentImageRequest(_message.Message):
-    __slots__ = ("image", "model", "mask_format", "mask_size", "include_overlay")
+    __slots__ = ("image", "model", "mask_format", "mask_size", "include_overlay", "regions")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MASK_FORMAT_FIELD_NUMBER: _ClassVar[int]
     MASK_SIZE_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_OVERLAY_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     model: ModelSelector
     mask_format: MaskFormat
     mask_size: MaskSize
     include_overlay: bool
-    def __init__(self, image: _Optional[bytes] = ..., model: _Optional[_Union[ModelSelector, _Mapping]] = ..., mask_format: _Optional[_Union[MaskFormat, str]] = ..., mask_size: _Optional[_Union[MaskSize, str]] = ..., include_overlay: _Optional[bool] = ...) -> None: ...
+    regions: RegionOptions
+    def __init__(self, image: _Optional[bytes] = ..., model: _Optional[_Union[ModelSelector, _Mapping]] = ..., mask_format: _Optional[_Union[MaskFormat, str]] = ..., mask_size: _Optional[_Union[MaskSize, str]] = ..., include_overlay: _Optional[bool] = ..., regions: _Optional[_Union[RegionOptions, _Mapping]] = ...) -> None: ...
+
+class RegionOptions(_message.Message):
+    __slots__ = ("classes", "min_area", "include_polygons", "polygon_tolerance", "include_coco_rle")
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    MIN_AREA_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_POLYGONS_FIELD_NUMBER: _ClassVar[int]
+    POLYGON_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_COCO_RLE_FIELD_NUMBER: _ClassVar[int]
+    classes: _containers.RepeatedScalarFieldContainer[str]
+    min_area: int
+    include_polygons: bool
+    polygon_tolerance: float
+    include_coco_rle: bool
+    def __init__(self, classes: _Optional[_Iterable[str]] = ..., min_area: _Optional[int] = ..., include_polygons: _Optional[bool] = ..., polygon_tolerance: _Optional[float] = ..., include_coco_rle: _Optional[bool] = ...) -> None: ...
 
 class RunLengths(_message.Message):
     __slots__ = ("values", "counts")
@@ -155,7 +171,7 @@ class Timing(_message.Message):
     def __init__(self, probe_us: _Optional[int] = ..., decode_us: _Optional[int] = ..., resize_us: _Optional[int] = ..., pack_us: _Optional[int] = ..., predict_us: _Optional[int] = ..., unpack_us: _Optional[int] = ..., postprocess_us: _Optional[int] = ..., encode_us: _Optional[int] = ..., total_us: _Optional[int] = ...) -> None: ...
 
 class SegmentImageResponse(_message.Message):
-    __slots__ = ("mask", "classes", "model", "image_width", "image_height", "overlay", "timing")
+    __slots__ = ("mask", "classes", "model", "image_width", "image_height", "overlay", "timing", "regions")
     MASK_FIELD_NUMBER: _ClassVar[int]
     CLASSES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +179,7 @@ class SegmentImageResponse(_message.Message):
     IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     OVERLAY_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
     mask: Mask
     classes: _containers.RepeatedCompositeFieldContainer[ClassStat]
     model: ModelRef
@@ -170,7 +187,44 @@ class SegmentImageResponse(_message.Message):
     image_height: int
     overlay: bytes
     timing: Timing
-    def __init__(self, mask: _Optional[_Union[Mask, _Mapping]] = ..., classes: _Optional[_Iterable[_Union[ClassStat, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., overlay: _Optional[bytes] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ...) -> None: ...
+    regions: _containers.RepeatedCompositeFieldContainer[Region]
+    def __init__(self, mask: _Optional[_Union[Mask, _Mapping]] = ..., classes: _Optional[_Iterable[_Union[ClassStat, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., overlay: _Optional[bytes] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ...) -> None: ...
+
+class Region(_message.Message):
+    __slots__ = ("class_id", "label", "area", "bounding_box", "centroid_x", "centroid_y", "polygons", "coco_rle")
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    AREA_FIELD_NUMBER: _ClassVar[int]
+    BOUNDING_BOX_FIELD_NUMBER: _ClassVar[int]
+    CENTROID_X_FIELD_NUMBER: _ClassVar[int]
+    CENTROID_Y_FIELD_NUMBER: _ClassVar[int]
+    POLYGONS_FIELD_NUMBER: _ClassVar[int]
+    COCO_RLE_FIELD_NUMBER: _ClassVar[int]
+    class_id: int
+    label: str
+    area: int
+    bounding_box: BoundingBox
+    centroid_x: float
+    centroid_y: float
+    polygons: _containers.RepeatedCompositeFieldContainer[Polygon]
+    coco_rle: CocoRle
+    def __init__(self, class_id: _Optional[int] = ..., label: _Optional[str] = ..., area: _Optional[int] = ..., bounding_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., centroid_x: _Optional[float] = ..., centroid_y: _Optional[float] = ..., polygons: _Optional[_Iterable[_Union[Polygon, _Mapping]]] = ..., coco_rle: _Optional[_Union[CocoRle, _Mapping]] = ...) -> None: ...
+
+class Polygon(_message.Message):
+    __slots__ = ("xy", "hole")
+    XY_FIELD_NUMBER: _ClassVar[int]
+    HOLE_FIELD_NUMBER: _ClassVar[int]
+    xy: _containers.RepeatedScalarFieldContainer[int]
+    hole: bool
+    def __init__(self, xy: _Optional[_Iterable[int]] = ..., hole: _Optional[bool] = ...) -> None: ...
+
+class CocoRle(_message.Message):
+    __slots__ = ("size", "counts")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    size: _containers.RepeatedScalarFieldContainer[int]
+    counts: str
+    def __init__(self, size: _Optional[_Iterable[int]] = ..., counts: _Optional[str] = ...) -> None: ...
 
 class SegmentImageStreamRequest(_message.Message):
     __slots__ = ("request", "id")
