@@ -28,6 +28,7 @@ from segmentation_client import (
     InvalidImageError,
     Model,
     NotFoundError,
+    Regions,
     SegmentationClient,
     StreamItem,
     UnavailableError,
@@ -214,6 +215,26 @@ def test_cli_json_mode_and_errors(gateway: ServerProcess, tmp_path: pathlib.Path
 
     missing = segment_cli("/nonexistent.jpg")
     assert missing.returncode == 2 and "no such file or directory" in missing.stderr
+
+
+def test_regions_through_the_library_and_the_cli(client: SegmentationClient, gateway: ServerProcess) -> None:
+    result = client.segment(
+        IMAGES / "chelsea.png", mask_format="raw", regions=Regions(("cat",), polygons=True, tolerance=0, coco_rle=True)
+    )
+    assert result.regions and {r.label for r in result.regions} == {"cat"}
+    assert sum(r.area for r in result.regions) == (result.mask == CAT).sum()
+    biggest = result.regions[0]
+    assert biggest.polygons[0].points.shape[1] == 2 and not biggest.polygons[0].hole
+    assert biggest.coco_rle is not None and biggest.coco_rle["size"] == list(result.mask.shape)
+    assert "regions" not in client.segment(IMAGES / "chelsea.png", mask_format="none").summary()
+
+    cli = segment_cli(
+        str(IMAGES / "chelsea.png"), "--server", gateway.target, "--json", "--quiet", "--regions", "cat", "--coco-rle"
+    )
+    assert cli.returncode == 0, cli.stderr
+    [summary] = json.loads(cli.stdout)
+    assert [r["area"] for r in summary["regions"]] == [r.area for r in result.regions]
+    assert summary["regions"][0]["coco_rle"] == biggest.coco_rle and "polygons" not in summary["regions"][0]
 
 
 def test_cli_models_and_health(gateway: ServerProcess) -> None:

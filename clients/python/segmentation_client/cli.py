@@ -2,6 +2,7 @@
 
 segment IMAGE_OR_DIR... [--server HOST:PORT] [--out DIR] [--json] [--mask-size original|model]
         [--mask-format png|raw|rle] [--no-overlay] [--overwrite] [--timeout SECONDS_PER_IMAGE]
+        [--regions [CLASS...] [--min-area PIXELS] [--polygons] [--coco-rle]]
 segment models [--server HOST:PORT] [--timeout SECONDS]
 segment health [--server HOST:PORT] [--timeout SECONDS]
 """
@@ -20,6 +21,7 @@ from segmentation_client.client import (
     DEFAULT_PORT,
     MAX_TIMEOUT_S,
     Model,
+    Regions,
     Segmentation,
     SegmentationClient,
     with_default_port,
@@ -163,6 +165,9 @@ def _segment(args: argparse.Namespace) -> int:
             mask_format=args.mask_format,
             mask_size=args.mask_size,
             overlay=out is not None and not args.no_overlay,
+            regions=None
+            if args.regions is None
+            else Regions(tuple(args.regions), args.min_area, args.polygons, coco_rle=args.coco_rle),
             timeout=min(args.timeout * len(images), MAX_TIMEOUT_S),
         )
         try:
@@ -253,6 +258,19 @@ def _parser(command: str) -> argparse.ArgumentParser:
             help="replace results of an earlier run in --out under the same names (default: refuse)",
         )
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--regions",
+            nargs="*",
+            metavar="CLASS",
+            default=None,
+            help="list each class's connected regions in the summaries (only these classes, labels or ids, if "
+            "named; default every class but the background)",
+        )
+        parser.add_argument(
+            "--min-area", type=int, default=0, help="with --regions: leave out smaller regions (pixels)"
+        )
+        parser.add_argument("--polygons", action="store_true", help="with --regions: each region's outline")
+        parser.add_argument("--coco-rle", action="store_true", help="with --regions: each region as COCO RLE")
     parser.add_argument(
         "--server",
         default=DEFAULT_SERVER,

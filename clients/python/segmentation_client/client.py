@@ -71,6 +71,61 @@ class ClassInfo:
 
 
 @dataclass(frozen=True)
+class Regions:
+    """What to ask of the answer's regions: each class's connected areas (the API's RegionOptions)."""
+
+    classes: tuple[str, ...] = ()  # labels or ids; none: every class but 0 (the background)
+    min_area: int = 0  # regions of fewer pixels are left out
+    polygons: bool = False  # each region's outline
+    tolerance: float | None = None  # pixels an outline may stray from the boundary; None: the service's (1)
+    coco_rle: bool = False  # each region as COCO RLE
+
+    def to_proto(self) -> pb.RegionOptions:
+        options = pb.RegionOptions(
+            classes=list(self.classes),
+            min_area=self.min_area,
+            include_polygons=self.polygons,
+            include_coco_rle=self.coco_rle,
+        )
+        if self.tolerance is not None:
+            options.polygon_tolerance = self.tolerance
+        return options
+
+
+@dataclass(frozen=True)
+class RegionPolygon:
+    points: np.ndarray  # (n, 2) int32 x, y: pixel centres of the boundary, in order, closed
+    hole: bool
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    """One connected region of a class in the mask."""
+
+    class_id: int
+    label: str
+    area: int  # pixels
+    box: tuple[int, int, int, int]  # x, y, width, height in mask pixels
+    centroid: tuple[float, float]  # x, y: the mean column and row of its pixels
+    polygons: list[RegionPolygon]  # the outer boundary first, then the holes'; empty unless asked for
+    coco_rle: dict[str, object] | None  # {"size": [height, width], "counts": str} as pycocotools reads it
+
+    def summary(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "class_id": self.class_id,
+            "label": self.label,
+            "area": self.area,
+            "box": dict(zip(("x", "y", "width", "height"), self.box, strict=True)),
+            "centroid": {"x": round(self.centroid[0], 3), "y": round(self.centroid[1], 3)},
+        }
+        if self.polygons:
+            out["polygons"] = [{"xy": p.points.ravel().tolist(), "hole": p.hole} for p in self.polygons]
+        if self.coco_rle is not None:
+            out["coco_rle"] = self.coco_rle
+        return out
+
+
+@dataclass(frozen=True)
 class Segmentation:
     """One segmented image."""
 
@@ -85,6 +140,7 @@ class Segmentation:
     source: str = ""
     # width, height of the mask the classes were counted in (the mask's shape, where there is a mask)
     mask_size: tuple[int, int] = (0, 0)
+    regions: list[RegionInfo] = field(default_factory=list)  # when asked for, by class id then area
 
     def summary(self) -> dict[str, object]:
         """A JSON-ready description without the mask pixels."""
@@ -104,6 +160,7 @@ class Segmentation:
                 for c in self.classes
             ],
             "timings_us": self.timings_us,
+            **({"regions": [r.summary() for r in self.regions]} if self.regions else {}),
         }
 
 
@@ -176,6 +233,22 @@ def _segmentation(response: pb.SegmentImageResponse, source: str) -> Segmentatio
         mask_png=response.mask.data if response.mask.format == pb.MASK_FORMAT_PNG else b"",
         source=source,
         mask_size=(response.mask.width, response.mask.height),
+        regions=[_region(r) for r in response.regions],
+    )
+
+
+def _region(region: pb.Region) -> RegionInfo:
+    box = region.bounding_box
+    return RegionInfo(
+        class_id=region.class_id,
+        label=region.label,
+        area=region.area,
+        box=(box.x, box.y, box.width, box.height),
+        centroid=(region.centroid_x, region.centroid_y),
+        polygons=[RegionPolygon(np.array(p.xy, dtype=np.int32).reshape(-1, 2), p.hole) for p in region.polygons],
+        coco_rle={"size": list(region.coco_rle.size), "counts": region.coco_rle.counts}
+        if region.HasField("coco_rle")
+        else None,
     )
 
 
@@ -246,7 +319,14 @@ class SegmentationClient:
         return self.timeout if default is None else default
 
     def _request(
-        self, data: bytes, model: Model | str | None, mask_format: MaskFormat, mask_size: MaskSize, overlay: bool
+        self,
+        data: bytes,
+        model: Model | str | None,
+        mask_format: MaskFormat,
+        mask_size: MaskSize,
+        overlay: bool,
+        *,
+        regions: Regions | None = None,
     ) -> pb.SegmentImageRequest:
         if isinstance(model, str):
             model = Model(name=model)
@@ -260,6 +340,7 @@ class SegmentationClient:
             mask_format=_FORMATS[mask_format],
             mask_size=_SIZES[mask_size],
             include_overlay=overlay,
+            regions=regions.to_proto() if regions else None,
         )
 
     def segment(
@@ -270,11 +351,12 @@ class SegmentationClient:
         mask_format: MaskFormat = "png",
         mask_size: MaskSize = "original",
         overlay: bool = False,
+        regions: Regions | None = None,
         timeout: float | None = None,
     ) -> Segmentation:
-        """Segments one image (bytes or a path)."""
+        """Segments one image (bytes or a path); `regions` asks for each class's connected regions."""
         data, source = _read(image)
-        request = self._request(data, model, mask_format, mask_size, overlay)
+        request = self._request(data, model, mask_format, mask_size, overlay, regions=regions)
         try:
             response = self._stub.SegmentImage(request, timeout=self._deadline(timeout))
         except grpc.RpcError as error:
@@ -289,13 +371,15 @@ class SegmentationClient:
         mask_format: MaskFormat = "png",
         mask_size: MaskSize = "original",
         overlay: bool = False,
+        regions: Regions | None = None,
         timeout: float | None = None,
     ) -> Iterator[StreamItem]:
         """Segments many images over one streaming call, yielding answers in order; a bad image is an item
         with an error, not an exception. An input that cannot be read (a missing file, a folder, neither bytes
         nor a path) is not sent: its item has an InvalidImageError. `timeout` bounds the whole stream (default:
         none). An exception raised by `images` itself comes after the answers to the images before it."""
-        template = self._request(b"", model, mask_format, mask_size, overlay)  # ValueError now, not mid-stream
+        # ValueError now, not mid-stream.
+        template = self._request(b"", model, mask_format, mask_size, overlay, regions=regions)
         # gRPC reads `images` through requests() on a thread of its own while this generator reads the answers.
         # That thread only appends: `sent`, the positions in `images` of the requests sent (the service numbers
         # only those) and their sources; `failed`, the items of the inputs not sent, in position order, which
