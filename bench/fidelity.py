@@ -11,8 +11,9 @@ present in either mask, averaged). Also whether the model-size mask (MASK_SIZE_M
 for the very tensor the gateway sent, and whether that tensor is the one the graph makes from the photo itself.
 With --levers, also the gateway's speed options (LEVERS: the profile options that trade agreement for speed) and
 its model-size answer enlarged by the client; with --peers, the bench's in-graph peers (the bytes to TF Serving,
-decoded and resized in the graph). Prints a table, worst cases first, and a last line of JSON; `--report` writes
-the tables as Markdown.
+decoded and resized in the graph). For each case too, the regions of the default model's answer against its own
+mask (bench/regions.py: COCO RLE decoded by pycocotools, outlines drawn back). Prints a table, worst cases first,
+and a last line of JSON; `--report` writes the tables as Markdown.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ import pillow_heif
 import skimage.data
 from PIL import Image, ImageOps
 
+from bench import regions
+from bench.regions import RegionOutcome
 from deploy.local import ROOT, ServerProcess, start_gateway, start_modelserver
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
@@ -347,18 +350,28 @@ def measure(
     own: bool,
     levers: bool = False,
     peers: dict[str, pathlib.Path] | None = None,
-) -> list[Outcome]:
+) -> tuple[list[Outcome], list[RegionOutcome]]:
     """Every case of the plan with every model the example configures, against each model's own output; `own`: the
     gateway runs this checkout's code (its tensors are known). With `levers`, the gateway's speed options (LEVERS)
-    and the model-size answer enlarged; with `peers`, the in-graph peers, each against the frozen graph."""
+    and the model-size answer enlarged; with `peers`, the in-graph peers, each against the frozen graph. Beside
+    them, the regions of "deeplab"'s answer against its mask (bench/regions.py)."""
     lite = models["deeplab-lite"].profile
     references = {"deeplab": Graph(), "deeplab-lite": Lite(lite.input_offset, lite.input_scale)}
     runs = {name: Peer(path) for name, path in (peers or {}).items()}
     photos, variants = PLANS[plan]
     outcomes = []
+    region_outcomes = []
     for case in cases(photos, variants):
         rgb = viewed(case.data)
         expected = {name: reference.reference(rgb) for name, reference in references.items()}
+        exact, simplified = (
+            stub.SegmentImage(
+                pb.SegmentImageRequest(image=case.data, mask_format=pb.MASK_FORMAT_RAW, regions=options), timeout=120
+            )
+            for options in (regions.EXACT, regions.SIMPLIFIED)
+        )
+        mask = np.frombuffer(exact.mask.data, np.uint8).reshape(exact.mask.height, exact.mask.width)
+        region_outcomes.append(regions.check(exact, simplified, mask, case.photo, case.variant))
 
         for name, reference in references.items():
             found, elapsed = segment(stub, case.data, name, pb.MASK_SIZE_ORIGINAL)
@@ -383,7 +396,7 @@ def measure(
             start = time.perf_counter()
             found = peer.answer(case.data, rgb.shape)
             outcomes.append(_outcome(case, expected, name, found, (time.perf_counter() - start) * 1000))
-    return outcomes
+    return outcomes, region_outcomes
 
 
 def _percent(value: float | None, digits: int) -> str:
@@ -492,7 +505,7 @@ def run(
     gateway: str = "",
     levers: bool = False,
     peers: bool = False,
-) -> list[Outcome]:
+) -> tuple[list[Outcome], list[RegionOutcome]]:
     """Starts a model server and the gateway (unless given a running gateway's address) and measures the plan."""
     models = {m.name: m for m in read_config_file(EXAMPLE).models}
     servers: list[ServerProcess] = []
@@ -545,7 +558,19 @@ def report(outcomes: list[Outcome], result: dict, path: pathlib.Path) -> None:
         f"```\n{json.dumps(result)}\n```\n\n"
         "| subject | min agreement | mean agreement | mean IoU | min, upright photos | mean, upright photos | cases "
         "| no answer |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n"
-        f"{subjects}\n\n{TABLE_HEAD}\n" + "\n".join(rows) + "\n"
+        f"{subjects}\n\n{_regions_line(result.get('regions'))}{TABLE_HEAD}\n" + "\n".join(rows) + "\n"
+    )
+
+
+def _regions_line(figures: dict | None) -> str:
+    if not figures:
+        return ""
+    return (
+        f"Regions of the default model's answers (every class but the background): {figures['regions']} regions "
+        f"in {figures['cases']} cases; COCO RLE decoded to exactly the mask in {figures['rle_exact']}; exact "
+        f"outlines drawn back to exactly the regions in {figures['outlines_exact']}; outlines at 1 px drawn back, "
+        f"IoU with the regions min {_percent(figures['min_polygon_iou_1px'], 2)}, mean "
+        f"{_percent(figures['mean_polygon_iou_1px'], 2)}.\n\n"
     )
 
 
@@ -565,10 +590,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outcomes", type=pathlib.Path, default=None, help="write every case's figures here (JSON)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    outcomes = run(
+    outcomes, region_outcomes = run(
         args.plan, args.model_base, args.lite_base, gateway=args.gateway, levers=args.levers, peers=args.peers
     )
     result = summary(outcomes)
+    result["regions"] = regions.figures(region_outcomes)
+    result["targets_met"] = result["targets_met"] and result["regions"]["targets_met"]
     print(TABLE_HEAD)
     for outcome in sorted((o for o in outcomes if o.subject in SHIPPED), key=_worst_first)[:10]:
         print(_row(outcome))

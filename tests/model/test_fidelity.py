@@ -66,3 +66,8 @@ def test_the_short_fidelity_run_meets_the_targets_with_exact_model_size_masks(tm
     # and that tensor the one the graph makes from the photo itself.
     assert all(c["model_size_exact"] for c in cases), [c for c in cases if not c["model_size_exact"]]
     assert all(c["tensor_exact"] for c in cases if c["subject"] == "deeplab")
+    # The default model's regions: COCO RLE decoded to exactly its mask, exact outlines drawn back to the regions.
+    regions = figures["regions"]
+    assert regions["cases"] == 3 * 6 and regions["regions"] > 0, regions
+    assert regions["rle_exact"] == regions["outlines_exact"] == "18/18", regions
+    assert regions["min_polygon_iou_1px"] > 0.9, regions  # the same regions at 1 px; its figures are reported

@@ -1,0 +1,91 @@
+"""The answer's regions against its own mask, for `make fidelity`: each region's COCO RLE decoded by pycocotools
+(the regions of every class but the background, together, are exactly its pixels); each region's exact outline
+(tolerance 0) drawn back, which must give its pixels exactly; and the outlines at the default tolerance (1 px)
+drawn back: their intersection over union with the regions' pixels, summed over the regions of a photo.
+
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pycocotools.mask as coco
+
+from segmentation.v1 import segmentation_service_pb2 as pb
+
+# Every class but the background: exact outlines and COCO RLE; then outlines at the default tolerance.
+EXACT = pb.RegionOptions(include_polygons=True, polygon_tolerance=0, include_coco_rle=True)
+SIMPLIFIED = pb.RegionOptions(include_polygons=True)
+# Issue 31's target for outlines at 1 px, reported beside the checks (not yet met on every photo).
+TARGET_POLYGON_IOU = 0.99
+
+
+@dataclass(frozen=True)
+class RegionOutcome:
+    photo: str
+    variant: str
+    regions: int
+    rle_exact: bool  # the decoded RLEs are each region's area, apart, and together every pixel not background
+    outlines_exact: bool  # the exact outlines drawn back are the regions' pixels
+    polygon_iou: float | None  # the outlines at 1 px drawn back against the regions' pixels; None: no region
+
+
+def drawn(rings: Sequence[tuple[np.ndarray, bool]], shape: tuple[int, int]) -> np.ndarray:
+    """A region drawn back from its outline ((n, 2) vertices, hole or not): the outer rings filled, the holes
+    emptied, and the holes' rings drawn again (they pass through the region's pixels around each hole)."""
+    canvas = np.zeros(shape, dtype=np.uint8)
+    outer = [points for points, hole in rings if not hole]
+    holes = [points for points, hole in rings if hole]
+    cv2.fillPoly(canvas, outer, 1)
+    if holes:
+        cv2.fillPoly(canvas, holes, 0)
+        cv2.polylines(canvas, holes, isClosed=True, color=1)
+    return canvas.astype(bool)
+
+
+def _iou(response: pb.SegmentImageResponse, shape: tuple[int, int], pixels: list[np.ndarray]) -> float | None:
+    """Each region's outline drawn back against its pixels, summed over the regions."""
+    intersection = union = 0
+    for region, inside in zip(response.regions, pixels, strict=True):
+        rings = [(np.array(p.xy, dtype=np.int32).reshape(-1, 2), p.hole) for p in region.polygons]
+        outline = drawn(rings, shape)
+        intersection += int((outline & inside).sum())
+        union += int((outline | inside).sum())
+    return intersection / union if union else None
+
+
+def check(
+    exact: pb.SegmentImageResponse, simplified: pb.SegmentImageResponse, mask: np.ndarray, photo: str, variant: str
+) -> RegionOutcome:
+    """The regions of answers to EXACT and SIMPLIFIED, against the answers' mask ((h, w) class ids)."""
+    covered = np.zeros(mask.shape, dtype=bool)
+    rle_exact = True
+    pixels = []
+    for region in exact.regions:
+        inside = coco.decode({"size": list(region.coco_rle.size), "counts": region.coco_rle.counts.encode()}) > 0
+        rle_exact = rle_exact and int(inside.sum()) == region.area and not (inside & covered).any()
+        covered |= inside
+        pixels.append(inside)
+    rle_exact = rle_exact and bool(np.array_equal(covered, mask != 0))
+    same = [(r.class_id, r.area) for r in exact.regions] == [(r.class_id, r.area) for r in simplified.regions]
+    outlines_exact = _iou(exact, mask.shape, pixels) in (1.0, None)
+    iou = _iou(simplified, mask.shape, pixels) if same else 0.0
+    return RegionOutcome(photo, variant, len(exact.regions), rle_exact, outlines_exact, iou)
+
+
+def figures(outcomes: list[RegionOutcome]) -> dict:
+    ious = [o.polygon_iou for o in outcomes if o.polygon_iou is not None]
+    return {
+        "cases": len(outcomes),
+        "regions": sum(o.regions for o in outcomes),
+        "rle_exact": f"{sum(o.rle_exact for o in outcomes)}/{len(outcomes)}",
+        "outlines_exact": f"{sum(o.outlines_exact for o in outcomes)}/{len(outcomes)}",
+        "min_polygon_iou_1px": round(min(ious), 6) if ious else None,
+        "mean_polygon_iou_1px": round(statistics.fmean(ious), 6) if ious else None,
+        "polygon_iou_1px_target_met": all(iou >= TARGET_POLYGON_IOU for iou in ious),
+        "targets_met": all(o.rle_exact and o.outlines_exact for o in outcomes),
+    }
