@@ -8,6 +8,7 @@ import numpy as np
 import pycocotools.mask as coco
 import pytest
 
+from bench.regions import drawn
 from service.errors import InvalidRequest, LimitExceeded
 from service.mask.classes import named_classes
 from service.mask.grid import grid_for
@@ -80,17 +81,9 @@ def test_classes_by_label_or_id_min_area_and_the_background() -> None:
     assert [r.class_id for r in _regions(mask, RegionRequest(), frozenset({0}))] == [0, 0]
 
 
-def _drawn(region: Region, shape: tuple[int, int]) -> np.ndarray:
-    """The region drawn back from its outline: the outer boundary filled, the holes emptied, their boundaries (through
-    the region's own pixels around each hole) drawn again."""
-    canvas = np.zeros(shape, dtype=np.uint8)
-    outer = [p.xy for p in region.polygons if not p.hole]
-    holes = [p.xy for p in region.polygons if p.hole]
-    cv2.fillPoly(canvas, outer, 1)
-    if holes:
-        cv2.fillPoly(canvas, holes, 0)
-        cv2.polylines(canvas, holes, isClosed=True, color=1)
-    return canvas.astype(bool)
+def _drawn(region: Region, shape: tuple[int, ...]) -> np.ndarray:
+    """The region drawn back from its outline, as `make fidelity` draws it."""
+    return drawn([(polygon.xy, polygon.hole) for polygon in region.polygons], shape[:2])
 
 
 def test_exact_outlines_draw_the_region_back_and_holes_are_kept() -> None:
