@@ -229,6 +229,7 @@ class Limits:
         1000, "most regions an answer lists (a request's regions.min_area leaves out smaller ones)", positive
     )
     max_polygon_points: int = setting(200_000, "most vertices of the regions' outlines in one answer", positive)
+    max_probability_maps: int = setting(4, "most probability maps one answer carries", positive)
 
 
 @dataclass(frozen=True)

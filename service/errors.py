@@ -36,6 +36,10 @@ class PermissionDenied(GatewayError):
     """The caller's credential does not allow what it asked for (a model, a version, a signature)."""
 
 
+class NotSupportedByModel(GatewayError):
+    """The request asks for what the model cannot give (probabilities from a model that gives no scores)."""
+
+
 class ModelNotFound(GatewayError):
     """The model, version, version label or signature is not configured or not served."""
 

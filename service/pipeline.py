@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from service import inference, tracing
 from service.backends import Prediction
 from service.config import Limits
-from service.errors import DeadlineExceeded
+from service.errors import DeadlineExceeded, InvalidRequest, LimitExceeded, NotSupportedByModel
 from service.image.decode import decode
 from service.image.probe import probe
 from service.image.resize import model_size, resize_to
@@ -26,6 +26,7 @@ from service.mask.classes import ModelMask, named_classes
 from service.mask.formats import DEFAULT_FORMAT, FORMATS, EncodedGrid, MaskFormat
 from service.mask.grid import expand, grid_for
 from service.mask.overlay import overlay_picture, overlay_png
+from service.mask.probability import ProbabilityMap, probability_maps
 from service.mask.regions import Region, RegionLimits, RegionRequest, find_regions
 from service.mask.statistics import ClassStats, class_statistics
 from service.mask.upscale import upscale
@@ -46,11 +47,13 @@ class Options:
     mask_size: MaskSize = MaskSize.ORIGINAL
     include_overlay: bool = False
     regions: RegionRequest | None = None
+    probability_classes: tuple[str, ...] = ()  # as the request names them (mask.classes.named_classes)
 
     @property
     def needs_scores(self) -> bool:
-        """Whether pixels at another size than the model's are decided: then the model's scores are asked for."""
-        return self.mask_size == MaskSize.ORIGINAL or self.include_overlay
+        """Whether pixels at another size than the model's are decided, or probabilities asked for: then the model's
+        scores are asked for."""
+        return self.mask_size == MaskSize.ORIGINAL or self.include_overlay or bool(self.probability_classes)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class EncodedMask:
     overlay: bytes
     clock: StageClock  # unpack, postprocess, encode
     regions: list[Region] | None = None  # when asked for
+    probabilities: list[ProbabilityMap] = field(default_factory=list)  # when asked for, in the order asked
 
 
 @dataclass(frozen=True)
@@ -121,9 +125,7 @@ def prepare(
     return Prepared(tensor, shadow_tensor, picture, decoded.width, decoded.height, clock)
 
 
-def finish(
-    prepared: Prepared, prediction: Prediction, route: Route, options: Options, limits: RegionLimits
-) -> EncodedMask:
+def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Options, limits: Limits) -> EncodedMask:
     """The model's answer to a class-id mask at the requested size, its statistics, and its encoding."""
     clock = StageClock()
     answer: ModelMask = inference.read_answer(prediction, route, prepared.tensor, options.needs_scores)
@@ -137,20 +139,46 @@ def finish(
     regions = None
     if options.regions is not None:
         ids = named_classes(options.regions.classes, route.model.labels)
-        regions = find_regions(expand(grid), classes, options.regions, ids, limits)
+        region_limits = RegionLimits(limits.max_regions, limits.max_polygon_points)
+        regions = find_regions(expand(grid), classes, options.regions, frozenset(ids) or None, region_limits)
+    probabilities = []
+    if options.probability_classes:
+        ids = _probability_classes(options.probability_classes, answer, route, limits)
+        probabilities = probability_maps(answer.scores, ids, grid.width, grid.height)  # type: ignore[arg-type]
     clock.lap("postprocess")
     encoded = FORMATS[options.mask_format](grid)
     overlay = b""
     if prepared.picture is not None:
         overlay = overlay_png(prepared.picture, answer, grid.width, grid.height)
     clock.lap("encode")
-    return EncodedMask(small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock, regions)
+    return EncodedMask(
+        small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock, regions, probabilities
+    )
+
+
+def _probability_classes(names: tuple[str, ...], answer: ModelMask, route: Route, limits: Limits) -> tuple[int, ...]:
+    """The classes whose probabilities a request asks for, checked against the limit and what the model gives."""
+    ids = named_classes(names, route.model.labels)
+    if len(ids) > limits.max_probability_maps:
+        raise LimitExceeded(
+            f"{len(ids)} probability maps asked for, over the limit of {limits.max_probability_maps} "
+            "(max_probability_maps): ask for fewer classes, or in several calls"
+        )
+    if answer.scores is None:
+        raise NotSupportedByModel(
+            f"model {route.model.name!r} gives no probabilities: its profile names no scores behind its class ids "
+            "(scores_key), or enlarges class ids without them (upscale = nearest)"
+        )
+    count = answer.scores.scores.shape[2]
+    beyond = [i for i in ids if i >= count]
+    if beyond:
+        raise InvalidRequest(f"class {beyond[0]} is beyond the model's {count} classes (0 to {count - 1})")
+    return ids
 
 
 class Pipeline:
     def __init__(self, limits: Limits, predict_timeout_s: float, shadows: ShadowRunner | None = None) -> None:
         self.limits = limits
-        self.region_limits = RegionLimits(limits.max_regions, limits.max_polygon_points)
         self.predict_timeout_s = predict_timeout_s
         self.shadows = shadows or ShadowRunner(max_in_flight=0, predict_timeout_s=predict_timeout_s)
 
@@ -197,7 +225,7 @@ class Pipeline:
         with tracing.span("predict", client=True, backend=route.backend.name, model=route.spec.name):
             prediction = await inference.predict(route, prepared.tensor, timeout, options.needs_scores)
         predicting.lap("predict")
-        mask = await asyncio.to_thread(finish, prepared, prediction, route, options, self.region_limits)
+        mask = await asyncio.to_thread(finish, prepared, prediction, route, options, self.limits)
         if tracing.on():
             # The CPU stages ran in worker threads; their spans are written from the times measured there.
             tracing.record_stages([*prepared.clock.spans(), *mask.clock.spans()])

@@ -55,6 +55,7 @@ def options(request: pb.SegmentImageRequest | ImageRequest) -> Options:
         mask_size=_SIZES[request.mask_size],
         include_overlay=request.include_overlay,
         regions=None if regions is None else region_request(regions),
+        probability_classes=tuple(request.probability_classes),
     )
 
 
@@ -114,6 +115,12 @@ def segment_response(result: Segmentation) -> pb.SegmentImageResponse:
         overlay=encoded.overlay,
         timing=pb.Timing(**{f"{stage}_us": us for stage, us in result.timings.stages_us}, total_us=t.total_us),
         regions=[_region(r, encoded.height, encoded.width, model) for r in encoded.regions or ()],
+        probabilities=[
+            pb.ProbabilityMap(
+                class_id=m.class_id, label=model.label(m.class_id), width=m.width, height=m.height, png=m.png
+            )
+            for m in encoded.probabilities
+        ],
     )
 
 

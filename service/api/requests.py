@@ -10,6 +10,7 @@ and refused is protobuf's own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -48,6 +49,10 @@ class ImageRequest:
     @property
     def regions(self) -> pb.RegionOptions | None:
         return self.fields.regions if self.fields.HasField("regions") else None
+
+    @property
+    def probability_classes(self) -> Sequence[str]:
+        return self.fields.probability_classes
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -94,19 +95,17 @@ def class_mask(output: np.ndarray, expected: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.uint8)
 
 
-def named_classes(names: tuple[str, ...], labels: tuple[str, ...]) -> frozenset[int] | None:
-    """The class ids a request names, each by its label or as a decimal id; None when it names none."""
-    if not names:
-        return None
-    ids = set()
+def named_classes(names: Sequence[str], labels: tuple[str, ...]) -> tuple[int, ...]:
+    """The class ids a request names, each by its label or as a decimal id, in its order, once each."""
+    ids: dict[int, None] = {}
     for name in names:
         if name.isdigit() and int(name) < MAX_CLASSES:
-            ids.add(int(name))
+            ids[int(name)] = None
         elif name in labels:
-            ids.add(labels.index(name))
+            ids[labels.index(name)] = None
         else:
             known = ", ".join(labels) if labels else "none: the model has no labels"
             raise InvalidRequest(
                 f"unknown class {name!r}: name a class by its label or its id (0 to {MAX_CLASSES - 1}); labels: {known}"
             )
-    return frozenset(ids)
+    return tuple(ids)

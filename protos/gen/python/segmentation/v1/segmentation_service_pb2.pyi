@@ -59,20 +59,22 @@ class ModelSelector(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ..., signature_name: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class SegmentImageRequest(_message.Message):
-    __slots__ = ("image", "model", "mask_format", "mask_size", "include_overlay", "regions")
+    __slots__ = ("image", "model", "mask_format", "mask_size", "include_overlay", "regions", "probability_classes")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MASK_FORMAT_FIELD_NUMBER: _ClassVar[int]
     MASK_SIZE_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_OVERLAY_FIELD_NUMBER: _ClassVar[int]
     REGIONS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_CLASSES_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     model: ModelSelector
     mask_format: MaskFormat
     mask_size: MaskSize
     include_overlay: bool
     regions: RegionOptions
-    def __init__(self, image: _Optional[bytes] = ..., model: _Optional[_Union[ModelSelector, _Mapping]] = ..., mask_format: _Optional[_Union[MaskFormat, str]] = ..., mask_size: _Optional[_Union[MaskSize, str]] = ..., include_overlay: _Optional[bool] = ..., regions: _Optional[_Union[RegionOptions, _Mapping]] = ...) -> None: ...
+    probability_classes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, image: _Optional[bytes] = ..., model: _Optional[_Union[ModelSelector, _Mapping]] = ..., mask_format: _Optional[_Union[MaskFormat, str]] = ..., mask_size: _Optional[_Union[MaskSize, str]] = ..., include_overlay: _Optional[bool] = ..., regions: _Optional[_Union[RegionOptions, _Mapping]] = ..., probability_classes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RegionOptions(_message.Message):
     __slots__ = ("classes", "min_area", "include_polygons", "polygon_tolerance", "include_coco_rle")
@@ -171,7 +173,7 @@ class Timing(_message.Message):
     def __init__(self, probe_us: _Optional[int] = ..., decode_us: _Optional[int] = ..., resize_us: _Optional[int] = ..., pack_us: _Optional[int] = ..., predict_us: _Optional[int] = ..., unpack_us: _Optional[int] = ..., postprocess_us: _Optional[int] = ..., encode_us: _Optional[int] = ..., total_us: _Optional[int] = ...) -> None: ...
 
 class SegmentImageResponse(_message.Message):
-    __slots__ = ("mask", "classes", "model", "image_width", "image_height", "overlay", "timing", "regions")
+    __slots__ = ("mask", "classes", "model", "image_width", "image_height", "overlay", "timing", "regions", "probabilities")
     MASK_FIELD_NUMBER: _ClassVar[int]
     CLASSES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -180,6 +182,7 @@ class SegmentImageResponse(_message.Message):
     OVERLAY_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
     REGIONS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     mask: Mask
     classes: _containers.RepeatedCompositeFieldContainer[ClassStat]
     model: ModelRef
@@ -188,7 +191,22 @@ class SegmentImageResponse(_message.Message):
     overlay: bytes
     timing: Timing
     regions: _containers.RepeatedCompositeFieldContainer[Region]
-    def __init__(self, mask: _Optional[_Union[Mask, _Mapping]] = ..., classes: _Optional[_Iterable[_Union[ClassStat, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., overlay: _Optional[bytes] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ...) -> None: ...
+    probabilities: _containers.RepeatedCompositeFieldContainer[ProbabilityMap]
+    def __init__(self, mask: _Optional[_Union[Mask, _Mapping]] = ..., classes: _Optional[_Iterable[_Union[ClassStat, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., overlay: _Optional[bytes] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., probabilities: _Optional[_Iterable[_Union[ProbabilityMap, _Mapping]]] = ...) -> None: ...
+
+class ProbabilityMap(_message.Message):
+    __slots__ = ("class_id", "label", "width", "height", "png")
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PNG_FIELD_NUMBER: _ClassVar[int]
+    class_id: int
+    label: str
+    width: int
+    height: int
+    png: bytes
+    def __init__(self, class_id: _Optional[int] = ..., label: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., png: _Optional[bytes] = ...) -> None: ...
 
 class Region(_message.Message):
     __slots__ = ("class_id", "label", "area", "bounding_box", "centroid_x", "centroid_y", "polygons", "coco_rle")

@@ -1,0 +1,79 @@
+"""Probability maps through the real gateway and model: the cat's map agrees with the answer's mask, at either size;
+a model without scores, too many maps and unknown classes are refused with what to change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2
+
+from segmentation.v1 import segmentation_service_pb2 as pb
+from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from tests import images
+from tests.gateway.test_gateway import mask_of, segment
+from tests.helpers import ServerProcess, start_gateway, wait_for_health
+from tests.paths import CAT, PERSON
+
+
+@pytest.fixture(scope="module")
+def scores_stub(modelserver: ServerProcess) -> Iterator[pb_grpc.SegmentationServiceStub]:
+    """A gateway whose model gives its scores (make run's profile)."""
+    server = start_gateway(modelserver.target, "--profile=deeplab-257")
+    wait_for_health(server.target, health_pb2.HealthCheckResponse.SERVING)
+    with grpc.insecure_channel(server.target) as channel:
+        yield pb_grpc.SegmentationServiceStub(channel)
+    server.stop()
+
+
+def _levels(found: pb.ProbabilityMap) -> np.ndarray:
+    levels = cv2.imdecode(np.frombuffer(found.png, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert levels.dtype == np.uint8 and levels.shape == (found.height, found.width)
+    return levels
+
+
+@pytest.mark.parametrize("size", [pb.MASK_SIZE_ORIGINAL, pb.MASK_SIZE_MODEL])
+def test_the_cat_s_probability_follows_its_mask(scores_stub: pb_grpc.SegmentationServiceStub, size: int) -> None:
+    response = segment(
+        scores_stub,
+        images.jpeg("chelsea.png"),
+        mask_format=pb.MASK_FORMAT_RAW,
+        mask_size=size,
+        probability_classes=["cat", str(PERSON), "0"],
+    )
+    mask = mask_of(response)
+    assert [(m.class_id, m.label) for m in response.probabilities] == [
+        (CAT, "cat"),
+        (PERSON, "person"),
+        (0, "background"),
+    ]
+    cat, person, background = (_levels(m) for m in response.probabilities)
+    assert cat.shape == mask.shape
+    # Where the cat's probability is over a half, the pixel is the cat's, and the other way round, but for pixels at
+    # its boundary (the mask is decided from the scores, the map from the probabilities enlarged).
+    assert ((cat > 127) == (mask == CAT)).mean() > 0.99
+    assert cat[mask == CAT].mean() > 200 and person.max() < 128
+    # Probabilities of all classes sum to 1; of three of them, to at most 1 (each level rounded).
+    assert (cat.astype(int) + person + background <= 255 + 2).all()
+
+
+def test_a_model_without_scores_too_many_maps_and_unknown_classes_are_refused(
+    stub: pb_grpc.SegmentationServiceStub, scores_stub: pb_grpc.SegmentationServiceStub
+) -> None:
+    data = images.jpeg("chelsea.png")
+    with pytest.raises(grpc.RpcError) as error:
+        segment(stub, data, probability_classes=["cat"])  # the default profile: class ids only
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "model 'deeplab' gives no probabilities" in error.value.details()
+    with pytest.raises(grpc.RpcError) as error:
+        segment(scores_stub, data, probability_classes=["cat", "dog", "person", "sofa", "chair"])
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "5 probability maps asked for, over the limit of 4 (max_probability_maps)" in error.value.details()
+    for name, message in (("unicorn", "unknown class 'unicorn'"), ("40", "class 40 is beyond the model's 21 classes")):
+        with pytest.raises(grpc.RpcError) as error:
+            segment(scores_stub, data, probability_classes=[name])
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in error.value.details()
+    assert not segment(scores_stub, data, mask_format=pb.MASK_FORMAT_NONE).probabilities
