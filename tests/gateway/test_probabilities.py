@@ -13,20 +13,26 @@ from grpc_health.v1 import health_pb2
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from segmentation_client import SegmentationClient
 from tests import images
 from tests.gateway.test_gateway import mask_of, segment
 from tests.helpers import ServerProcess, start_gateway, wait_for_health
-from tests.paths import CAT, PERSON
+from tests.paths import CAT, IMAGES, PERSON
 
 
 @pytest.fixture(scope="module")
-def scores_stub(modelserver: ServerProcess) -> Iterator[pb_grpc.SegmentationServiceStub]:
+def scores_gateway(modelserver: ServerProcess) -> Iterator[ServerProcess]:
     """A gateway whose model gives its scores (make run's profile)."""
     server = start_gateway(modelserver.target, "--profile=deeplab-257")
     wait_for_health(server.target, health_pb2.HealthCheckResponse.SERVING)
-    with grpc.insecure_channel(server.target) as channel:
-        yield pb_grpc.SegmentationServiceStub(channel)
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def scores_stub(scores_gateway: ServerProcess) -> Iterator[pb_grpc.SegmentationServiceStub]:
+    with grpc.insecure_channel(scores_gateway.target) as channel:
+        yield pb_grpc.SegmentationServiceStub(channel)
 
 
 def _levels(found: pb.ProbabilityMap) -> np.ndarray:
@@ -77,3 +83,14 @@ def test_a_model_without_scores_too_many_maps_and_unknown_classes_are_refused(
             segment(scores_stub, data, probability_classes=[name])
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in error.value.details()
     assert not segment(scores_stub, data, mask_format=pb.MASK_FORMAT_NONE).probabilities
+
+
+def test_the_library_gives_each_map_as_floats_by_label_or_id(scores_gateway: ServerProcess) -> None:
+    with SegmentationClient(scores_gateway.target) as client:
+        result = client.segment(IMAGES / "chelsea.png", mask_format="raw", probabilities=("cat", 0))
+    cat = result.probability("cat")
+    assert cat is result.probability(CAT) and cat.dtype == np.float32 and cat.shape == result.mask.shape
+    assert cat.min() >= 0 and cat.max() <= 1 and ((cat > 0.5) == (result.mask == CAT)).mean() > 0.99
+    assert result.probability("background").shape == cat.shape
+    with pytest.raises(KeyError, match="ask for it with probabilities"):
+        result.probability("person")

@@ -25,7 +25,7 @@ from segmentation_client.errors import (
     error_for,
     from_rpc_error,
 )
-from segmentation_client.masks import decode_mask
+from segmentation_client.masks import decode_mask, decode_probability
 
 ImageInput = bytes | str | os.PathLike[str]
 MaskFormat = Literal["png", "raw", "rle", "none"]
@@ -141,6 +141,16 @@ class Segmentation:
     # width, height of the mask the classes were counted in (the mask's shape, where there is a mask)
     mask_size: tuple[int, int] = (0, 0)
     regions: list[RegionInfo] = field(default_factory=list)  # when asked for, by class id then area
+    # (height, width) float32 in [0, 1] by class id, for the classes asked for (`probabilities=`)
+    probability_maps: dict[int, np.ndarray] = field(default_factory=dict)
+    labels: dict[int, str] = field(default_factory=dict)  # the labels of the maps' classes
+
+    def probability(self, name: str | int) -> np.ndarray:
+        """The probability map of a class asked for, by its label or id; KeyError for one not asked for."""
+        for class_id, label in self.labels.items():
+            if name in (label, class_id, str(class_id)):
+                return self.probability_maps[class_id]
+        raise KeyError(f"no probability map of {name!r}: ask for it with probabilities=({name!r},)")
 
     def summary(self) -> dict[str, object]:
         """A JSON-ready description without the mask pixels."""
@@ -234,6 +244,8 @@ def _segmentation(response: pb.SegmentImageResponse, source: str) -> Segmentatio
         source=source,
         mask_size=(response.mask.width, response.mask.height),
         regions=[_region(r) for r in response.regions],
+        probability_maps={m.class_id: decode_probability(m) for m in response.probabilities},
+        labels={m.class_id: m.label for m in response.probabilities},
     )
 
 
@@ -327,6 +339,7 @@ class SegmentationClient:
         overlay: bool,
         *,
         regions: Regions | None = None,
+        probabilities: tuple[str | int, ...] = (),
     ) -> pb.SegmentImageRequest:
         if isinstance(model, str):
             model = Model(name=model)
@@ -341,6 +354,7 @@ class SegmentationClient:
             mask_size=_SIZES[mask_size],
             include_overlay=overlay,
             regions=regions.to_proto() if regions else None,
+            probability_classes=[str(name) for name in probabilities],
         )
 
     def segment(
@@ -352,11 +366,15 @@ class SegmentationClient:
         mask_size: MaskSize = "original",
         overlay: bool = False,
         regions: Regions | None = None,
+        probabilities: tuple[str | int, ...] = (),
         timeout: float | None = None,
     ) -> Segmentation:
-        """Segments one image (bytes or a path); `regions` asks for each class's connected regions."""
+        """Segments one image (bytes or a path); `regions` asks for each class's connected regions,
+        `probabilities` for the probability maps of classes (labels or ids; `result.probability(name)`)."""
         data, source = _read(image)
-        request = self._request(data, model, mask_format, mask_size, overlay, regions=regions)
+        request = self._request(
+            data, model, mask_format, mask_size, overlay, regions=regions, probabilities=probabilities
+        )
         try:
             response = self._stub.SegmentImage(request, timeout=self._deadline(timeout))
         except grpc.RpcError as error:
@@ -372,6 +390,7 @@ class SegmentationClient:
         mask_size: MaskSize = "original",
         overlay: bool = False,
         regions: Regions | None = None,
+        probabilities: tuple[str | int, ...] = (),
         timeout: float | None = None,
     ) -> Iterator[StreamItem]:
         """Segments many images over one streaming call, yielding answers in order; a bad image is an item
@@ -379,7 +398,9 @@ class SegmentationClient:
         nor a path) is not sent: its item has an InvalidImageError. `timeout` bounds the whole stream (default:
         none). An exception raised by `images` itself comes after the answers to the images before it."""
         # ValueError now, not mid-stream.
-        template = self._request(b"", model, mask_format, mask_size, overlay, regions=regions)
+        template = self._request(
+            b"", model, mask_format, mask_size, overlay, regions=regions, probabilities=probabilities
+        )
         # gRPC reads `images` through requests() on a thread of its own while this generator reads the answers.
         # That thread only appends: `sent`, the positions in `images` of the requests sent (the service numbers
         # only those) and their sources; `failed`, the items of the inputs not sent, in position order, which

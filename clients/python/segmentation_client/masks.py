@@ -56,6 +56,11 @@ def _png_palette_indices(data: bytes, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def decode_probability(found: pb.ProbabilityMap) -> np.ndarray:
+    """A class's probability map as (height, width) float32 in [0, 1], from its 8-bit PNG (levels of 1/255)."""
+    return _png_palette_indices(found.png, (found.height, found.width)).astype(np.float32) / np.float32(255)
+
+
 def encode_png(mask: np.ndarray) -> bytes:
     """A palette PNG of a mask (pixel values = class ids, PASCAL colours), as the service writes them."""
     import io  # noqa: PLC0415
