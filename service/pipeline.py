@@ -22,12 +22,12 @@ from service.image.decode import decode
 from service.image.probe import probe
 from service.image.resize import model_size, resize_to
 from service.image.tensor import model_input, tensor_for
-from service.mask.classes import ModelMask, named_classes
+from service.mask.classes import ModelMask, ScoreMap, named_classes
 from service.mask.formats import DEFAULT_FORMAT, FORMATS, EncodedGrid, MaskFormat
 from service.mask.grid import expand, grid_for
 from service.mask.overlay import overlay_picture, overlay_png
-from service.mask.probability import ProbabilityMap, probability_maps
-from service.mask.regions import Region, RegionLimits, RegionRequest, find_regions
+from service.mask.probability import ProbabilityMap, model_size_probabilities, probability_maps, region_mean
+from service.mask.regions import MeanProbability, Region, RegionLimits, RegionRequest, find_regions
 from service.mask.statistics import ClassStats, class_statistics
 from service.mask.upscale import upscale
 from service.profiles import Decode, Profile
@@ -51,9 +51,10 @@ class Options:
 
     @property
     def needs_scores(self) -> bool:
-        """Whether pixels at another size than the model's are decided, or probabilities asked for: then the model's
-        scores are asked for."""
-        return self.mask_size == MaskSize.ORIGINAL or self.include_overlay or bool(self.probability_classes)
+        """Whether pixels at another size than the model's are decided, or probabilities asked for (maps, or the
+        regions' mean): then the model's scores are asked for."""
+        probabilities = bool(self.probability_classes) or self.regions is not None
+        return self.mask_size == MaskSize.ORIGINAL or self.include_overlay or probabilities
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,10 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
     if options.regions is not None:
         ids = named_classes(options.regions.classes, route.model.labels)
         region_limits = RegionLimits(limits.max_regions, limits.max_polygon_points)
-        regions = find_regions(expand(grid), classes, options.regions, frozenset(ids) or None, region_limits)
+        mean = None if answer.scores is None else _mean_probability(answer.scores, grid.width, grid.height)
+        regions = find_regions(
+            expand(grid), classes, options.regions, frozenset(ids) or None, region_limits, mean_probability=mean
+        )
     probabilities = []
     if options.probability_classes:
         ids = _probability_classes(options.probability_classes, answer, route, limits)
@@ -154,6 +158,16 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
     return EncodedMask(
         small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock, regions, probabilities
     )
+
+
+def _mean_probability(scores: ScoreMap, width: int, height: int) -> MeanProbability:
+    """Each region's mean probability, from the model's probabilities at its size (computed once a call)."""
+    probabilities = model_size_probabilities(scores)
+
+    def mean(class_id: int, x: int, y: int, inside: np.ndarray) -> float:
+        return region_mean(probabilities, class_id, (width, height), (x, y), inside)
+
+    return mean
 
 
 def _probability_classes(names: tuple[str, ...], answer: ModelMask, route: Route, limits: Limits) -> tuple[int, ...]:

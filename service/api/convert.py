@@ -134,6 +134,8 @@ def _region(region: Region, height: int, width: int, model: ModelConfig) -> pb.R
         centroid_y=region.centroid_y,
         polygons=[pb.Polygon(xy=p.xy.ravel().tolist(), hole=p.hole) for p in region.polygons],
     )
+    if region.mean_probability is not None:
+        answer.mean_probability = region.mean_probability
     if region.coco_counts:
         answer.coco_rle.size.extend((height, width))
         answer.coco_rle.counts = region.coco_counts

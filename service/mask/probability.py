@@ -56,6 +56,30 @@ def enlarged_levels(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
+def region_mean(
+    probabilities: np.ndarray, class_id: int, size: tuple[int, int], origin: tuple[int, int], inside: np.ndarray
+) -> float:
+    """The mean probability of `class_id` over a region's pixels: `inside`, a bool box at `origin` = (column, row) of
+    a mask of `size` = (width, height), from the model-size probabilities (model_size_probabilities), enlarged as
+    the maps are."""
+    width, height = size
+    x, y = origin
+    plane = probabilities[:, :, class_id]
+    rows, cols = taps(height, plane.shape[0]), taps(width, plane.shape[1])
+    columns = slice(x, x + inside.shape[1])
+    left, right = plane[:, cols.lower[columns]], plane[:, cols.upper[columns]]
+    x_lerp = cols.lerp[columns][np.newaxis]
+    total = 0.0
+    for start in range(0, inside.shape[0], _BAND_ROWS):
+        band = slice(y + start, y + min(start + _BAND_ROWS, inside.shape[0]))
+        top, bottom = rows.lower[band], rows.upper[band]
+        values = interpolate(
+            [left[top], right[top], left[bottom], right[bottom]], x_lerp, rows.lerp[band][:, np.newaxis]
+        )
+        total += float(values[inside[start : start + _BAND_ROWS]].sum(dtype=np.float64))
+    return total / int(inside.sum())
+
+
 def probability_maps(scores: ScoreMap, class_ids: tuple[int, ...], width: int, height: int) -> list[ProbabilityMap]:
     """The maps of `class_ids` (each below the model's class count) at (width, height), as PNGs."""
     probabilities = model_size_probabilities(scores)

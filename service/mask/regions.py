@@ -8,6 +8,7 @@ a photo of noise can have a region every few pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -18,6 +19,8 @@ from service.mask import coco_rle
 from service.mask.statistics import ClassStats
 
 MAX_TOLERANCE = 100.0
+# The mean probability of a class over a region: (class id, column, row, the region's pixels in its box) -> [0, 1].
+MeanProbability = Callable[[int, int, int, np.ndarray], float]
 DEFAULT_TOLERANCE = 1.0
 
 
@@ -57,6 +60,7 @@ class Region:
     centroid_y: float
     polygons: tuple[Polygon, ...] = ()
     coco_counts: str = ""  # COCO's compressed counts, when asked for
+    mean_probability: float | None = None  # of its class over its pixels, where the model gives scores
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ def find_regions(
     request: RegionRequest,
     class_ids: frozenset[int] | None,
     limits: RegionLimits,
+    *,
+    mean_probability: MeanProbability | None = None,
 ) -> list[Region]:
     """The regions of `mask` ((h, w) uint8 class ids) of the classes `class_ids` (None: all but 0) among those
     present (`classes`, the mask's statistics), by class id and then descending area; LimitExceeded past the
@@ -89,7 +95,7 @@ def find_regions(
             f"the mask has {count} regions of at least {request.min_area} pixels in the classes asked for, over "
             f"the limit of {limits.max_regions} (max_regions): raise regions.min_area or name fewer classes"
         )
-    regions = [region for item in labelled for region in _regions(item, request, mask.shape)]
+    regions = [region for item in labelled for region in _regions(item, request, mask.shape, mean_probability)]
     points = sum(polygon.xy.shape[0] for region in regions for polygon in region.polygons)
     if points > limits.max_polygon_points:
         raise LimitExceeded(
@@ -109,7 +115,9 @@ def _label(mask: np.ndarray, stats: ClassStats, min_area: int) -> _Labelled:
     return _Labelled(stats, labels, areas, component_stats[:, :4], centroids, kept)
 
 
-def _regions(item: _Labelled, request: RegionRequest, shape: tuple[int, ...]) -> list[Region]:
+def _regions(
+    item: _Labelled, request: RegionRequest, shape: tuple[int, ...], mean_probability: MeanProbability | None
+) -> list[Region]:
     origin_x, origin_y = item.stats.x, item.stats.y
     regions = []
     for number in item.kept.tolist():
@@ -127,6 +135,9 @@ def _regions(item: _Labelled, request: RegionRequest, shape: tuple[int, ...]) ->
                 centroid_y=origin_y + float(item.centroids[number][1]),
                 polygons=_outline(inside, origin_x + x, origin_y + y, request.tolerance) if request.polygons else (),
                 coco_counts=coco_rle.encode(inside, origin_x + x, origin_y + y, *shape[:2]) if request.coco_rle else "",
+                mean_probability=None
+                if mean_probability is None
+                else mean_probability(item.stats.class_id, origin_x + x, origin_y + y, inside),
             )
         )
     return regions

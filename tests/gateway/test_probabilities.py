@@ -94,3 +94,13 @@ def test_the_library_gives_each_map_as_floats_by_label_or_id(scores_gateway: Ser
     assert result.probability("background").shape == cat.shape
     with pytest.raises(KeyError, match="ask for it with probabilities"):
         result.probability("person")
+
+
+def test_regions_carry_their_mean_probability_where_the_model_gives_scores(
+    stub: pb_grpc.SegmentationServiceStub, scores_stub: pb_grpc.SegmentationServiceStub
+) -> None:
+    regions = pb.RegionOptions(classes=["cat"])
+    data = images.jpeg("chelsea.png")
+    [cat] = segment(scores_stub, data, mask_size=pb.MASK_SIZE_MODEL, regions=regions).regions
+    assert cat.HasField("mean_probability") and 0.8 < cat.mean_probability <= 1
+    assert not any(r.HasField("mean_probability") for r in segment(stub, data, regions=regions).regions)

@@ -109,6 +109,7 @@ class RegionInfo:
     centroid: tuple[float, float]  # x, y: the mean column and row of its pixels
     polygons: list[RegionPolygon]  # the outer boundary first, then the holes'; empty unless asked for
     coco_rle: dict[str, object] | None  # {"size": [height, width], "counts": str} as pycocotools reads it
+    mean_probability: float | None = None  # of its class over its pixels; None where the model gives no scores
 
     def summary(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -122,6 +123,8 @@ class RegionInfo:
             out["polygons"] = [{"xy": p.points.ravel().tolist(), "hole": p.hole} for p in self.polygons]
         if self.coco_rle is not None:
             out["coco_rle"] = self.coco_rle
+        if self.mean_probability is not None:
+            out["mean_probability"] = round(self.mean_probability, 6)
         return out
 
 
@@ -261,6 +264,7 @@ def _region(region: pb.Region) -> RegionInfo:
         coco_rle={"size": list(region.coco_rle.size), "counts": region.coco_rle.counts}
         if region.HasField("coco_rle")
         else None,
+        mean_probability=region.mean_probability if region.HasField("mean_probability") else None,
     )
 
 

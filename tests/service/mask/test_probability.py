@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from service.image.bilinear import resize
 from service.mask.classes import ScoreMap
-from service.mask.probability import enlarged_levels, model_size_probabilities, probability_maps
+from service.mask.probability import enlarged_levels, model_size_probabilities, probability_maps, region_mean
 
 
 def test_the_softmax_at_the_model_s_size_sums_to_one_and_keeps_the_argmax() -> None:
@@ -35,3 +36,15 @@ def test_a_certain_class_is_white_and_the_others_black() -> None:
     maps = probability_maps(ScoreMap(logits, 4, 4), (1, 2), 10, 6)
     levels = [cv2.imdecode(np.frombuffer(m.png, np.uint8), cv2.IMREAD_UNCHANGED) for m in maps]
     assert (levels[0] == 255).all() and (levels[1] == 0).all() and levels[0].shape == (6, 10)
+
+
+def test_a_region_s_mean_is_the_enlarged_plane_s_mean_over_its_pixels() -> None:
+    logits = np.random.default_rng(3).standard_normal((9, 9, 4)).astype(np.float32) * 4
+    probabilities = model_size_probabilities(ScoreMap(logits, 33, 33))
+    width, height = 120, 600  # several bands of rows
+    whole = resize(np.ascontiguousarray(probabilities[:, :, 2:3]), (width, height))[:, :, 0]
+    inside = np.zeros((550, 70), dtype=bool)
+    inside[::3, 5:] = True
+    x, y = 40, 30
+    expected = whole[y : y + 550, x : x + 70][inside].mean(dtype=np.float64)
+    assert region_mean(probabilities, 2, (width, height), (x, y), inside) == pytest.approx(expected, rel=1e-6)

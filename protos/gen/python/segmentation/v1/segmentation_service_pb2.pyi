@@ -209,7 +209,7 @@ class ProbabilityMap(_message.Message):
     def __init__(self, class_id: _Optional[int] = ..., label: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., png: _Optional[bytes] = ...) -> None: ...
 
 class Region(_message.Message):
-    __slots__ = ("class_id", "label", "area", "bounding_box", "centroid_x", "centroid_y", "polygons", "coco_rle")
+    __slots__ = ("class_id", "label", "area", "bounding_box", "centroid_x", "centroid_y", "polygons", "coco_rle", "mean_probability")
     CLASS_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     AREA_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +218,7 @@ class Region(_message.Message):
     CENTROID_Y_FIELD_NUMBER: _ClassVar[int]
     POLYGONS_FIELD_NUMBER: _ClassVar[int]
     COCO_RLE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     class_id: int
     label: str
     area: int
@@ -226,7 +227,8 @@ class Region(_message.Message):
     centroid_y: float
     polygons: _containers.RepeatedCompositeFieldContainer[Polygon]
     coco_rle: CocoRle
-    def __init__(self, class_id: _Optional[int] = ..., label: _Optional[str] = ..., area: _Optional[int] = ..., bounding_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., centroid_x: _Optional[float] = ..., centroid_y: _Optional[float] = ..., polygons: _Optional[_Iterable[_Union[Polygon, _Mapping]]] = ..., coco_rle: _Optional[_Union[CocoRle, _Mapping]] = ...) -> None: ...
+    mean_probability: float
+    def __init__(self, class_id: _Optional[int] = ..., label: _Optional[str] = ..., area: _Optional[int] = ..., bounding_box: _Optional[_Union[BoundingBox, _Mapping]] = ..., centroid_x: _Optional[float] = ..., centroid_y: _Optional[float] = ..., polygons: _Optional[_Iterable[_Union[Polygon, _Mapping]]] = ..., coco_rle: _Optional[_Union[CocoRle, _Mapping]] = ..., mean_probability: _Optional[float] = ...) -> None: ...
 
 class Polygon(_message.Message):
     __slots__ = ("xy", "hole")
