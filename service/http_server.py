@@ -231,13 +231,15 @@ class _LingeringTransport:
     `linger_s` pass (nginx's lingering close). A client that stops sending once an answer comes (curl) has it at
     once; one that sends everything first (Python's urllib) has it after."""
 
-    def __init__(self, transport: asyncio.Transport, linger_s: float, max_bytes: int) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, still_sending: Callable[[], bool], linger_s: float, max_bytes: int
+    ) -> None:
         self._transport = transport
+        self.still_sending = still_sending
         self._linger_s = linger_s
         self._max_bytes = max_bytes
         self._dropped = 0
         self._timer: asyncio.TimerHandle | None = None
-        self.still_sending: Callable[[], bool] = lambda: False
         self.lingering = False
 
     def __getattr__(self, name: str) -> Any:
@@ -278,13 +280,15 @@ def _protocol(header_timeout_s: float, linger_s: float, linger_max_bytes: int) -
         _lingering: _LingeringTransport
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            self._lingering = _LingeringTransport(transport, linger_s, linger_max_bytes)
-            self._lingering.still_sending = lambda: self.conn.their_state is h11.SEND_BODY
+            self._lingering = _LingeringTransport(transport, self._still_sending, linger_s, linger_max_bytes)
             super().connection_made(self._lingering)  # type: ignore[arg-type]
             names = _certificate_names(transport)
             if names:
                 self.app = _with_certificate(self.app, names)
             self._await_headers()
+
+        def _still_sending(self) -> bool:
+            return self.conn.their_state is h11.SEND_BODY
 
         def _await_headers(self) -> None:
             self._waiting_after = self.cycle

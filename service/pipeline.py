@@ -22,7 +22,7 @@ from service.image.decode import decode
 from service.image.probe import probe
 from service.image.resize import model_size, resize_to
 from service.image.tensor import model_input, tensor_for
-from service.mask.classes import ModelMask, ScoreMap, named_classes
+from service.mask.classes import ModelMask, named_classes
 from service.mask.formats import DEFAULT_FORMAT, FORMATS, EncodedGrid, MaskFormat
 from service.mask.grid import expand, grid_for
 from service.mask.overlay import overlay_picture, overlay_png
@@ -137,18 +137,21 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
     else:
         grid = upscale(answer, prepared.width, prepared.height)
     classes = class_statistics(grid)
+    # The model-size softmax, once a call, for the maps and the regions' means alike.
+    wanted = options.probability_classes or options.regions is not None
+    probabilities = model_size_probabilities(answer.scores) if wanted and answer.scores is not None else None
     regions = None
     if options.regions is not None:
         ids = named_classes(options.regions.classes, route.model.labels)
         region_limits = RegionLimits(limits.max_regions, limits.max_polygon_points)
-        mean = None if answer.scores is None else _mean_probability(answer.scores, grid.width, grid.height)
+        mean = None if probabilities is None else _mean_probability(probabilities, grid.width, grid.height)
         regions = find_regions(
             expand(grid), classes, options.regions, frozenset(ids) or None, region_limits, mean_probability=mean
         )
-    probabilities = []
+    maps = []
     if options.probability_classes:
         ids = _probability_classes(options.probability_classes, answer, route, limits)
-        probabilities = probability_maps(answer.scores, ids, grid.width, grid.height)  # type: ignore[arg-type]
+        maps = probability_maps(probabilities, ids, grid.width, grid.height)  # type: ignore[arg-type]
     clock.lap("postprocess")
     encoded = FORMATS[options.mask_format](grid)
     overlay = b""
@@ -156,13 +159,12 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
         overlay = overlay_png(prepared.picture, answer, grid.width, grid.height)
     clock.lap("encode")
     return EncodedMask(
-        small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock, regions, probabilities
+        small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock, regions, maps
     )
 
 
-def _mean_probability(scores: ScoreMap, width: int, height: int) -> MeanProbability:
-    """Each region's mean probability, from the model's probabilities at its size (computed once a call)."""
-    probabilities = model_size_probabilities(scores)
+def _mean_probability(probabilities: np.ndarray, width: int, height: int) -> MeanProbability:
+    """Each region's mean probability, from the model's probabilities at its size."""
 
     def mean(class_id: int, x: int, y: int, inside: np.ndarray) -> float:
         return region_mean(probabilities, class_id, (width, height), (x, y), inside)

@@ -9,6 +9,7 @@ runs in bands of rows, so that a map of a 50-megapixel photo needs a few MB of f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -38,21 +39,33 @@ def model_size_probabilities(scores: ScoreMap) -> np.ndarray:
     return logits
 
 
+def _enlarged_bands(
+    plane: np.ndarray, size: tuple[int, int], columns: slice, rows: range
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """A (h, w) float32 plane enlarged with half-pixel centres to `size` = (width, height), for the `columns` and
+    `rows` of the enlargement asked for, a band of rows at a time: each band's rows and its (rows, columns) values."""
+    width, height = size
+    row_taps, col_taps = taps(height, plane.shape[0]), taps(width, plane.shape[1])
+    # The model's rows at every column's taps: (h, columns) each.
+    left, right = plane[:, col_taps.lower[columns]], plane[:, col_taps.upper[columns]]
+    x_lerp = col_taps.lerp[columns][np.newaxis]
+    for start in range(rows.start, rows.stop, _BAND_ROWS):
+        band = slice(start, min(start + _BAND_ROWS, rows.stop))
+        top, bottom = row_taps.lower[band], row_taps.upper[band]
+        yield (
+            band,
+            interpolate([left[top], right[top], left[bottom], right[bottom]], x_lerp, row_taps.lerp[band][:, None]),
+        )
+
+
 def enlarged_levels(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     """(height, width) uint8: round(255 x p) of a (h, w) float32 probability plane enlarged with half-pixel centres."""
-    rows, cols = taps(height, plane.shape[0]), taps(width, plane.shape[1])
-    left, right = plane[:, cols.lower], plane[:, cols.upper]  # (h, width): the model's rows, every column's taps
-    x_lerp = cols.lerp[np.newaxis]
     out = np.empty((height, width), dtype=np.uint8)
-    for start in range(0, height, _BAND_ROWS):
-        band = slice(start, min(start + _BAND_ROWS, height))
-        top, bottom = rows.lower[band], rows.upper[band]
-        corners = [left[top], right[top], left[bottom], right[bottom]]
-        values = interpolate(corners, x_lerp, rows.lerp[band][:, np.newaxis])
-        values *= np.float32(255)
-        np.rint(values, out=values)
-        np.clip(values, 0, 255, out=values)
-        out[band] = values
+    for band, values in _enlarged_bands(plane, (width, height), slice(0, width), range(height)):
+        levels = np.multiply(values, np.float32(255), out=values)
+        np.rint(levels, out=levels)
+        np.clip(levels, 0, 255, out=levels)
+        out[band] = levels
     return out
 
 
@@ -62,27 +75,19 @@ def region_mean(
     """The mean probability of `class_id` over a region's pixels: `inside`, a bool box at `origin` = (column, row) of
     a mask of `size` = (width, height), from the model-size probabilities (model_size_probabilities), enlarged as
     the maps are."""
-    width, height = size
     x, y = origin
-    plane = probabilities[:, :, class_id]
-    rows, cols = taps(height, plane.shape[0]), taps(width, plane.shape[1])
-    columns = slice(x, x + inside.shape[1])
-    left, right = plane[:, cols.lower[columns]], plane[:, cols.upper[columns]]
-    x_lerp = cols.lerp[columns][np.newaxis]
+    columns, rows = slice(x, x + inside.shape[1]), range(y, y + inside.shape[0])
     total = 0.0
-    for start in range(0, inside.shape[0], _BAND_ROWS):
-        band = slice(y + start, y + min(start + _BAND_ROWS, inside.shape[0]))
-        top, bottom = rows.lower[band], rows.upper[band]
-        values = interpolate(
-            [left[top], right[top], left[bottom], right[bottom]], x_lerp, rows.lerp[band][:, np.newaxis]
-        )
-        total += float(values[inside[start : start + _BAND_ROWS]].sum(dtype=np.float64))
+    for band, values in _enlarged_bands(probabilities[:, :, class_id], size, columns, rows):
+        total += float(values[inside[band.start - y : band.stop - y]].sum(dtype=np.float64))
     return total / int(inside.sum())
 
 
-def probability_maps(scores: ScoreMap, class_ids: tuple[int, ...], width: int, height: int) -> list[ProbabilityMap]:
-    """The maps of `class_ids` (each below the model's class count) at (width, height), as PNGs."""
-    probabilities = model_size_probabilities(scores)
+def probability_maps(
+    probabilities: np.ndarray, class_ids: tuple[int, ...], width: int, height: int
+) -> list[ProbabilityMap]:
+    """The maps of `class_ids` (each below the model's class count) at (width, height), as PNGs, from the
+    model-size probabilities (model_size_probabilities)."""
     maps = []
     for class_id in class_ids:
         plane = np.ascontiguousarray(probabilities[:, :, class_id])

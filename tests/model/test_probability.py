@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from service.mask.classes import ScoreMap
-from service.mask.probability import probability_maps
+from service.mask.probability import model_size_probabilities, probability_maps
 
 
 def _theirs(logits: np.ndarray, model: tuple[int, int], class_id: int, size: tuple[int, int]) -> np.ndarray:
@@ -36,7 +36,7 @@ def test_maps_are_tensorflow_s_within_one_level(
 ) -> None:
     logits = (np.random.default_rng(sum(grid) + sum(size)).standard_normal((*grid, 21)) * 6).astype(np.float32)
     classes = (0, 8, 15)
-    maps = probability_maps(ScoreMap(logits, *model), classes, size[1], size[0])
+    maps = probability_maps(model_size_probabilities(ScoreMap(logits, *model)), classes, size[1], size[0])
     assert [m.class_id for m in maps] == list(classes)
     for found in maps:
         ours = cv2.imdecode(np.frombuffer(found.png, np.uint8), cv2.IMREAD_UNCHANGED)

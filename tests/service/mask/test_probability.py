@@ -33,7 +33,7 @@ def test_the_bands_give_the_whole_enlargement() -> None:
 def test_a_certain_class_is_white_and_the_others_black() -> None:
     logits = np.full((4, 4, 3), -50, dtype=np.float32)
     logits[..., 1] = 50
-    maps = probability_maps(ScoreMap(logits, 4, 4), (1, 2), 10, 6)
+    maps = probability_maps(model_size_probabilities(ScoreMap(logits, 4, 4)), (1, 2), 10, 6)
     levels = [cv2.imdecode(np.frombuffer(m.png, np.uint8), cv2.IMREAD_UNCHANGED) for m in maps]
     assert (levels[0] == 255).all() and (levels[1] == 0).all() and levels[0].shape == (6, 10)
 
