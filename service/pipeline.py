@@ -23,8 +23,9 @@ from service.image.probe import probe
 from service.image.resize import model_size, resize_to
 from service.image.tensor import model_input, tensor_for
 from service.mask.classes import ModelMask, named_classes
+from service.mask.cutout import Box, Cutout, CutoutRequest, Edge, crop_box, hard_alpha, make_cutout, soft_alpha
 from service.mask.formats import DEFAULT_FORMAT, FORMATS, EncodedGrid, MaskFormat
-from service.mask.grid import expand, grid_for
+from service.mask.grid import MaskGrid, expand, grid_for
 from service.mask.overlay import overlay_picture, overlay_png
 from service.mask.probability import ProbabilityMap, model_size_probabilities, probability_maps, region_mean
 from service.mask.regions import MeanProbability, Region, RegionLimits, RegionRequest, find_regions
@@ -48,13 +49,15 @@ class Options:
     include_overlay: bool = False
     regions: RegionRequest | None = None
     probability_classes: tuple[str, ...] = ()  # as the request names them (mask.classes.named_classes)
+    cutout: CutoutRequest | None = None
 
     @property
     def needs_scores(self) -> bool:
-        """Whether pixels at another size than the model's are decided, or probabilities asked for (maps, or the
-        regions' mean): then the model's scores are asked for."""
+        """Whether pixels at another size than the model's are decided (the mask, the overlay, a cut-out), or
+        probabilities asked for (maps, the regions' mean): then the model's scores are asked for."""
         probabilities = bool(self.probability_classes) or self.regions is not None
-        return self.mask_size == MaskSize.ORIGINAL or self.include_overlay or probabilities
+        at_another_size = self.mask_size == MaskSize.ORIGINAL or self.include_overlay or self.cutout is not None
+        return at_another_size or probabilities
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Prepared:
     tensor: np.ndarray  # [1, h, w, 3], what the model gets
     shadow_tensor: np.ndarray | None  # what a shadow of another profile gets, when there is one
     picture: np.ndarray | None  # the image at the overlay's size (BGR), only for an overlay
+    photo: np.ndarray | None  # the decoded image (BGR, oriented), only for a cut-out
     width: int  # the image once oriented
     height: int
     clock: StageClock  # probe, decode, resize, pack
@@ -83,6 +87,7 @@ class EncodedMask:
     clock: StageClock  # unpack, postprocess, encode
     regions: list[Region] | None = None  # when asked for
     probabilities: list[ProbabilityMap] = field(default_factory=list)  # when asked for, in the order asked
+    cutout: Cutout | None = None  # when asked for
 
 
 @dataclass(frozen=True)
@@ -101,14 +106,22 @@ def prepare(
     limits: Limits,
     overlay: MaskSize | None,
     shadow_profile: Profile | None,
+    *,
+    cutout: bool = False,
 ) -> Prepared:
     """Bytes to the model's input tensor, and what else the call needs from the decoded image: a picture for an
     overlay the size of a mask of size `overlay`, the input of a shadow of another profile. The decoded image itself
-    (25 MB at 4K) is not kept."""
+    (25 MB at 4K) is kept only for a `cutout`, which also decodes it whole whatever the profile's decode."""
     clock = StageClock()
     info = probe(data, limits)
+    if cutout and info.width * info.height > limits.max_cutout_pixels:
+        raise LimitExceeded(
+            f"the image is {info.width}x{info.height}, {info.width * info.height} pixels, over the "
+            f"{limits.max_cutout_pixels} a cut-out may have (max_cutout_pixels): ask for a mask, or send it smaller"
+        )
     clock.lap("probe")
-    reduced_to = model_size(*info.oriented_size, profile) if profile.decode == Decode.REDUCED else None
+    reduced = profile.decode == Decode.REDUCED and not cutout
+    reduced_to = model_size(*info.oriented_size, profile) if reduced else None
     decoded = decode(data, info, reduced_to)
     clock.lap("decode")
     # From the decoded size: the decoder may orient an image whose header the probe could not read.
@@ -123,7 +136,8 @@ def prepare(
     if shadow_profile is not None and shadow_profile != profile:
         shadow_tensor = tensor_for(decoded.bgr, decoded.size, shadow_profile)
     clock.lap("pack")
-    return Prepared(tensor, shadow_tensor, picture, decoded.width, decoded.height, clock)
+    photo = decoded.bgr if cutout else None
+    return Prepared(tensor, shadow_tensor, picture, photo, decoded.width, decoded.height, clock)
 
 
 def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Options, limits: Limits) -> EncodedMask:
@@ -137,8 +151,9 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
     else:
         grid = upscale(answer, prepared.width, prepared.height)
     classes = class_statistics(grid)
-    # The model-size softmax, once a call, for the maps and the regions' means alike.
-    wanted = options.probability_classes or options.regions is not None
+    # The model-size softmax, once a call, for the maps, the regions' means and a soft cut-out alike.
+    soft_cutout = options.cutout is not None and options.cutout.edge == Edge.SOFT
+    wanted = options.probability_classes or options.regions is not None or soft_cutout
     probabilities = model_size_probabilities(answer.scores) if wanted and answer.scores is not None else None
     regions = None
     if options.regions is not None:
@@ -152,15 +167,50 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
     if options.probability_classes:
         ids = _probability_classes(options.probability_classes, answer, route, limits)
         maps = probability_maps(probabilities, ids, grid.width, grid.height)  # type: ignore[arg-type]
+    cutout_alpha = None
+    if options.cutout is not None:
+        at_photo_size = options.mask_size == MaskSize.ORIGINAL
+        photo_grid = grid if at_photo_size else upscale(answer, prepared.width, prepared.height)
+        cutout_alpha = _cutout_alpha(options.cutout, answer, probabilities, photo_grid, route)
     clock.lap("postprocess")
     encoded = FORMATS[options.mask_format](grid)
     overlay = b""
     if prepared.picture is not None:
         overlay = overlay_png(prepared.picture, answer, grid.width, grid.height)
+    cutout = None
+    if cutout_alpha is not None and prepared.photo is not None and options.cutout is not None:
+        cutout = make_cutout(prepared.photo, *cutout_alpha, options.cutout)
     clock.lap("encode")
     return EncodedMask(
-        small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock, regions, maps
+        small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock, regions, maps, cutout
     )
+
+
+def _cutout_alpha(
+    request: CutoutRequest, answer: ModelMask, probabilities: np.ndarray | None, photo_grid: MaskGrid, route: Route
+) -> tuple[np.ndarray, Box, int]:
+    """A cut-out's alpha over its box, the box, and the subject's pixels, from the mask at the photo's size."""
+    ids = named_classes(request.classes, route.model.labels)
+    class_ids = expand(photo_grid)
+    subject = np.isin(class_ids, ids) if ids else class_ids != 0
+    del class_ids
+    box = crop_box(subject, request)
+    subject_pixels = int(np.count_nonzero(subject))
+    if request.edge == Edge.HARD:
+        return hard_alpha(subject, box), box, subject_pixels
+    if probabilities is None:
+        raise NotSupportedByModel(
+            f"model {route.model.name!r} gives no probabilities for a soft cut-out: its profile names no scores "
+            "behind its class ids (scores_key), or enlarges class ids without them (upscale = nearest); ask for "
+            "CUTOUT_EDGE_HARD"
+        )
+    count = probabilities.shape[2]
+    beyond = [i for i in ids if i >= count]
+    if beyond:
+        raise InvalidRequest(f"class {beyond[0]} is beyond the model's {count} classes (0 to {count - 1})")
+    plane = probabilities[:, :, list(ids)].sum(axis=2) if ids else 1 - probabilities[:, :, 0]
+    size = (photo_grid.width, photo_grid.height)
+    return soft_alpha(np.ascontiguousarray(plane, dtype=np.float32), size, box), box, subject_pixels
 
 
 def _mean_probability(probabilities: np.ndarray, width: int, height: int) -> MeanProbability:
@@ -214,7 +264,9 @@ class Pipeline:
         start = time.perf_counter_ns()
         shadow_profile = route.shadow.model.profile if route.shadow is not None else None
         overlay = options.mask_size if options.include_overlay else None
-        prepared = await asyncio.to_thread(prepare, data, route.model.profile, self.limits, overlay, shadow_profile)
+        prepared = await asyncio.to_thread(
+            prepare, data, route.model.profile, self.limits, overlay, shadow_profile, cutout=options.cutout is not None
+        )
         if route.shadow is None:
             return await self._finish(prepared, route, options, deadline, start)
         primary_mask: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()

@@ -7,6 +7,7 @@ from service.api.requests import ImageRequest
 from service.backends import VersionState, VersionStatus
 from service.config import ModelConfig
 from service.errors import InvalidRequest
+from service.mask.cutout import DEFAULT_QUALITY, Cutout, CutoutFormat, CutoutRequest, Edge, Margin, parse_colour
 from service.mask.formats import DEFAULT_FORMAT, FORMATS
 from service.mask.regions import DEFAULT_TOLERANCE, MAX_TOLERANCE, Region, RegionRequest
 from service.pipeline import MaskSize, Options, Segmentation
@@ -22,6 +23,9 @@ _SIZES = {
     pb.MASK_SIZE_ORIGINAL: MaskSize.ORIGINAL,
     pb.MASK_SIZE_MODEL: MaskSize.MODEL,
 }
+_EDGES = {pb.CUTOUT_EDGE_UNSPECIFIED: Edge.HARD, pb.CUTOUT_EDGE_HARD: Edge.HARD, pb.CUTOUT_EDGE_SOFT: Edge.SOFT}
+_CUTOUT_FORMAT_ENUMS = {fmt: pb.CutoutFormat.Value(f"CUTOUT_FORMAT_{fmt.name}") for fmt in CutoutFormat}
+_CUTOUT_FORMATS = {pb.CUTOUT_FORMAT_UNSPECIFIED: CutoutFormat.PNG} | {v: f for f, v in _CUTOUT_FORMAT_ENUMS.items()}
 _STATES = {
     VersionState.UNKNOWN: pb.MODEL_VERSION_STATE_UNSPECIFIED,
     VersionState.START: pb.MODEL_VERSION_STATE_START,
@@ -44,23 +48,41 @@ def model_choice(selector: pb.ModelSelector) -> ModelChoice:
 
 
 def options(request: pb.SegmentImageRequest | ImageRequest) -> Options:
-    if request.mask_format not in _FORMATS:
+    fields = request.fields if isinstance(request, ImageRequest) else request
+    if fields.mask_format not in _FORMATS:
         known = ", ".join(pb.MaskFormat.Name(value) for value in _FORMAT_ENUMS.values())
-        raise InvalidRequest(f"unknown mask_format {request.mask_format}; use one of {known}")
-    if request.mask_size not in _SIZES:
-        raise InvalidRequest(f"unknown mask_size {request.mask_size}; use MASK_SIZE_ORIGINAL or _MODEL")
-    regions = request.regions if isinstance(request, ImageRequest) else _regions_field(request)
+        raise InvalidRequest(f"unknown mask_format {fields.mask_format}; use one of {known}")
+    if fields.mask_size not in _SIZES:
+        raise InvalidRequest(f"unknown mask_size {fields.mask_size}; use MASK_SIZE_ORIGINAL or _MODEL")
     return Options(
-        mask_format=_FORMATS[request.mask_format],
-        mask_size=_SIZES[request.mask_size],
-        include_overlay=request.include_overlay,
-        regions=None if regions is None else region_request(regions),
-        probability_classes=tuple(request.probability_classes),
+        mask_format=_FORMATS[fields.mask_format],
+        mask_size=_SIZES[fields.mask_size],
+        include_overlay=fields.include_overlay,
+        regions=region_request(fields.regions) if fields.HasField("regions") else None,
+        probability_classes=tuple(fields.probability_classes),
+        cutout=cutout_request(fields.cutout) if fields.HasField("cutout") else None,
     )
 
 
-def _regions_field(request: pb.SegmentImageRequest) -> pb.RegionOptions | None:
-    return request.regions if request.HasField("regions") else None
+def cutout_request(cutout: pb.CutoutOptions) -> CutoutRequest:
+    if cutout.edge not in _EDGES:
+        raise InvalidRequest(f"unknown cutout.edge {cutout.edge}; use CUTOUT_EDGE_HARD or CUTOUT_EDGE_SOFT")
+    if cutout.format not in _CUTOUT_FORMATS:
+        known = ", ".join(pb.CutoutFormat.Name(value) for value in _CUTOUT_FORMAT_ENUMS.values())
+        raise InvalidRequest(f"unknown cutout.format {cutout.format}; use one of {known}")
+    margin = cutout.WhichOneof("crop_margin")
+    return CutoutRequest(
+        classes=tuple(cutout.classes),
+        edge=_EDGES[cutout.edge],
+        crop=cutout.crop,
+        margin=Margin(
+            pixels=cutout.crop_margin_px if margin == "crop_margin_px" else 0,
+            percent=cutout.crop_margin_percent if margin == "crop_margin_percent" else 0.0,
+        ),
+        background=parse_colour(cutout.background_color) if cutout.background_color else None,
+        format=_CUTOUT_FORMATS[cutout.format],
+        quality=cutout.quality or DEFAULT_QUALITY,
+    )
 
 
 def region_request(regions: pb.RegionOptions) -> RegionRequest:
@@ -121,6 +143,20 @@ def segment_response(result: Segmentation) -> pb.SegmentImageResponse:
             )
             for m in encoded.probabilities
         ],
+        cutout=None if encoded.cutout is None else _cutout(encoded.cutout),
+    )
+
+
+def _cutout(cutout: Cutout) -> pb.Cutout:
+    box = cutout.box
+    return pb.Cutout(
+        width=box.width,
+        height=box.height,
+        box=pb.BoundingBox(x=box.x, y=box.y, width=box.width, height=box.height),
+        format=_CUTOUT_FORMAT_ENUMS[cutout.format],
+        image=cutout.image,
+        alpha=cutout.alpha,
+        subject_pixels=cutout.subject_pixels,
     )
 
 

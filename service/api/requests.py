@@ -10,7 +10,6 @@ and refused is protobuf's own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -33,26 +32,6 @@ class ImageRequest:
     @property
     def model(self) -> pb.ModelSelector:
         return self.fields.model
-
-    @property
-    def mask_format(self) -> int:
-        return self.fields.mask_format
-
-    @property
-    def mask_size(self) -> int:
-        return self.fields.mask_size
-
-    @property
-    def include_overlay(self) -> bool:
-        return self.fields.include_overlay
-
-    @property
-    def regions(self) -> pb.RegionOptions | None:
-        return self.fields.regions if self.fields.HasField("regions") else None
-
-    @property
-    def probability_classes(self) -> Sequence[str]:
-        return self.fields.probability_classes
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,13 +57,31 @@ def encode_rgb_png(bgr: np.ndarray) -> bytes:
     """An 8-bit RGB PNG of a BGR image (the overlay): each scanline with PNG's Sub filter (each byte less the one a
     pixel to its left, modulo 256) and ISA-L's deflate at level 1, about five times faster than OpenCV's encoder on
     a photo (13 against 65 ms at 1280x720), for the same size."""
-    height, width = bgr.shape[:2]
-    pixels = np.ascontiguousarray(bgr[:, :, ::-1]).reshape(height, width * 3)
-    scanlines = np.empty((height, width * 3 + 1), dtype=np.uint8)
+    return _sub_filtered_png(bgr[:, :, ::-1], _RGB)
+
+
+def encode_rgba_png(bgra: np.ndarray) -> bytes:
+    """An 8-bit RGBA PNG of a BGRA image, as encode_rgb_png writes."""
+    return _sub_filtered_png(bgra[:, :, [2, 1, 0, 3]], _RGBA)
+
+
+def encode_gray_png(gray: np.ndarray) -> bytes:
+    """An 8-bit grayscale PNG of a (h, w) uint8 image, as encode_rgb_png writes."""
+    return _sub_filtered_png(gray[:, :, np.newaxis], _GRAY)
+
+
+_GRAY, _RGB, _RGBA = 0, 2, 6  # PNG colour types
+
+
+def _sub_filtered_png(pixels: np.ndarray, colour_type: int) -> bytes:
+    """A PNG of (h, w, channels) uint8 pixels in PNG's channel order."""
+    height, width, channels = pixels.shape
+    rows = np.ascontiguousarray(pixels).reshape(height, width * channels)
+    scanlines = np.empty((height, width * channels + 1), dtype=np.uint8)
     scanlines[:, 0] = 1  # filter type Sub
-    scanlines[:, 1:4] = pixels[:, :3]
-    np.subtract(pixels[:, 3:], pixels[:, :-3], out=scanlines[:, 4:])
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    scanlines[:, 1 : channels + 1] = rows[:, :channels]
+    np.subtract(rows[:, channels:], rows[:, :-channels], out=scanlines[:, channels + 1 :])
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return b"".join(
         (_PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", isal_zlib.compress(scanlines, 1)), _IEND_CHUNK)
     )

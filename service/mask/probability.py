@@ -58,14 +58,19 @@ def _enlarged_bands(
         )
 
 
-def enlarged_levels(plane: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(height, width) uint8: round(255 x p) of a (h, w) float32 probability plane enlarged with half-pixel centres."""
-    out = np.empty((height, width), dtype=np.uint8)
-    for band, values in _enlarged_bands(plane, (width, height), slice(0, width), range(height)):
+def enlarged_levels(
+    plane: np.ndarray, width: int, height: int, columns: slice | None = None, rows: slice | None = None
+) -> np.ndarray:
+    """uint8 round(255 x p) of a (h, w) float32 probability plane enlarged with half-pixel centres to (width,
+    height): all of it, or the `columns` and `rows` of it asked for."""
+    columns = columns or slice(0, width)
+    rows = rows or slice(0, height)
+    out = np.empty((rows.stop - rows.start, columns.stop - columns.start), dtype=np.uint8)
+    for band, values in _enlarged_bands(plane, (width, height), columns, range(rows.start, rows.stop)):
         levels = np.multiply(values, np.float32(255), out=values)
         np.rint(levels, out=levels)
         np.clip(levels, 0, 255, out=levels)
-        out[band] = levels
+        out[band.start - rows.start : band.stop - rows.start] = levels
     return out
 
 

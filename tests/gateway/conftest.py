@@ -35,6 +35,23 @@ def gateway(modelserver: ServerProcess) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="session")
+def scores_gateway(modelserver: ServerProcess) -> Iterator[ServerProcess]:
+    """A gateway whose model gives its scores (make run's profile), with its HTTP side."""
+    server = start_gateway(modelserver.target, "--profile=deeplab-257", "--http-listen=127.0.0.1:0")
+    wait_for_health(server.target, health_pb2.HealthCheckResponse.SERVING)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def scores_stub(scores_gateway: ServerProcess) -> Iterator[pb_grpc.SegmentationServiceStub]:
+    with grpc.insecure_channel(
+        scores_gateway.target, options=[("grpc.max_receive_message_length", 1 << 28)]
+    ) as channel:
+        yield pb_grpc.SegmentationServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
 def http_url(gateway: ServerProcess) -> str:
     """The `gateway` fixture's HTTP side (Connect, gRPC-Web, the web page): http://127.0.0.1:PORT."""
     return http_base(gateway)

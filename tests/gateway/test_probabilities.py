@@ -3,36 +3,18 @@ a model without scores, too many maps and unknown classes are refused with what 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import cv2
 import grpc
 import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from segmentation_client import SegmentationClient
 from tests import images
 from tests.gateway.test_gateway import mask_of, segment
-from tests.helpers import ServerProcess, start_gateway, wait_for_health
+from tests.helpers import ServerProcess
 from tests.paths import CAT, IMAGES, PERSON
-
-
-@pytest.fixture(scope="module")
-def scores_gateway(modelserver: ServerProcess) -> Iterator[ServerProcess]:
-    """A gateway whose model gives its scores (make run's profile)."""
-    server = start_gateway(modelserver.target, "--profile=deeplab-257")
-    wait_for_health(server.target, health_pb2.HealthCheckResponse.SERVING)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def scores_stub(scores_gateway: ServerProcess) -> Iterator[pb_grpc.SegmentationServiceStub]:
-    with grpc.insecure_channel(scores_gateway.target) as channel:
-        yield pb_grpc.SegmentationServiceStub(channel)
 
 
 def _levels(found: pb.ProbabilityMap) -> np.ndarray:

@@ -12,7 +12,8 @@ from segmentation.v1 import segmentation_service_pb2 as pb
 from service.api.convert import segment_response
 from service.backends import ModelSpec
 from service.config import Config, Limits, ModelConfig
-from service.errors import BackendFailed, BackendUnavailable
+from service.errors import BackendFailed, BackendUnavailable, LimitExceeded, NotSupportedByModel
+from service.mask.cutout import Box, CutoutFormat, CutoutRequest, Edge
 from service.mask.formats import MaskFormat
 from service.pipeline import MaskSize, Options, Pipeline, Segmentation
 from service.profiles import DEEPLAB_257
@@ -177,3 +178,48 @@ def test_mask_format_none_counts_the_same_classes_and_writes_no_mask() -> None:
     response = segment_response(counted)
     assert response.mask.format == pb.MASK_FORMAT_NONE and response.mask.WhichOneof("payload") is None
     assert [c.class_id for c in response.classes] == [c.class_id for c in raw.mask.classes]
+
+
+def _graph_router() -> tuple[Router, FakeBackend]:
+    graph = FakeBackend(name="a", answer=_graph_like)
+    model = ModelConfig(name="deeplab", backend="a", profile=DEEPLAB_257)
+    return Router(Config(models=(model,), default_model="deeplab"), {"a": graph}), graph
+
+
+@pytest.mark.parametrize("size", [MaskSize.ORIGINAL, MaskSize.MODEL])
+def test_a_cut_out_is_the_photo_at_its_size_with_the_mask_or_the_probability_as_alpha(size: MaskSize) -> None:
+    router, graph = _graph_router()
+    data = images.png("astronaut.png")
+    photo = images.bgr("astronaut.png")
+    full = segment(router, data, mask_format=MaskFormat.RAW)
+    person = full_size_mask(full) == PERSON
+    hard = segment(router, data, mask_size=size, cutout=CutoutRequest(classes=(str(PERSON),), crop=True))
+    cutout = hard.mask.cutout
+    assert cutout is not None and graph.calls[-1].output_keys == ("SemanticPredictions", "scores")
+    ys, xs = np.nonzero(person)
+    assert cutout.box == Box(xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+    assert cutout.subject_pixels == int(person.sum())
+    bgra = cv2.imdecode(np.frombuffer(cutout.image, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(bgra[:, :, 3] == 255, person[cutout.box.rows, cutout.box.columns])
+    assert np.array_equal(bgra[:, :, :3], photo[cutout.box.rows, cutout.box.columns])
+    matting = CutoutRequest(classes=(str(PERSON),), edge=Edge.SOFT, format=CutoutFormat.ALPHA)
+    soft = segment(router, data, mask_size=size, cutout=matting, probability_classes=(str(PERSON),))
+    matte = cv2.imdecode(np.frombuffer(soft.mask.cutout.alpha, np.uint8), cv2.IMREAD_UNCHANGED)  # type: ignore[union-attr]
+    assert matte.shape == person.shape and len(np.unique(matte)) > 2
+    if size == MaskSize.ORIGINAL:  # the person's probability map, level for level
+        (person_map,) = soft.mask.probabilities
+        assert np.array_equal(matte, cv2.imdecode(np.frombuffer(person_map.png, np.uint8), cv2.IMREAD_UNCHANGED))
+
+
+def test_a_cut_out_past_its_pixels_is_refused_before_decoding_and_soft_needs_scores() -> None:
+    router, graph = _graph_router()
+    pipeline = Pipeline(Limits(max_cutout_pixels=1000), predict_timeout_s=5.0)
+    options = Options(cutout=CutoutRequest())
+    with pytest.raises(LimitExceeded, match=r"512x512, 262144 pixels, over the 1000 a cut-out may have"):
+        asyncio.run(pipeline.segment(images.png("astronaut.png"), router.route(DEFAULT), options, deadline=None))
+    assert not graph.calls
+    zoo_router, _, _ = two_models()
+    hard = segment(zoo_router, images.png("chelsea.png"), cutout=CutoutRequest())
+    assert hard.mask.cutout is not None and hard.mask.cutout.box == Box(0, 0, 451, 300)
+    with pytest.raises(NotSupportedByModel, match="model 'deeplab' gives no probabilities for a soft cut-out"):
+        segment(zoo_router, images.png("chelsea.png"), cutout=CutoutRequest(edge=Edge.SOFT))

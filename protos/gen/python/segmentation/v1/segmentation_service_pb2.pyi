@@ -29,6 +29,20 @@ class ModelVersionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODEL_VERSION_STATE_AVAILABLE: _ClassVar[ModelVersionState]
     MODEL_VERSION_STATE_UNLOADING: _ClassVar[ModelVersionState]
     MODEL_VERSION_STATE_END: _ClassVar[ModelVersionState]
+
+class CutoutEdge(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CUTOUT_EDGE_UNSPECIFIED: _ClassVar[CutoutEdge]
+    CUTOUT_EDGE_HARD: _ClassVar[CutoutEdge]
+    CUTOUT_EDGE_SOFT: _ClassVar[CutoutEdge]
+
+class CutoutFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CUTOUT_FORMAT_UNSPECIFIED: _ClassVar[CutoutFormat]
+    CUTOUT_FORMAT_PNG: _ClassVar[CutoutFormat]
+    CUTOUT_FORMAT_WEBP: _ClassVar[CutoutFormat]
+    CUTOUT_FORMAT_JPEG_AND_ALPHA: _ClassVar[CutoutFormat]
+    CUTOUT_FORMAT_ALPHA: _ClassVar[CutoutFormat]
 MASK_FORMAT_UNSPECIFIED: MaskFormat
 MASK_FORMAT_PNG: MaskFormat
 MASK_FORMAT_RAW: MaskFormat
@@ -43,6 +57,14 @@ MODEL_VERSION_STATE_LOADING: ModelVersionState
 MODEL_VERSION_STATE_AVAILABLE: ModelVersionState
 MODEL_VERSION_STATE_UNLOADING: ModelVersionState
 MODEL_VERSION_STATE_END: ModelVersionState
+CUTOUT_EDGE_UNSPECIFIED: CutoutEdge
+CUTOUT_EDGE_HARD: CutoutEdge
+CUTOUT_EDGE_SOFT: CutoutEdge
+CUTOUT_FORMAT_UNSPECIFIED: CutoutFormat
+CUTOUT_FORMAT_PNG: CutoutFormat
+CUTOUT_FORMAT_WEBP: CutoutFormat
+CUTOUT_FORMAT_JPEG_AND_ALPHA: CutoutFormat
+CUTOUT_FORMAT_ALPHA: CutoutFormat
 
 class ModelSelector(_message.Message):
     __slots__ = ("name", "version", "version_label", "signature_name", "variant")
@@ -59,7 +81,7 @@ class ModelSelector(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., version_label: _Optional[str] = ..., signature_name: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class SegmentImageRequest(_message.Message):
-    __slots__ = ("image", "model", "mask_format", "mask_size", "include_overlay", "regions", "probability_classes")
+    __slots__ = ("image", "model", "mask_format", "mask_size", "include_overlay", "regions", "probability_classes", "cutout")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MASK_FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +89,7 @@ class SegmentImageRequest(_message.Message):
     INCLUDE_OVERLAY_FIELD_NUMBER: _ClassVar[int]
     REGIONS_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    CUTOUT_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     model: ModelSelector
     mask_format: MaskFormat
@@ -74,7 +97,28 @@ class SegmentImageRequest(_message.Message):
     include_overlay: bool
     regions: RegionOptions
     probability_classes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, image: _Optional[bytes] = ..., model: _Optional[_Union[ModelSelector, _Mapping]] = ..., mask_format: _Optional[_Union[MaskFormat, str]] = ..., mask_size: _Optional[_Union[MaskSize, str]] = ..., include_overlay: _Optional[bool] = ..., regions: _Optional[_Union[RegionOptions, _Mapping]] = ..., probability_classes: _Optional[_Iterable[str]] = ...) -> None: ...
+    cutout: CutoutOptions
+    def __init__(self, image: _Optional[bytes] = ..., model: _Optional[_Union[ModelSelector, _Mapping]] = ..., mask_format: _Optional[_Union[MaskFormat, str]] = ..., mask_size: _Optional[_Union[MaskSize, str]] = ..., include_overlay: _Optional[bool] = ..., regions: _Optional[_Union[RegionOptions, _Mapping]] = ..., probability_classes: _Optional[_Iterable[str]] = ..., cutout: _Optional[_Union[CutoutOptions, _Mapping]] = ...) -> None: ...
+
+class CutoutOptions(_message.Message):
+    __slots__ = ("classes", "edge", "crop", "crop_margin_px", "crop_margin_percent", "background_color", "format", "quality")
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    EDGE_FIELD_NUMBER: _ClassVar[int]
+    CROP_FIELD_NUMBER: _ClassVar[int]
+    CROP_MARGIN_PX_FIELD_NUMBER: _ClassVar[int]
+    CROP_MARGIN_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    BACKGROUND_COLOR_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    classes: _containers.RepeatedScalarFieldContainer[str]
+    edge: CutoutEdge
+    crop: bool
+    crop_margin_px: int
+    crop_margin_percent: float
+    background_color: str
+    format: CutoutFormat
+    quality: int
+    def __init__(self, classes: _Optional[_Iterable[str]] = ..., edge: _Optional[_Union[CutoutEdge, str]] = ..., crop: _Optional[bool] = ..., crop_margin_px: _Optional[int] = ..., crop_margin_percent: _Optional[float] = ..., background_color: _Optional[str] = ..., format: _Optional[_Union[CutoutFormat, str]] = ..., quality: _Optional[int] = ...) -> None: ...
 
 class RegionOptions(_message.Message):
     __slots__ = ("classes", "min_area", "include_polygons", "polygon_tolerance", "include_coco_rle")
@@ -173,7 +217,7 @@ class Timing(_message.Message):
     def __init__(self, probe_us: _Optional[int] = ..., decode_us: _Optional[int] = ..., resize_us: _Optional[int] = ..., pack_us: _Optional[int] = ..., predict_us: _Optional[int] = ..., unpack_us: _Optional[int] = ..., postprocess_us: _Optional[int] = ..., encode_us: _Optional[int] = ..., total_us: _Optional[int] = ...) -> None: ...
 
 class SegmentImageResponse(_message.Message):
-    __slots__ = ("mask", "classes", "model", "image_width", "image_height", "overlay", "timing", "regions", "probabilities")
+    __slots__ = ("mask", "classes", "model", "image_width", "image_height", "overlay", "timing", "regions", "probabilities", "cutout")
     MASK_FIELD_NUMBER: _ClassVar[int]
     CLASSES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +227,7 @@ class SegmentImageResponse(_message.Message):
     TIMING_FIELD_NUMBER: _ClassVar[int]
     REGIONS_FIELD_NUMBER: _ClassVar[int]
     PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    CUTOUT_FIELD_NUMBER: _ClassVar[int]
     mask: Mask
     classes: _containers.RepeatedCompositeFieldContainer[ClassStat]
     model: ModelRef
@@ -192,7 +237,26 @@ class SegmentImageResponse(_message.Message):
     timing: Timing
     regions: _containers.RepeatedCompositeFieldContainer[Region]
     probabilities: _containers.RepeatedCompositeFieldContainer[ProbabilityMap]
-    def __init__(self, mask: _Optional[_Union[Mask, _Mapping]] = ..., classes: _Optional[_Iterable[_Union[ClassStat, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., overlay: _Optional[bytes] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., probabilities: _Optional[_Iterable[_Union[ProbabilityMap, _Mapping]]] = ...) -> None: ...
+    cutout: Cutout
+    def __init__(self, mask: _Optional[_Union[Mask, _Mapping]] = ..., classes: _Optional[_Iterable[_Union[ClassStat, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., overlay: _Optional[bytes] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ..., probabilities: _Optional[_Iterable[_Union[ProbabilityMap, _Mapping]]] = ..., cutout: _Optional[_Union[Cutout, _Mapping]] = ...) -> None: ...
+
+class Cutout(_message.Message):
+    __slots__ = ("width", "height", "box", "format", "image", "alpha", "subject_pixels")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    box: BoundingBox
+    format: CutoutFormat
+    image: bytes
+    alpha: bytes
+    subject_pixels: int
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., format: _Optional[_Union[CutoutFormat, str]] = ..., image: _Optional[bytes] = ..., alpha: _Optional[bytes] = ..., subject_pixels: _Optional[int] = ...) -> None: ...
 
 class ProbabilityMap(_message.Message):
     __slots__ = ("class_id", "label", "width", "height", "png")

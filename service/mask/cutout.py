@@ -1,0 +1,203 @@
+"""Cut-outs: the photo, at its size, with an alpha from the subject's classes (hard: the mask at the photo's size;
+soft: the model's probability of those classes, enlarged as the probability maps are), optionally cropped to the
+subject with a margin and laid over a colour, encoded as PNG, WebP, JPEG plus an alpha PNG, or the alpha alone.
+
+Only the cropped box is built: its alpha, its pixels and its encoding, so a cut-out of a small subject in a large
+photo costs what its box costs.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from service.errors import InvalidRequest, LimitExceeded
+from service.mask.encode import encode_gray_png, encode_rgb_png, encode_rgba_png
+from service.mask.probability import enlarged_levels
+
+MAX_MARGIN_PIXELS = 10_000
+MAX_MARGIN_PERCENT = 100.0
+DEFAULT_QUALITY = 90
+# WebP's own bound on a side; JPEG's is 65535, past any photo the limits let in.
+MAX_WEBP_SIDE = 16383
+_BAND_ROWS = 256
+_HEX_COLOUR = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+
+
+class Edge(enum.Enum):
+    HARD = "hard"
+    SOFT = "soft"
+
+
+class CutoutFormat(enum.Enum):
+    PNG = "png"
+    WEBP = "webp"
+    JPEG_AND_ALPHA = "jpeg_and_alpha"
+    ALPHA = "alpha"
+
+
+@dataclass(frozen=True)
+class Margin:
+    """Around a cropped subject: `pixels` on each side, or `percent` of the subject box's width (left and right) and
+    height (top and bottom)."""
+
+    pixels: int = 0
+    percent: float = 0.0
+
+
+@dataclass(frozen=True)
+class CutoutRequest:
+    """What a call asks of its cut-out; `classes` as the request names them (mask.classes.named_classes), none:
+    every class but 0. `background` is RGB, None for transparency."""
+
+    classes: tuple[str, ...] = ()
+    edge: Edge = Edge.HARD
+    crop: bool = False
+    margin: Margin = Margin()
+    background: tuple[int, int, int] | None = None
+    format: CutoutFormat = CutoutFormat.PNG
+    quality: int = DEFAULT_QUALITY
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.margin.pixels <= MAX_MARGIN_PIXELS:
+            raise InvalidRequest(
+                f"cutout.crop_margin_px is {self.margin.pixels}; it is from 0 to {MAX_MARGIN_PIXELS} pixels"
+            )
+        if not 0 <= self.margin.percent <= MAX_MARGIN_PERCENT:  # NaN too
+            raise InvalidRequest(
+                f"cutout.crop_margin_percent is {self.margin.percent}; it is from 0 to {MAX_MARGIN_PERCENT:g}"
+            )
+        if not 1 <= self.quality <= 100:
+            raise InvalidRequest(f"cutout.quality is {self.quality}; it is from 1 to 100 (0: {DEFAULT_QUALITY})")
+        if self.background is not None and self.format == CutoutFormat.ALPHA:
+            raise InvalidRequest(
+                "cutout.background_color has no effect on CUTOUT_FORMAT_ALPHA, which carries the alpha alone: "
+                "leave it empty, or ask for another format"
+            )
+
+
+@dataclass(frozen=True)
+class Box:
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def rows(self) -> slice:
+        return slice(self.y, self.y + self.height)
+
+    @property
+    def columns(self) -> slice:
+        return slice(self.x, self.x + self.width)
+
+
+@dataclass(frozen=True)
+class Cutout:
+    box: Box  # where it lies in the photo
+    format: CutoutFormat
+    image: bytes  # empty for ALPHA
+    alpha: bytes  # a grayscale PNG, for JPEG_AND_ALPHA and ALPHA; empty otherwise
+    subject_pixels: int
+
+
+def parse_colour(text: str) -> tuple[int, int, int]:
+    """(red, green, blue) of "#rrggbb", "rrggbb", "#rgb" or "rgb"."""
+    found = _HEX_COLOUR.fullmatch(text)
+    if found is None:
+        raise InvalidRequest(
+            f"cutout.background_color is {text!r}; give a hex RGB colour: #rrggbb, rrggbb, #rgb or rgb (as 81d4fa)"
+        )
+    digits = found.group(1)
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+
+
+def crop_box(subject: np.ndarray, request: CutoutRequest) -> Box:
+    """The part of the photo the cut-out covers: the whole photo, or the subject's box (of the (h, w) bool
+    `subject`) widened by the margin, inside the photo. A photo without the subject is not cropped."""
+    height, width = subject.shape
+    if not request.crop or not subject.any():
+        return Box(0, 0, width, height)
+    x, y, box_w, box_h = cv2.boundingRect(subject.view(np.uint8))
+    if request.margin.percent:
+        margin_x = round(box_w * request.margin.percent / 100)
+        margin_y = round(box_h * request.margin.percent / 100)
+    else:
+        margin_x = margin_y = request.margin.pixels
+    left, top = max(x - margin_x, 0), max(y - margin_y, 0)
+    right, bottom = min(x + box_w + margin_x, width), min(y + box_h + margin_y, height)
+    return Box(left, top, right - left, bottom - top)
+
+
+def hard_alpha(subject: np.ndarray, box: Box) -> np.ndarray:
+    """(h, w) uint8 of the box: 255 on the subject, 0 elsewhere."""
+    return subject[box.rows, box.columns].view(np.uint8) * np.uint8(255)
+
+
+def soft_alpha(subject_probability: np.ndarray, size: tuple[int, int], box: Box) -> np.ndarray:
+    """(h, w) uint8 of the box: round(255 x p) of the subject's model-size probability (the sum of its classes'),
+    enlarged to the photo's `size` = (width, height) as the probability maps are."""
+    return enlarged_levels(subject_probability, *size, columns=box.columns, rows=box.rows)
+
+
+def make_cutout(photo: np.ndarray, alpha: np.ndarray, box: Box, subject_pixels: int, request: CutoutRequest) -> Cutout:
+    """The box of the decoded photo (BGR) with `alpha` (the box's (h, w) uint8), encoded as the request asks."""
+    pixels = photo[box.rows, box.columns]
+    if request.format == CutoutFormat.WEBP and max(box.width, box.height) > MAX_WEBP_SIDE:
+        raise LimitExceeded(
+            f"a {box.width}x{box.height} cut-out is past WebP's {MAX_WEBP_SIDE} pixels a side: ask for "
+            "CUTOUT_FORMAT_PNG, or crop to the subject"
+        )
+    if request.format == CutoutFormat.ALPHA:
+        return Cutout(box, request.format, b"", encode_gray_png(alpha), subject_pixels)
+    if request.background is not None:
+        pixels = _over_colour(pixels, alpha, request.background)
+    match request.format:
+        case CutoutFormat.PNG:
+            image = encode_rgb_png(pixels) if request.background else encode_rgba_png(_with_alpha(pixels, alpha))
+            return Cutout(box, request.format, image, b"", subject_pixels)
+        case CutoutFormat.WEBP:
+            # OpenCV writes a lossless WebP past quality 100.
+            quality = 101 if request.quality == 100 else request.quality
+            layers = pixels if request.background else _with_alpha(pixels, alpha)
+            image = _encode(".webp", layers, cv2.IMWRITE_WEBP_QUALITY, quality)
+            return Cutout(box, request.format, image, b"", subject_pixels)
+        case CutoutFormat.JPEG_AND_ALPHA:
+            image = _encode(".jpg", pixels, cv2.IMWRITE_JPEG_QUALITY, request.quality)
+            return Cutout(box, request.format, image, encode_gray_png(alpha), subject_pixels)
+    raise AssertionError(request.format)
+
+
+def _with_alpha(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    bgra = np.empty((*alpha.shape, 4), dtype=np.uint8)
+    bgra[:, :, :3] = bgr
+    bgra[:, :, 3] = alpha
+    return bgra
+
+
+def _over_colour(bgr: np.ndarray, alpha: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+    """The pixels laid over the colour: (p x a + c x (255 - a) + 127) // 255 in 16-bit integers (at most 65152), a
+    band of rows at a time."""
+    colour = np.array(rgb[::-1], dtype=np.uint16)
+    out = np.empty_like(bgr)
+    for start in range(0, bgr.shape[0], _BAND_ROWS):
+        band = slice(start, start + _BAND_ROWS)
+        a = alpha[band].astype(np.uint16)[:, :, None]
+        mixed = bgr[band].astype(np.uint16) * a
+        mixed += colour * (255 - a)
+        mixed += 127
+        mixed //= 255
+        out[band] = mixed
+    return out
+
+
+def _encode(extension: str, image: np.ndarray, flag: int, value: int) -> bytes:
+    ok, encoded = cv2.imencode(extension, image, [flag, value])
+    assert ok  # a uint8 image of 3 or 4 channels always encodes
+    return encoded.tobytes()
