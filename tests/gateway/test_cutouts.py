@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pathlib
 import urllib.request
 
 import cv2
@@ -15,10 +16,12 @@ import pytest
 
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
+from segmentation_client import Cutout, SegmentationClient
 from tests import images
+from tests.gateway.test_client import segment_cli
 from tests.gateway.test_gateway import mask_of, segment
 from tests.helpers import ServerProcess, http_base
-from tests.paths import CAT
+from tests.paths import CAT, IMAGES
 
 CHELSEA = images.jpeg("chelsea.png")
 
@@ -126,3 +129,31 @@ def test_what_cannot_be_cut_out_is_refused_with_what_to_change(
         with pytest.raises(grpc.RpcError) as error:
             segment(scores_stub, CHELSEA, cutout=options)
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in error.value.details()
+
+
+def test_the_library_and_the_cli_write_a_cut_out(scores_gateway: ServerProcess, tmp_path: pathlib.Path) -> None:
+    with SegmentationClient(scores_gateway.target, timeout=60) as client:
+        asked = Cutout(("cat",), soft=True, crop=True, margin="5%", format="jpeg+alpha")
+        result = client.segment(IMAGES / "chelsea.png", cutout=asked, probabilities=("cat",))
+    cutout = result.cutout
+    assert cutout is not None and cutout.format == "jpeg+alpha" and cutout.subject_pixels > 0
+    x, y, width, height = cutout.box
+    rgba = cutout.rgba()
+    assert rgba.shape == (height, width, 4)
+    cat = np.rint(result.probability("cat") * 255).astype(np.uint8)
+    assert np.array_equal(rgba[:, :, 3], cat[y : y + height, x : x + width])
+    assert result.summary()["cutout"] == {
+        "box": {"x": x, "y": y, "width": width, "height": height},
+        "format": "jpeg+alpha",
+        "subject_pixels": cutout.subject_pixels,
+    }
+
+    cli = segment_cli(
+        str(IMAGES / "chelsea.png"), "--server", scores_gateway.target, "--out", str(tmp_path), "--quiet",
+        "--cutout", "cat", "--soft", "--crop", "--margin", "5%", "--no-overlay",
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    written = cv2.imread(str(tmp_path / "chelsea.cutout.png"), cv2.IMREAD_UNCHANGED)
+    assert written.shape == rgba.shape and np.array_equal(written[:, :, 3], rgba[:, :, 3])
+    summary = json.loads((tmp_path / "chelsea.json").read_text())
+    assert summary["files"]["cutout"] == "chelsea.cutout.png" and summary["cutout"]["format"] == "png"

@@ -10,6 +10,8 @@ with SegmentationClient("localhost:50051") as client:
 
 from segmentation_client.client import (
     ClassInfo,
+    Cutout,
+    CutoutImage,
     Model,
     ModelInfo,
     ModelVersionInfo,
@@ -33,6 +35,8 @@ from segmentation_client.masks import blend, colorize, decode_mask
 
 __all__ = [
     "ClassInfo",
+    "Cutout",
+    "CutoutImage",
     "DeadlineExceededError",
     "InvalidImageError",
     "Model",

@@ -3,6 +3,8 @@
 segment IMAGE_OR_DIR... [--server HOST:PORT] [--out DIR] [--json] [--mask-size original|model]
         [--mask-format png|raw|rle] [--no-overlay] [--overwrite] [--timeout SECONDS_PER_IMAGE]
         [--regions [CLASS...] [--min-area PIXELS] [--polygons] [--coco-rle]]
+        [--cutout [CLASS...] [--soft] [--crop] [--margin PIXELS|N%] [--background HEX]
+         [--cutout-format png|webp|jpeg+alpha|alpha]]
 segment models [--server HOST:PORT] [--timeout SECONDS]
 segment health [--server HOST:PORT] [--timeout SECONDS]
 """
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 from segmentation_client.client import (
     DEFAULT_PORT,
     MAX_TIMEOUT_S,
+    Cutout,
     Model,
     Regions,
     Segmentation,
@@ -61,7 +64,15 @@ def _output_names(images: list[pathlib.Path]) -> list[str]:
     return names
 
 
-OUTPUT_SUFFIXES = (".mask.png", ".overlay.png", ".json")
+OUTPUT_SUFFIXES = (
+    ".mask.png",
+    ".overlay.png",
+    ".json",
+    ".cutout.png",
+    ".cutout.webp",
+    ".cutout.jpg",
+    ".cutout-alpha.png",
+)
 
 
 def _taken(out: pathlib.Path, names: list[str]) -> list[pathlib.Path]:
@@ -97,6 +108,10 @@ def _write(out: pathlib.Path, name: str, result: Segmentation, summary: dict[str
     if result.overlay_png:
         files["overlay"] = f"{name}.overlay.png"
         _write_file(out / files["overlay"], result.overlay_png)
+    if result.cutout is not None:
+        for file_name, data in result.cutout.files(name).items():
+            files["cutout_alpha" if file_name.endswith("-alpha.png") else "cutout"] = file_name
+            _write_file(out / file_name, data)
     summary["files"] = files
     _write_file(out / f"{name}.json", (json.dumps(summary, indent=2) + "\n").encode())
     for stale in set(_taken(out, [name])) - {out / f for f in [*files.values(), f"{name}.json"]}:
@@ -168,6 +183,16 @@ def _segment(args: argparse.Namespace) -> int:
             regions=None
             if args.regions is None
             else Regions(tuple(args.regions), args.min_area, args.polygons, coco_rle=args.coco_rle),
+            cutout=None
+            if args.cutout is None
+            else Cutout(
+                tuple(args.cutout),
+                soft=args.soft,
+                crop=args.crop,
+                margin=args.margin,
+                background=args.background,
+                format=args.cutout_format,
+            ),
             timeout=min(args.timeout * len(images), MAX_TIMEOUT_S),
         )
         try:
@@ -271,6 +296,23 @@ def _parser(command: str) -> argparse.ArgumentParser:
         )
         parser.add_argument("--polygons", action="store_true", help="with --regions: each region's outline")
         parser.add_argument("--coco-rle", action="store_true", help="with --regions: each region as COCO RLE")
+        parser.add_argument(
+            "--cutout",
+            nargs="*",
+            metavar="CLASS",
+            default=None,
+            help="write the photo cut out along these classes (labels or ids; default every class but the "
+            "background) as NAME.cutout.png (or .webp, .jpg with NAME.cutout-alpha.png)",
+        )
+        parser.add_argument("--soft", action="store_true", help="with --cutout: soft edges from the probabilities")
+        parser.add_argument("--crop", action="store_true", help="with --cutout: crop to the subject")
+        parser.add_argument(
+            "--margin", default="0", help="with --cutout --crop: a margin in pixels, or N%% of the subject's box"
+        )
+        parser.add_argument("--background", default="", help="with --cutout: a hex RGB colour for the background")
+        parser.add_argument(
+            "--cutout-format", choices=["png", "webp", "jpeg+alpha", "alpha"], default="png", help="(default png)"
+        )
     parser.add_argument(
         "--server",
         default=DEFAULT_SERVER,

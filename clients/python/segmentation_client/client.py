@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import numbers
 import os
@@ -92,6 +93,85 @@ class Regions:
         return options
 
 
+CutoutFormat = Literal["png", "webp", "jpeg+alpha", "alpha"]
+_CUTOUT_FORMATS: dict[str, int] = {
+    "png": pb.CUTOUT_FORMAT_PNG,
+    "webp": pb.CUTOUT_FORMAT_WEBP,
+    "jpeg+alpha": pb.CUTOUT_FORMAT_JPEG_AND_ALPHA,
+    "alpha": pb.CUTOUT_FORMAT_ALPHA,
+}
+
+
+@dataclass(frozen=True)
+class Cutout:
+    """What to ask of a cut-out of the photo (the API's CutoutOptions)."""
+
+    classes: tuple[str, ...] = ()  # the subject's labels or ids; none: every class but 0 (the background)
+    soft: bool = False  # the alpha from the model's probability (soft edges) rather than the mask
+    crop: bool = False  # to the subject's box
+    margin: int | str = 0  # around a cropped subject: pixels, or "N%" of the subject's box
+    background: str = ""  # hex RGB ("#81d4fa") instead of transparency
+    format: CutoutFormat = "png"
+    quality: int = 0  # WebP's and JPEG's, 1 to 100; 0: the service's (90)
+
+    def to_proto(self) -> pb.CutoutOptions:
+        if self.format not in _CUTOUT_FORMATS:
+            raise ValueError(f"a cut-out's format is one of {sorted(_CUTOUT_FORMATS)}, not {self.format!r}")
+        options = pb.CutoutOptions(
+            classes=list(self.classes),
+            edge=pb.CUTOUT_EDGE_SOFT if self.soft else pb.CUTOUT_EDGE_HARD,
+            crop=self.crop,
+            background_color=self.background,
+            format=_CUTOUT_FORMATS[self.format],  # type: ignore[arg-type]
+            quality=self.quality,
+        )
+        if isinstance(self.margin, str) and self.margin.endswith("%"):
+            options.crop_margin_percent = float(self.margin[:-1])
+        elif self.margin:
+            options.crop_margin_px = int(str(self.margin).removesuffix("px"))
+        return options
+
+
+@dataclass(frozen=True)
+class CutoutImage:
+    """The photo cut out along its subject, as the service encoded it."""
+
+    box: tuple[int, int, int, int]  # x, y, width, height: where it lies in the photo
+    format: CutoutFormat
+    image: bytes  # PNG, WebP or JPEG; empty for "alpha"
+    alpha_png: bytes  # the alpha as a grayscale PNG, for "jpeg+alpha" and "alpha"; empty otherwise
+    subject_pixels: int  # 0: the photo has none of the subject's classes
+
+    def rgba(self) -> np.ndarray:
+        """(height, width, 4) uint8 RGBA (RGB over a background colour, alpha 255); for "alpha", the alpha alone
+        as (height, width)."""
+        from PIL import Image  # noqa: PLC0415
+
+        if self.format == "alpha":
+            return self.alpha()
+        picture = Image.open(io.BytesIO(self.image))
+        if self.format == "jpeg+alpha":
+            picture = picture.convert("RGB")
+            picture.putalpha(Image.open(io.BytesIO(self.alpha_png)).convert("L"))
+        return np.asarray(picture.convert("RGBA"))
+
+    def alpha(self) -> np.ndarray:
+        """(height, width) uint8: 255 opaque."""
+        return self.rgba()[:, :, 3] if self.format in ("png", "webp") else _gray(self.alpha_png)
+
+    def files(self, name: str) -> dict[str, bytes]:
+        """The files to write for it under a base `name`: the picture by its format's suffix, the alpha PNG."""
+        suffix = {"png": ".png", "webp": ".webp", "jpeg+alpha": ".jpg"}
+        out = {f"{name}.cutout{suffix[self.format]}": self.image} if self.image else {}
+        return out | ({f"{name}.cutout-alpha.png": self.alpha_png} if self.alpha_png else {})
+
+
+def _gray(png: bytes) -> np.ndarray:
+    from PIL import Image  # noqa: PLC0415
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+
+
 @dataclass(frozen=True)
 class RegionPolygon:
     points: np.ndarray  # (n, 2) int32 x, y: pixel centres of the boundary, in order, closed
@@ -147,6 +227,7 @@ class Segmentation:
     # (height, width) float32 in [0, 1] by class id, for the classes asked for (`probabilities=`)
     probability_maps: dict[int, np.ndarray] = field(default_factory=dict)
     labels: dict[int, str] = field(default_factory=dict)  # the labels of the maps' classes
+    cutout: CutoutImage | None = None  # when asked for (`cutout=`)
 
     def probability(self, name: str | int) -> np.ndarray:
         """The probability map of a class asked for, by its label or id; KeyError for one not asked for."""
@@ -174,7 +255,13 @@ class Segmentation:
             ],
             "timings_us": self.timings_us,
             **({"regions": [r.summary() for r in self.regions]} if self.regions else {}),
+            **({"cutout": self._cutout_summary()} if self.cutout else {}),
         }
+
+    def _cutout_summary(self) -> dict[str, object]:
+        assert self.cutout is not None
+        box = dict(zip(("x", "y", "width", "height"), self.cutout.box, strict=True))
+        return {"box": box, "format": self.cutout.format, "subject_pixels": self.cutout.subject_pixels}
 
 
 @dataclass(frozen=True)
@@ -249,6 +336,19 @@ def _segmentation(response: pb.SegmentImageResponse, source: str) -> Segmentatio
         regions=[_region(r) for r in response.regions],
         probability_maps={m.class_id: decode_probability(m) for m in response.probabilities},
         labels={m.class_id: m.label for m in response.probabilities},
+        cutout=_cutout(response.cutout) if response.HasField("cutout") else None,
+    )
+
+
+def _cutout(cutout: pb.Cutout) -> CutoutImage:
+    box = cutout.box
+    formats = {value: name for name, value in _CUTOUT_FORMATS.items()}
+    return CutoutImage(
+        box=(box.x, box.y, box.width, box.height),
+        format=formats[cutout.format],  # type: ignore[arg-type]
+        image=cutout.image,
+        alpha_png=cutout.alpha,
+        subject_pixels=cutout.subject_pixels,
     )
 
 
@@ -344,6 +444,7 @@ class SegmentationClient:
         *,
         regions: Regions | None = None,
         probabilities: tuple[str | int, ...] = (),
+        cutout: Cutout | None = None,
     ) -> pb.SegmentImageRequest:
         if isinstance(model, str):
             model = Model(name=model)
@@ -359,6 +460,7 @@ class SegmentationClient:
             include_overlay=overlay,
             regions=regions.to_proto() if regions else None,
             probability_classes=[str(name) for name in probabilities],
+            cutout=cutout.to_proto() if cutout else None,
         )
 
     def segment(
@@ -371,13 +473,15 @@ class SegmentationClient:
         overlay: bool = False,
         regions: Regions | None = None,
         probabilities: tuple[str | int, ...] = (),
+        cutout: Cutout | None = None,
         timeout: float | None = None,
     ) -> Segmentation:
         """Segments one image (bytes or a path); `regions` asks for each class's connected regions,
-        `probabilities` for the probability maps of classes (labels or ids; `result.probability(name)`)."""
+        `probabilities` for the probability maps of classes (labels or ids; `result.probability(name)`), `cutout`
+        for the photo cut out along a subject (`result.cutout`)."""
         data, source = _read(image)
         request = self._request(
-            data, model, mask_format, mask_size, overlay, regions=regions, probabilities=probabilities
+            data, model, mask_format, mask_size, overlay, regions=regions, probabilities=probabilities, cutout=cutout
         )
         try:
             response = self._stub.SegmentImage(request, timeout=self._deadline(timeout))
@@ -395,6 +499,7 @@ class SegmentationClient:
         overlay: bool = False,
         regions: Regions | None = None,
         probabilities: tuple[str | int, ...] = (),
+        cutout: Cutout | None = None,
         timeout: float | None = None,
     ) -> Iterator[StreamItem]:
         """Segments many images over one streaming call, yielding answers in order; a bad image is an item
@@ -403,7 +508,7 @@ class SegmentationClient:
         none). An exception raised by `images` itself comes after the answers to the images before it."""
         # ValueError now, not mid-stream.
         template = self._request(
-            b"", model, mask_format, mask_size, overlay, regions=regions, probabilities=probabilities
+            b"", model, mask_format, mask_size, overlay, regions=regions, probabilities=probabilities, cutout=cutout
         )
         # gRPC reads `images` through requests() on a thread of its own while this generator reads the answers.
         # That thread only appends: `sent`, the positions in `images` of the requests sent (the service numbers
