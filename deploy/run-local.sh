@@ -72,8 +72,8 @@ if [ -n "$CONFIG" ]; then
   gateway_flags=(--config="$CONFIG")
 else
   echo "starting the gateway on :$GATEWAY_PORT (log: $LOGS/gateway.log)"
-  # The exported graph's serving_scores signature: its own answer, exactly (docs/performance.md, "Agreement").
-  gateway_flags=(--backend="127.0.0.1:$MODEL_PORT" --labels="$LABELS" --profile=deeplab-257)
+  # No profile: the gateway reads the exported servable's serving_scores signature and answers exactly.
+  gateway_flags=(--backend="127.0.0.1:$MODEL_PORT" --labels="$LABELS")
 fi
 setsid "$PY" -m service --listen="0.0.0.0:$GATEWAY_PORT" --metrics-listen="0.0.0.0:$METRICS_PORT" \
   --http-listen="0.0.0.0:$HTTP_PORT" "${gateway_flags[@]}" >"$LOGS/gateway.log" 2>&1 &

@@ -24,11 +24,13 @@ BYTES_INPUT = "image_bytes"
 LONGEST_SIDE = 513  # the model-zoo graphs' crop size: larger images are shrunk to it, smaller ones kept as they are
 UINT8_PREDICTIONS_NODE = f"{OUTPUT_NODE}_uint8"
 
-# The image as float32 (what the graph's Cast makes of ImageTensor), the same class ids, and the class scores
-# before the graph enlarges them: what a client needs to decide every pixel at any size as the graph does.
+# The image as float32 (what the graph's Cast makes of ImageTensor), the same class ids, the class scores before the
+# graph enlarges them, and the network's own size they are enlarged to: what a client needs to decide every pixel
+# at any size as the graph does (the gateway reads the size to pick its exact profile: service/profile_detection.py).
 SCORES_SIGNATURE_NAME = "serving_scores"
 SCORES_INPUT = "image"
 SCORES_OUTPUT = "scores"
+NETWORK_SIZE_OUTPUT = "network_size"
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ class ScoresNote:
         return (
             f"{SCORES_INPUT}: float32 RGB, 0-255, fed past the graph's Cast (any size; {self.width}x{self.height} is "
             f"the network's own). {SCORES_OUTPUT}: the class scores before the graph enlarges them with aligned "
-            f"corners to {self.width}x{self.height}, then with half-pixel centres to the input's size, for the argmax"
+            f"corners to {self.width}x{self.height}, then with half-pixel centres to the input's size, for the "
+            f"argmax. {NETWORK_SIZE_OUTPUT}: that size, (height, width)"
         )
 
 
@@ -206,8 +209,10 @@ def write_saved_model(
         note = None
         if tap is not None:
             scores = graph.get_tensor_by_name(tap.scores)
+            network_size = tf.cast(graph.get_tensor_by_name(tap.network_size), tf.int32, name=NETWORK_SIZE_OUTPUT)
+            outputs = {OUTPUT_NODE: default_output, SCORES_OUTPUT: scores, NETWORK_SIZE_OUTPUT: network_size}
             signatures[SCORES_SIGNATURE_NAME] = tf.compat.v1.saved_model.predict_signature_def(
-                inputs={SCORES_INPUT: float_image}, outputs={OUTPUT_NODE: default_output, SCORES_OUTPUT: scores}
+                inputs={SCORES_INPUT: float_image}, outputs=outputs
             )
         if bytes_signature:
             signatures[BYTES_SIGNATURE_NAME] = tf.compat.v1.saved_model.predict_signature_def(
@@ -276,6 +281,9 @@ def _verify_scores(
         raise ExportError(
             f"verification failed: {SCORES_OUTPUT} is {found.dtype.name} {found.shape}, not float32 [1,h,w,c]"
         )
+    said = fn(**{SCORES_INPUT: tf.zeros((1, 1, 1, 3), tf.float32)})[NETWORK_SIZE_OUTPUT].numpy()
+    if said.tolist() != [note.height, note.width]:
+        raise ExportError(f"verification failed: {NETWORK_SIZE_OUTPUT} is {said.tolist()}, not {list(size)}")
     enlarged = tf.compat.v1.image.resize_bilinear(found, size, align_corners=True)
     if not np.array_equal(tf.argmax(enlarged, axis=-1).numpy(), mask):
         raise ExportError(

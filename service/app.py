@@ -39,6 +39,7 @@ from service.health import HealthPoller
 from service.logs import log_request_ids
 from service.metrics import Metrics
 from service.pipeline import Pipeline
+from service.profiles import Profile
 from service.routing import Router, connect
 from service.shadow import ShadowRunner
 from service.tls import server_credentials
@@ -95,12 +96,33 @@ class Gateway:
     _old_routers: list[Router] = field(default_factory=list)
     # Each backend's TLS files as its channel read them.
     _tls_files: dict[str, tuple[tuple[int, int] | None, ...]] = field(default_factory=dict)
+    # The models whose approximate answers the log has told of, with the profile that makes them so.
+    _told_approximate: set[tuple[str, Profile]] = field(default_factory=set)
 
     @property
     def router(self) -> Router:
         return self.servicer.router
 
+    def _tell_approximate(self) -> None:
+        """Logs, once for each, the models whose answers at the photo's size are not the model's own, and why."""
+        for model in self.router.models.values():
+            for each in (model, *model.variant_models):
+                reasons = each.profile.approximations
+                if each.profile.detect or not reasons or (each.name, each.profile) in self._told_approximate:
+                    continue
+                self._told_approximate.add((each.name, each.profile))
+                log.warning(
+                    "model %r (%r at %s): answers at the photo's size are approximate: %s (docs/performance.md)",
+                    each.name, each.name_at_backend, each.backend, "; ".join(reasons),
+                )  # fmt: skip
+
+    async def follow_read_profiles(self) -> None:
+        """Routes by the profiles the health poller has read from servables: the configuration applied again."""
+        await self.apply(self.config)
+
     async def start(self) -> None:
+        self.health.on_profiles_read = self.follow_read_profiles
+        self._tell_approximate()
         await self.health.start()  # NOT_SERVING from the first call on, until the backend says otherwise
         if self.config.metrics_listen:
             try:
@@ -131,8 +153,9 @@ class Gateway:
             for b in config.backends
         }
         self._tls_files = {b.name: tls_files(b) for b in config.backends}
-        router = Router(config, backends)
+        router = Router(config, backends, read_profiles=self.health.read_profiles)
         self.servicer.router = router
+        self._tell_approximate()
         self._old_routers = [r for r in (*self._old_routers, old) if r.calls > 0]
         self.shadows.keep_only({(m.name, m.shadow.variant) for m in config.models if m.shadow})
         await self.health.use(router)

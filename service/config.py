@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from service.auth.proxies import TrustedProxies
 from service.backends.kinds import DEFAULT_KIND, KINDS
-from service.profiles import BUILTIN_PROFILES, DEEPLAB_ZOO, Profile, Upscale
+from service.profiles import AUTO, BUILTIN_PROFILES, Profile, Upscale
 from service.settings import (
     at_most,
     check_listen,
@@ -138,13 +138,13 @@ class ModelConfig:
         shown="the profile's",
     )
     profile: Profile = setting(
-        DEEPLAB_ZOO,
-        "what the model takes and returns: a built-in profile (deeplab-zoo or deeplab-257), a [profiles.NAME], or "
-        "a table of profile keys",
+        AUTO,
+        "what the model takes and returns: a built-in profile (auto: read from the servable's signatures, exact "
+        "where it offers scores; deeplab-zoo or deeplab-257), a [profiles.NAME], or a table of profile keys",
         builtin_profile,
         flag="profile",
         variant=True,
-        shown="deeplab-zoo",
+        shown="auto",
         form={"oneOf": [{"type": "string"}, {"$ref": "#/$defs/profile"}]},
     )
     labels: tuple[str, ...] = setting(
@@ -170,6 +170,13 @@ class ModelConfig:
     @property
     def name_at_backend(self) -> str:
         return self.served_name or self.name
+
+    @property
+    def reads_profile(self) -> bool:
+        """Whether its profile is read from its servable: `auto`, with no signature or tensor named of its own (a
+        model that names them has chosen deeplab-zoo's settings for the rest)."""
+        own = self.signature or self.input_key or self.output_key or self.scores_key
+        return self.profile.detect and not own
 
     @property
     def interface(self) -> Interface:

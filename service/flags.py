@@ -114,7 +114,10 @@ def _single_model(given: Sequence[tuple[Flag, Any]], origins: Mapping[str, str])
     """The one model and backend the flags describe."""
     backend, model = BackendConfig(), ModelConfig()
     profile_name = next((v for f, v in given if f.owner is ModelConfig and f.item.field == "profile"), "")
-    profile = BUILTIN_PROFILES[profile_name or "deeplab-zoo"]
+    # A profile key given as a flag (--input-size, --decode, ...) asks for deeplab-zoo's settings so changed: the
+    # model's profile is then chosen, not read from the servable.
+    keys_given = any(flag.owner is Profile for flag, _ in given)
+    profile = BUILTIN_PROFILES[profile_name or ("deeplab-zoo" if keys_given else "auto")]
     for flag, value in given:
         field = flag.item.field
         if flag.owner is BackendConfig:
@@ -124,9 +127,9 @@ def _single_model(given: Sequence[tuple[Flag, Any]], origins: Mapping[str, str])
         elif flag.owner is ModelConfig and field != "profile":
             model = with_value(model, flag.item, value)
         elif flag.owner is Profile:
-            if profile.resize != ResizePolicy.LONGEST_SIDE:
-                name = profile_name or "deeplab-zoo"
-                raise ConfigError(f"{origins[flag.key]} applies to the deeplab-zoo profile, not {name} (a fixed size)")
+            if profile.resize != ResizePolicy.LONGEST_SIDE or profile.detect:
+                why = "read from the servable" if profile.detect else "a fixed size"
+                raise ConfigError(f"{origins[flag.key]} applies to the deeplab-zoo profile, not {profile_name} ({why})")
             profile = with_value(profile, flag.item, value)
     model = replace(model, profile=profile)
     return Config(backends=(backend,), models=(model,), default_model=model.name)

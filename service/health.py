@@ -5,13 +5,15 @@ AVAILABLE version at its backend; each model also has its own name, `Segmentatio
 its own backend. Statuses come from the backend's model status (GetModelStatus, ModelReady), polled. Where the
 backend describes the model's tensors (the Open Inference Protocol's ModelMetadata), they are checked against the
 model's profile whenever its available versions change: a model that does not fit stays NOT_SERVING, and the log
-says why in one line.
+says why in one line. A model that leaves its profile to the gateway (`auto`) has it read from the same description
+(service/profile_detection.py) as its versions become available, and stays NOT_SERVING until then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2
@@ -21,6 +23,8 @@ from service.config import ModelConfig
 from service.errors import BackendUnavailable, DeadlineExceeded, GatewayError
 from service.metrics import Metrics
 from service.model_check import mismatch
+from service.profile_detection import read_profile
+from service.profiles import Profile
 from service.routing import Router
 
 log = logging.getLogger(__name__)
@@ -76,7 +80,13 @@ class HealthServicer(health.aio.HealthServicer):
 class HealthPoller:
     """Polls GetModelStatus for every model (and its variants) and publishes the results and backend_up."""
 
-    def __init__(self, router: Router, service: str, interval_s: float, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        router: Router,
+        service: str,
+        interval_s: float,
+        metrics: Metrics,
+    ) -> None:
         self.servicer = HealthServicer(service)
         self.router = router
         self._metrics = metrics
@@ -88,6 +98,11 @@ class HealthPoller:
         self._models_published: set[str] = set()  # model_serving's
         # The tensor check's verdict (None: the model fits) for a model as configured, by its available versions.
         self._checked: dict[tuple[ModelConfig, tuple[int, ...]], str | None] = {}
+        # Profiles read from servables (routing.ReadProfiles), the available versions each was read at, and what
+        # to call when one changes (the gateway routes by them from then on).
+        self.read_profiles: dict[tuple[str, str], Profile] = {}
+        self._profiles_read_at: dict[tuple[str, str], tuple[int, ...]] = {}
+        self.on_profiles_read: Callable[[], Awaitable[None]] | None = None
 
     async def use(self, router: Router) -> None:
         """Follows the models of a new configuration; a removed model's name stays, NOT_SERVING."""
@@ -138,6 +153,9 @@ class HealthPoller:
         if router is not self.router:
             # A reload swapped the configuration while we asked; its own check publishes what holds now.
             return self._serving.get("", False)
+        if await self._read_profiles(router, statuses) and self.on_profiles_read is not None:
+            await self.on_profiles_read()  # a new router, whose own check publishes what holds now
+            return self._serving.get("", False)
         for name, backend in router.backends.items():
             answered = [reachable(status) for (at, _), status in statuses.items() if at == name]
             if answered:
@@ -155,9 +173,39 @@ class HealthPoller:
                 problem = await self._tensors_problem(router, model, tuple(available)) if serving else None
                 if problem:
                     serving, why = False, problem
+                elif serving and model.profile.detect:
+                    serving, why = False, "its profile is not read from its servable yet"
             await self._publish(router, model, serving, why)
             default_serves = default_serves or (serving and model is router.default)
         return default_serves
+
+    async def _read_profiles(self, router: Router, statuses: dict[tuple[str, str], Status]) -> bool:
+        """Reads the profile of each servable that a model leaves its profile to, once a version of it is available
+        and again when its available versions change; True when one is not what it was."""
+        changed = False
+        configured = (m for model in router.config.models for m in (model, *model.variant_models))
+        for key in dict.fromkeys((m.backend, m.name_at_backend) for m in configured if m.reads_profile):
+            status = statuses.get(key)
+            available = (
+                tuple(v.version for v in status if v.state == VersionState.AVAILABLE)
+                if isinstance(status, list)
+                else ()
+            )
+            if not available or self._profiles_read_at.get(key) == available:
+                continue
+            backend, served = key
+            try:
+                found = await read_profile(router.backends[backend], served, timeout=max(self._interval_s, 1.0))
+            except GatewayError as exc:
+                log.warning("the profile of %r at %s is not read yet: %s", served, backend, exc.message)
+                continue  # asked again at the next check
+            self._profiles_read_at[key] = available
+            if self.read_profiles.get(key) == found.profile:
+                continue
+            self.read_profiles[key] = found.profile
+            changed = True
+            log.info("profile of %r at %s, read from the servable: %s", served, backend, found.why)
+        return changed
 
     async def _tensors_problem(self, router: Router, model: ModelConfig, available: tuple[int, ...]) -> str | None:
         """Why the model's tensors at its backend do not fit its profile, if they do not (asked once per change
@@ -166,27 +214,33 @@ class HealthPoller:
         if key not in self._checked:
             backend = router.backends[model.backend]
             try:
-                tensors = await backend.model_tensors(model.name_at_backend, timeout=max(self._interval_s, 1.0))
+                signatures = await backend.signatures(model.name_at_backend, timeout=max(self._interval_s, 1.0))
             except GatewayError as exc:
                 return exc.message  # asked again at the next check
-            problem = mismatch(model, tensors) if tensors is not None else None
+            problem = mismatch(model, signatures) if signatures is not None and not model.profile.detect else None
             if problem:
                 log.error("%s", problem)
             self._checked[key] = problem
         return self._checked[key]
 
     async def start(self) -> None:
+        """Publishes NOT_SERVING, then checks once before returning (so that the profiles the servables describe are
+        read before the first call where their backends answer), then every interval."""
         for model in self.router.models.values():
             await self._publish(self.router, model, False, "starting")
+        await self._check()
         self._task = asyncio.create_task(self._run(), name="health-poller")
+
+    async def _check(self) -> None:
+        try:
+            await self.check_once()
+        except Exception:  # the poller must outlive any surprise; the log has the details
+            log.exception("health check failed unexpectedly")
 
     async def _run(self) -> None:
         while True:
-            try:
-                await self.check_once()
-            except Exception:  # the poller must outlive any surprise; the log has the details
-                log.exception("health check failed unexpectedly")
             await asyncio.sleep(self._interval_s)
+            await self._check()
 
     async def shutdown(self) -> None:
         """NOT_SERVING for good: load balancers stop sending calls while the in-flight ones drain."""

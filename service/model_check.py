@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.backends import ModelTensors, TensorInfo
+from service.backends import NO_SIGNATURE, ModelTensors, TensorInfo
 from service.config import ModelConfig
 from service.profiles import InputDtype, OutputKind, ResizePolicy
 
@@ -10,9 +10,11 @@ ANY = -1  # in a backend's shape: a size that varies; in the gateway's: sent at 
 CLASS_ID_DATATYPES = ("INT64", "INT32", "UINT8")
 
 
-def _fits(declared: tuple[int, ...], wanted: tuple[int, ...], role: str) -> bool:
+def _fits(declared: tuple[int, ...] | None, wanted: tuple[int, ...], role: str) -> bool:
     """Whether the tensors the gateway sends (`wanted`, for an input) fit a declared shape, or whether a declared
-    output has a shape the gateway reads (any size where `wanted` says ANY)."""
+    output has a shape the gateway reads (any size where `wanted` says ANY). A shape of any rank fits."""
+    if declared is None:
+        return True
     if len(declared) != len(wanted):
         return False
     if role == "input":
@@ -20,8 +22,9 @@ def _fits(declared: tuple[int, ...], wanted: tuple[int, ...], role: str) -> bool
     return all(want in (ANY, have) for have, want in zip(declared, wanted, strict=True))
 
 
-def _spelled(datatypes: tuple[str, ...], shape: tuple[int, ...]) -> str:
-    return f"{' or '.join(datatypes)} [{', '.join('any' if size == ANY else str(size) for size in shape)}]"
+def _spelled(datatypes: tuple[str, ...], shape: tuple[int, ...] | None) -> str:
+    sizes = "of any rank" if shape is None else f"[{', '.join('any' if size == ANY else str(size) for size in shape)}]"
+    return f"{' or '.join(datatypes)} {sizes}"
 
 
 def _problem(role: str, tensor: TensorInfo, datatypes: tuple[str, ...], shape: tuple[int, ...]) -> str | None:
@@ -31,10 +34,18 @@ def _problem(role: str, tensor: TensorInfo, datatypes: tuple[str, ...], shape: t
     return f"{role} {tensor.name!r} is {served}; the gateway needs {needed}"
 
 
-def mismatch(model: ModelConfig, tensors: ModelTensors) -> str | None:
-    """One line naming the first difference between what `model` sends and reads and what the backend serves;
-    None when they agree."""
+def mismatch(model: ModelConfig, signatures: dict[str, ModelTensors]) -> str | None:
+    """One line naming the first difference between what `model` sends and reads and what the backend serves
+    (`signatures`, as Backend.signatures describes them); None when they agree."""
     profile, interface = model.profile, model.interface
+    at = f"model {model.name!r} ({model.name_at_backend!r} at backend {model.backend!r})"
+    tensors = signatures.get(NO_SIGNATURE) or signatures.get(interface.signature)
+    if tensors is None:
+        others = ", ".join(repr(name) for name in sorted(signatures)) or "none"
+        return (
+            f"{at}: has no signature {interface.signature!r} (its signatures: {others}); set the model's signature "
+            "or use another profile"
+        )
     if profile.resize == ResizePolicy.FIXED:
         height, width = profile.height, profile.width
     else:
@@ -51,7 +62,6 @@ def mismatch(model: ModelConfig, tensors: ModelTensors) -> str | None:
     if interface.scores_key:
         wanted[("output", interface.scores_key)] = (("FP32",), (ANY, ANY, ANY, ANY), "scores_key")
     served = {("input", t.name): t for t in tensors.inputs} | {("output", t.name): t for t in tensors.outputs}
-    at = f"model {model.name!r} ({model.name_at_backend!r} at backend {model.backend!r})"
     for (role, name), (datatypes, shape, key) in wanted.items():
         tensor = served.get((role, name))
         if tensor is None:

@@ -9,7 +9,7 @@ docs/performance.md, "Agreement"). A model names a built-in profile or one its c
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from service.settings import at_most, finite, nonempty, positive, setting
 
@@ -90,6 +90,9 @@ class Profile:
     # An output with the class scores behind class ids (CLASS_IDS only): [1, h, w, C] at the mask's size, or on a
     # coarser grid that the model enlarges to the mask's size with aligned corners (DeepLab's logits).
     scores_key: str = setting("", "the alias of the scores behind the class ids; empty: none", nonempty, shown="none")
+    # Not a key: the built-in `auto` profile, these settings until the servable's signatures are read
+    # (service/profile_detection.py), then the profile they call for.
+    detect: bool = field(default=False, repr=False)
 
     @property
     def largest_side(self) -> int:
@@ -100,6 +103,29 @@ class Profile:
     def gives_scores(self) -> bool:
         """Whether the model's answer holds the scores that decide pixels at the original size."""
         return self.output == OutputKind.SCORES or bool(self.scores_key)
+
+    @property
+    def approximations(self) -> tuple[str, ...]:
+        """Why answers at the photo's size may differ from the model's own on the whole photo, one reason a
+        setting; none: they are the model's own (docs/performance.md, "Agreement")."""
+        if self.detect:
+            return (
+                "the profile is not known yet: it is read from the servable's signatures once its backend serves it",
+            )
+        reasons = []
+        if self.decode == Decode.REDUCED:
+            reasons.append("a JPEG is decoded at reduced scale (decode = reduced)")
+        if self.input_dtype == InputDtype.UINT8:
+            reasons.append(
+                "the model gets the photo resized and rounded to uint8 by the gateway (input_dtype = uint8), not "
+                "resized by its own graph"
+            )
+        if not self.gives_scores or self.upscale == Upscale.NEAREST:
+            reasons.append(
+                "pixels at the photo's size are the model's class ids enlarged by nearest neighbour, not decided from "
+                "its scores (no scores_key, or upscale = nearest)"
+            )
+        return tuple(reasons)
 
 
 # DeepLab model-zoo graphs: uint8 RGB of any size (513 on the longest side), int64 class ids out.
@@ -117,4 +143,7 @@ DEEPLAB_257 = Profile(
     input_key="image",
     scores_key="scores",
 )
-BUILTIN_PROFILES = {"deeplab-zoo": DEEPLAB_ZOO, "deeplab-257": DEEPLAB_257}
+# The default: deeplab-zoo's settings until the servable's signatures are read, then deeplab-257's where the
+# servable offers the exporter's serving_scores (exact answers), else deeplab-zoo's.
+AUTO = Profile(detect=True)
+BUILTIN_PROFILES = {"auto": AUTO, "deeplab-zoo": DEEPLAB_ZOO, "deeplab-257": DEEPLAB_257}

@@ -17,13 +17,18 @@ import hashlib
 import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from service.auth.grants import EVERYTHING, Grants, RouteFacts
 from service.backends import Backend, ModelSpec
 from service.backends.kinds import KINDS
 from service.config import BackendConfig, Config, ModelConfig, Variant
-from service.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from service.errors import BackendUnavailable, InvalidRequest, ModelNotFound, PermissionDenied
+from service.profiles import DEEPLAB_ZOO, Profile
+
+# The profiles read from servables for models whose configuration leaves theirs to the gateway (the built-in `auto`),
+# by (backend, served model): service/profile_detection.py.
+ReadProfiles = Mapping[tuple[str, str], Profile]
 
 
 @dataclass(frozen=True)
@@ -63,11 +68,31 @@ def choose_variant(variants: Sequence[Variant], routing_key: str, rng: random.Ra
     return max(weighted, key=lambda v: v.weight / -math.log(_unit_hash(routing_key, v.name)))
 
 
+def with_read_profiles(model: ModelConfig, read: ReadProfiles) -> ModelConfig:
+    """The model, and its variants, with the profile read from its servable where it left its own to the gateway
+    and one has been read."""
+    profile = model.profile
+    if model.reads_profile:
+        profile = read.get((model.backend, model.name_at_backend), profile)
+    elif profile.detect:
+        profile = DEEPLAB_ZOO
+    variants = tuple(replace(v, model=with_read_profiles(v.model, read)) for v in model.variants)
+    if profile == model.profile and variants == model.variants:
+        return model
+    return replace(model, profile=profile, variants=variants)
+
+
 class Router:
-    def __init__(self, config: Config, backends: Mapping[str, Backend], rng: random.Random | None = None) -> None:
-        self.config = config
+    def __init__(
+        self,
+        config: Config,
+        backends: Mapping[str, Backend],
+        rng: random.Random | None = None,
+        read_profiles: ReadProfiles | None = None,
+    ) -> None:
+        self.config = config  # as configured: a model's `auto` profile stays so here
         self.backends = dict(backends)
-        self.models = {model.name: model for model in config.models}
+        self.models = {model.name: with_read_profiles(model, read_profiles or {}) for model in config.models}
         self.default = self.models[config.default_model]
         self._rng = rng or random.Random()
         # Calls that use this router: after a reload, its backends that the new one dropped are closed only once
@@ -112,6 +137,13 @@ class Router:
         else:
             route = self._split(model, choice, routing_key, grants)
         self._check(route, choice, grants)
+        if route.model.profile.detect:
+            raise BackendUnavailable(
+                f"model {model.name!r} is not ready: the gateway reads its profile from its servable's signatures "
+                "once its backend serves it; try again shortly"
+            )
+        if route.shadow is not None and route.shadow.model.profile.detect:
+            return replace(route, shadow=None)  # a shadow is a measurement, not owed: it waits for its profile
         return route
 
     def _split(self, model: ModelConfig, choice: ModelChoice, routing_key: str, grants: Grants) -> Route:

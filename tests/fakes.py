@@ -80,7 +80,8 @@ class FakeBackend:
     down: bool = False
     closed: bool = False
     calls: list[Call] = field(default_factory=list)
-    tensors: ModelTensors | None = None  # what model_tensors describes; None: nothing, as TF Serving
+    # What signatures describes; None: nothing, as a server of TF Serving's API without GetModelMetadata.
+    signatures_described: dict[str, ModelTensors] | None = None
 
     async def predict(
         self, spec: ModelSpec, input_key: str, tensor: np.ndarray, output_keys: tuple[str, ...], timeout: float
@@ -100,10 +101,10 @@ class FakeBackend:
             raise BackendUnavailable("the model backend is unavailable", detail=f"{self.target}: fake")
         return list(self.versions)
 
-    async def model_tensors(self, name: str, timeout: float) -> ModelTensors | None:
+    async def signatures(self, name: str, timeout: float) -> dict[str, ModelTensors] | None:
         if self.down:
             raise BackendUnavailable("the model backend is unavailable", detail=f"{self.target}: fake")
-        return self.tensors
+        return self.signatures_described
 
     async def close(self) -> None:
         self.closed = True

@@ -15,7 +15,7 @@ import grpc
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service.app import Gateway, create_gateway
 from service.config import BackendConfig, Config, ModelConfig, Shadow, Variant
-from service.profiles import InputDtype, OutputKind, Profile, ResizePolicy
+from service.profiles import DEEPLAB_ZOO, InputDtype, OutputKind, Profile, ResizePolicy
 from tests.fakes import FakeBackend, bright_is_person, scores_of
 
 LITE = Profile(
@@ -27,11 +27,11 @@ LITE = Profile(
     height=257,
     output=OutputKind.SCORES,
 )
-ZOO_MODEL = ModelConfig(name="deeplab", backend="a")
+ZOO_MODEL = ModelConfig(name="deeplab", backend="a", profile=DEEPLAB_ZOO)
 LITE_MODEL = ModelConfig(
     name="deeplab-lite", backend="b", served_name="lite", input_key="sub_7", output_key="ResizeBilinear_3", profile=LITE
 )
-BASE = ModelConfig(name="deeplab", backend="a")
+BASE = ModelConfig(name="deeplab", backend="a", profile=DEEPLAB_ZOO)
 
 
 def split(stable: int, canary: int, shadow_percent: float = 0.0, name: str = "deeplab") -> ModelConfig:

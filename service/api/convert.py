@@ -214,6 +214,8 @@ def model_info(
             )
             for v in model.variants
         ],
+        exact=not profile.approximations,
+        approximations=profile.approximations,
     )
     if model.shadow is not None and shadow is not None:
         info.shadow.CopyFrom(

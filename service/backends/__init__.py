@@ -56,7 +56,11 @@ class TensorInfo:
 
     name: str
     datatype: str  # "FP32", "UINT8", "INT64", ...
-    shape: tuple[int, ...]  # -1 for a dimension of any size
+    shape: tuple[int, ...] | None  # -1 for a dimension of any size; None: any rank
+
+
+# The one signature of a protocol without signatures.
+NO_SIGNATURE = ""
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,9 @@ class Backend(Protocol):
         """Every version the backend knows of the model, ascending."""
         ...
 
-    async def model_tensors(self, name: str, timeout: float) -> ModelTensors | None:
-        """The model's inputs and outputs as the backend describes them; None where it cannot."""
+    async def signatures(self, name: str, timeout: float) -> dict[str, ModelTensors] | None:
+        """The model's signatures and each one's inputs and outputs, as the backend describes them; one signature
+        named "" where the protocol has none (the Open Inference Protocol); None where it cannot describe them."""
         ...
 
     async def close(self) -> None: ...

@@ -16,7 +16,7 @@ import numpy as np
 
 from oip_subset.inference import grpc_service_pb2 as pb
 from oip_subset.inference import grpc_service_pb2_grpc as pb_grpc
-from service.backends import ModelSpec, ModelTensors, TensorInfo, VersionState, VersionStatus
+from service.backends import NO_SIGNATURE, ModelSpec, ModelTensors, TensorInfo, VersionState, VersionStatus
 from service.backends.channel import call_metadata, closed, open_channel, translate
 from service.errors import BackendFailed, ModelNotFound
 
@@ -153,12 +153,13 @@ class KServeV2Backend:
             statuses.append(VersionStatus(version, state, "" if ready.ready else "not ready"))
         return statuses
 
-    async def model_tensors(self, name: str, timeout: float) -> ModelTensors | None:
+    async def signatures(self, name: str, timeout: float) -> dict[str, ModelTensors] | None:
         metadata = await self._metadata(name, timeout)
-        return ModelTensors(
+        tensors = ModelTensors(
             inputs=tuple(tensor_info(t) for t in metadata.inputs),
             outputs=tuple(tensor_info(t) for t in metadata.outputs),
         )
+        return {NO_SIGNATURE: tensors}
 
     async def close(self) -> None:
         await self._channel.close()

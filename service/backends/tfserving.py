@@ -1,7 +1,7 @@
 """TensorFlow Serving over gRPC: one balanced channel per backend, TensorProto packing, model status, errors.
 
-Only TF Serving's public API is used (PredictionService.Predict, ModelService.GetModelStatus), so the same code
-talks to tensorflow/serving and to modelserver/.
+Only TF Serving's public API is used (PredictionService.Predict and GetModelMetadata, ModelService.GetModelStatus),
+so the same code talks to tensorflow/serving and to modelserver/.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 import grpc
 import numpy as np
 
-from service.backends import ModelSpec, ModelTensors, VersionState, VersionStatus
+from service.backends import ModelSpec, ModelTensors, TensorInfo, VersionState, VersionStatus
 from service.backends.channel import call_metadata, closed, open_channel, translate
 from service.errors import BackendFailed
 from tfs_subset.tensorflow.core.framework import tensor_pb2, types_pb2
+from tfs_subset.tensorflow.core.protobuf import meta_graph_pb2
 from tfs_subset.tensorflow_serving.apis import (
+    get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -30,6 +32,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
+METADATA_METHOD = "/tensorflow.serving.PredictionService/GetModelMetadata"
+# TensorFlow's data types in the Open Inference Protocol's names, which the gateway's checks use.
+_DATATYPES = {
+    types_pb2.DT_FLOAT: "FP32",
+    types_pb2.DT_DOUBLE: "FP64",
+    types_pb2.DT_HALF: "FP16",
+    types_pb2.DT_BFLOAT16: "BF16",
+    types_pb2.DT_INT8: "INT8",
+    types_pb2.DT_INT16: "INT16",
+    types_pb2.DT_INT32: "INT32",
+    types_pb2.DT_INT64: "INT64",
+    types_pb2.DT_UINT8: "UINT8",
+    types_pb2.DT_UINT16: "UINT16",
+    types_pb2.DT_UINT32: "UINT32",
+    types_pb2.DT_UINT64: "UINT64",
+    types_pb2.DT_BOOL: "BOOL",
+    types_pb2.DT_STRING: "BYTES",
+}
 SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
 
 _STATES = {
@@ -50,6 +70,20 @@ def input_tensor(array: np.ndarray) -> tensor_pb2.TensorProto:
     for size in array.shape:
         tensor.tensor_shape.dim.add(size=size)
     return tensor
+
+
+def signature_tensors(signature: meta_graph_pb2.SignatureDef) -> ModelTensors:
+    """A signature's inputs and outputs by their aliases, in the gateway's terms."""
+
+    def info(alias: str, tensor: meta_graph_pb2.TensorInfo) -> TensorInfo:
+        shape = None if tensor.tensor_shape.unknown_rank else tuple(d.size for d in tensor.tensor_shape.dim)
+        datatype = _DATATYPES.get(tensor.dtype) or types_pb2.DataType.Name(tensor.dtype)
+        return TensorInfo(name=alias, datatype=datatype, shape=shape)
+
+    return ModelTensors(
+        inputs=tuple(info(alias, t) for alias, t in sorted(signature.inputs.items())),
+        outputs=tuple(info(alias, t) for alias, t in sorted(signature.outputs.items())),
+    )
 
 
 def predict_request(
@@ -143,6 +177,11 @@ class TFServingBackend:
             request_serializer=predict_pb2.PredictRequest.SerializeToString,
             response_deserializer=predict_view_pb2.PredictResponseView.FromString,
         )
+        self._metadata = self._channel.unary_unary(
+            METADATA_METHOD,
+            request_serializer=get_model_metadata_pb2.GetModelMetadataRequest.SerializeToString,
+            response_deserializer=get_model_metadata_pb2.GetModelMetadataResponse.FromString,
+        )
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     async def predict(
@@ -174,9 +213,22 @@ class TFServingBackend:
             key=lambda s: s.version,
         )
 
-    async def model_tensors(self, name: str, timeout: float) -> ModelTensors | None:
-        # Signatures are checked by TF Serving itself on every call (FAILED_PRECONDITION names the missing one).
-        return None
+    async def signatures(self, name: str, timeout: float) -> dict[str, ModelTensors] | None:
+        """The signatures of the model's latest version, from GetModelMetadata's signature_def."""
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = name
+        try:
+            response = await self._metadata(request, timeout=timeout, metadata=call_metadata())
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return None  # a server of TF Serving's API that does not describe its models
+            raise translate(error, self.target, f"model {name!r}") from error
+        except grpc.aio.UsageError as error:
+            raise closed(self.target) from error
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        if "signature_def" not in response.metadata or not response.metadata["signature_def"].Unpack(signature_map):
+            return None
+        return {key: signature_tensors(signature) for key, signature in signature_map.signature_def.items()}
 
     async def close(self) -> None:
         await self._channel.close()

@@ -28,7 +28,8 @@ def modelserver(servable_base: pathlib.Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="session")
 def gateway(modelserver: ServerProcess) -> Iterator[ServerProcess]:
-    server = start_gateway(modelserver.target, "--http-listen=127.0.0.1:0")
+    # The model-zoo profile, named: class ids only, answers at the photo's size enlarged by nearest neighbour.
+    server = start_gateway(modelserver.target, "--profile=deeplab-zoo", "--http-listen=127.0.0.1:0")
     wait_for_health(server.target, health_pb2.HealthCheckResponse.SERVING)
     yield server
     server.stop()
@@ -36,8 +37,9 @@ def gateway(modelserver: ServerProcess) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="session")
 def scores_gateway(modelserver: ServerProcess) -> Iterator[ServerProcess]:
-    """A gateway whose model gives its scores (make run's profile), with its HTTP side."""
-    server = start_gateway(modelserver.target, "--profile=deeplab-257", "--http-listen=127.0.0.1:0")
+    """A gateway started as by hand, with no profile: it reads the servable's serving_scores and answers exactly (as
+    make run's does), with its HTTP side."""
+    server = start_gateway(modelserver.target, "--http-listen=127.0.0.1:0")
     wait_for_health(server.target, health_pb2.HealthCheckResponse.SERVING)
     yield server
     server.stop()

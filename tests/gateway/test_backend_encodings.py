@@ -39,7 +39,7 @@ def stubs(
     gateway: ServerProcess, content_modelserver: ServerProcess
 ) -> Iterator[dict[str, pb_grpc.SegmentationServiceStub]]:
     """The session's gateway (its modelserver in the default mode) and one in front of the tensor_content one."""
-    content_gateway = start_gateway(content_modelserver.target)
+    content_gateway = start_gateway(content_modelserver.target, "--profile=deeplab-zoo")  # the session gateway's
     try:
         wait_for_health(content_gateway.target, SERVING)
         with grpc.insecure_channel(gateway.target) as typed, grpc.insecure_channel(content_gateway.target) as content:

@@ -86,3 +86,14 @@ def test_regions_carry_their_mean_probability_where_the_model_gives_scores(
     [cat] = segment(scores_stub, data, mask_size=pb.MASK_SIZE_MODEL, regions=regions).regions
     assert cat.HasField("mean_probability") and 0.8 < cat.mean_probability <= 1
     assert not any(r.HasField("mean_probability") for r in segment(stub, data, regions=regions).regions)
+
+
+def test_a_gateway_started_with_no_profile_reads_the_exact_one_from_the_servable(
+    scores_gateway: ServerProcess, scores_stub: pb_grpc.SegmentationServiceStub, stub: pb_grpc.SegmentationServiceStub
+) -> None:
+    (model,) = scores_stub.ListModels(pb.ListModelsRequest(), timeout=10).models
+    assert model.exact and not model.approximations and model.signature_name == "serving_scores"
+    assert (model.input_width, model.input_height) == (257, 257)
+    assert "read from the servable: signature 'serving_scores': a float32 image at 257x257" in scores_gateway.output()
+    (zoo,) = stub.ListModels(pb.ListModelsRequest(), timeout=10).models  # --profile=deeplab-zoo, named
+    assert not zoo.exact and any("nearest neighbour" in reason for reason in zoo.approximations)

@@ -69,7 +69,7 @@ def test_export_prints_the_signature_and_numbers_versions_upwards(tmp_path: path
     assert "SemanticPredictions: int64 [1, -1, -1]" in first.stdout
     # What the gateway's deeplab-257 profile calls: float pixels in, the class ids and the scores behind them out.
     assert "signature 'serving_scores' [serve]: inputs {image: float32 [1, -1, -1, 3]} -> outputs {" in first.stdout
-    assert "scores: float32 [1, 33, 33, 21]" in first.stdout
+    assert "scores: float32 [1, 33, 33, 21]" in first.stdout and "network_size: int32 [2]" in first.stdout
     assert "enlarges them with aligned corners to 257x257, then with half-pixel centres" in first.stdout
     assert "serving_bytes" not in first.stdout  # the levers are off by default
     # TensorFlow's notices that there is no GPU (one of them an error line) are not the exporter's to show.
@@ -273,6 +273,7 @@ def test_signature_defs_keep_serving_default_and_add_serving_scores_and_serving_
     scores = default["serving_scores"]
     assert _info(scores.inputs["image"])[1:] == (types_pb2.DT_FLOAT, [1, -1, -1, 3])
     assert _info(scores.outputs["scores"])[1:] == (types_pb2.DT_FLOAT, [1, 33, 33, 21])
+    assert _info(scores.outputs["network_size"])[1:] == (types_pb2.DT_INT32, [2])  # what the gateway reads
     assert scores.outputs["SemanticPredictions"] == default["serving_default"].outputs["SemanticPredictions"]
     image = ("ImageTensor:0", types_pb2.DT_UINT8, [1, -1, -1, 3])
     assert _info(default["serving_default"].inputs["ImageTensor"]) == image

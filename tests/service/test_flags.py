@@ -9,12 +9,13 @@ import pathlib
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from service.config import Config, ConfigError
 from service.flags import check_config, load_config
-from service.profiles import DEEPLAB_257, DEEPLAB_ZOO, ResizePolicy
+from service.profiles import AUTO, DEEPLAB_257, DEEPLAB_ZOO, ResizePolicy
 from tests.config_files import GOOD_CONFIG, NAMED_FILES, write_config
 from tests.paths import LABELS, ROOT
 
@@ -40,12 +41,17 @@ def test_config_flags_win_over_environment_which_wins_over_defaults() -> None:
 
 
 def test_a_built_in_profile_by_flag_or_variable() -> None:
-    assert load_config([], {}).model.profile == DEEPLAB_ZOO
+    assert load_config([], {}).model.profile == AUTO  # read from the servable
+    assert load_config(["--profile", "deeplab-zoo"], {}).model.profile == DEEPLAB_ZOO
+    # A profile key by flag asks for deeplab-zoo's settings so changed, not for the servable's.
+    assert load_config(["--input-size", "300"], {}).model.profile == replace(DEEPLAB_ZOO, longest_side=300)
+    with pytest.raises(ConfigError, match=r"--input-size applies to the deeplab-zoo profile, not auto"):
+        load_config(["--profile", "auto", "--input-size", "300"], {})
     assert load_config(["--profile", "deeplab-257"], {}).model.profile == DEEPLAB_257
     native = load_config([], {"SEGMENTATION_PROFILE": "deeplab-257"}).model.profile
     assert (native.resize, native.width, native.height) == (ResizePolicy.FIXED, 257, 257)
     assert load_config(["--profile", "deeplab-zoo", "--input-size", "300"], {}).model.profile.longest_side == 300
-    with pytest.raises(ConfigError, match=r"--profile='mobi': no such profile; built in: deeplab-zoo, deeplab-257"):
+    with pytest.raises(ConfigError, match=r"--profile='mobi': no such profile; built in: auto, deeplab-zoo, deep"):
         load_config(["--profile", "mobi"], {})
     with pytest.raises(ConfigError, match=r"SEGMENTATION_INPUT_SIZE applies to the deeplab-zoo profile, not deep"):
         load_config(["--profile", "deeplab-257"], {"SEGMENTATION_INPUT_SIZE": "300"})

@@ -73,7 +73,7 @@ def _with(tensors: ModelTensors, role: str, tensor: TensorInfo) -> ModelTensors:
 def test_the_tensor_check_names_the_first_difference(
     tensors: ModelTensors, model: ModelConfig, message: str | None
 ) -> None:
-    problem = mismatch(model, tensors)
+    problem = mismatch(model, {"": tensors})
     if message is None:
         assert problem is None
     else:
@@ -92,10 +92,10 @@ def test_a_model_whose_tensors_do_not_fit_stays_not_serving(caplog: pytest.LogCa
         listen="127.0.0.1:0", health_poll_s=0.05, backends=(BackendConfig("triton", ("fake:1",)),), models=(MODEL_257,)
     )
     wrong = _with(TRITON_257, "inputs", TensorInfo("image", "UINT8", (-1, -1, -1, 3)))
-    backend = FakeBackend(name="triton", tensors=wrong)
+    backend = FakeBackend(name="triton", signatures_described={"": wrong})
     with running(config, {"triton": backend}) as gateway:
         wait_for(lambda: "input 'image' is UINT8" in caplog.text, 10)
         assert _status(gateway.target) == health_pb2.HealthCheckResponse.NOT_SERVING
-    backend.tensors = TRITON_257
+    backend.signatures_described = {"": TRITON_257}
     with running(config, {"triton": backend}) as gateway:
         wait_for(lambda: _status(gateway.target) == health_pb2.HealthCheckResponse.SERVING, 10)

@@ -19,7 +19,8 @@ from grpc_health.v1 import health_pb2
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service import reload_failures
-from service.config import BackendConfig, Config
+from service.config import BackendConfig, Config, ModelConfig
+from service.profiles import DEEPLAB_ZOO
 from tests import images
 from tests.fakes import FakeTFServing, serving
 from tests.helpers import free_port, start_gateway, wait_for_health
@@ -93,11 +94,13 @@ def test_tls_and_mutual_tls_to_the_backend(pki: dict[str, pathlib.Path], caplog:
         mutual = BackendConfig(
             targets=(target,), ca=str(pki["ca"]), cert=str(pki["client.crt"]), key=str(pki["client.key"])
         )
-        with running(Config(listen="127.0.0.1:0", backends=(mutual,))) as served:
+        # The model's profile chosen: one read from the servable waits for a backend that answers.
+        zoo = (ModelConfig(profile=DEEPLAB_ZOO),)
+        with running(Config(listen="127.0.0.1:0", backends=(mutual,), models=zoo)) as served:
             assert served.stub.SegmentImage(request, timeout=10).model.version == 1
         # The backend requires a client certificate: without one the handshake fails, and the caller is told.
         one_way = replace(mutual, cert="", key="")
-        with running(Config(listen="127.0.0.1:0", backends=(one_way,))) as served:
+        with running(Config(listen="127.0.0.1:0", backends=(one_way,), models=zoo)) as served:
             with pytest.raises(grpc.RpcError) as error:
                 served.stub.SegmentImage(request, timeout=10)
             assert error.value.code() == grpc.StatusCode.UNAVAILABLE and target not in error.value.details()

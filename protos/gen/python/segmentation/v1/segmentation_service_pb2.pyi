@@ -353,7 +353,7 @@ class ModelVersion(_message.Message):
     def __init__(self, version: _Optional[int] = ..., state: _Optional[_Union[ModelVersionState, str]] = ..., status_message: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "is_default", "signature_name", "labels", "input_size", "versions", "backend_error", "backend", "served_name", "input_width", "input_height", "variants", "shadow")
+    __slots__ = ("name", "is_default", "signature_name", "labels", "input_size", "versions", "backend_error", "backend", "served_name", "input_width", "input_height", "variants", "shadow", "exact", "approximations")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -367,6 +367,8 @@ class ModelInfo(_message.Message):
     INPUT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     SHADOW_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    APPROXIMATIONS_FIELD_NUMBER: _ClassVar[int]
     name: str
     is_default: bool
     signature_name: str
@@ -380,7 +382,9 @@ class ModelInfo(_message.Message):
     input_height: int
     variants: _containers.RepeatedCompositeFieldContainer[ModelVariant]
     shadow: ShadowFigures
-    def __init__(self, name: _Optional[str] = ..., is_default: _Optional[bool] = ..., signature_name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., input_size: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., backend_error: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., variants: _Optional[_Iterable[_Union[ModelVariant, _Mapping]]] = ..., shadow: _Optional[_Union[ShadowFigures, _Mapping]] = ...) -> None: ...
+    exact: bool
+    approximations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., is_default: _Optional[bool] = ..., signature_name: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., input_size: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., backend_error: _Optional[str] = ..., backend: _Optional[str] = ..., served_name: _Optional[str] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., variants: _Optional[_Iterable[_Union[ModelVariant, _Mapping]]] = ..., shadow: _Optional[_Union[ShadowFigures, _Mapping]] = ..., exact: _Optional[bool] = ..., approximations: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ModelVariant(_message.Message):
     __slots__ = ("name", "weight", "served_name", "backend", "version", "version_label")
