@@ -58,8 +58,13 @@ from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 
 ITEMS_PER_STREAM = 50
 # Each channel on a connection of its own, as clients on other machines have: gRPC's Python channels with the same
-# target and options share one connection unless told otherwise.
-SEND_OPTIONS = [("grpc.max_send_message_length", 1 << 26), ("grpc.use_local_subchannel_pool", 1)]
+# target and options share one connection unless told otherwise. Answers as large as the hostile set asks for (a 4K
+# cut-out is about 7 MB; gRPC's default limit is 4 MiB).
+SEND_OPTIONS = [
+    ("grpc.max_send_message_length", 1 << 26),
+    ("grpc.max_receive_message_length", 1 << 28),
+    ("grpc.use_local_subchannel_pool", 1),
+]
 GRPCURL = ROOT / ".venv" / "bin" / "grpcurl"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -311,7 +316,7 @@ def _send_hostile(target: str, samples: list[hostile.Sample], on_stream: bool, s
                     if time.monotonic() > stop_at:
                         return
                     sent.append(sample.name)
-                    yield pb.SegmentImageStreamRequest(request=pb.SegmentImageRequest(image=sample.data))
+                    yield pb.SegmentImageStreamRequest(request=sample.request())
 
             for answer in stub.SegmentImageStream(items(), timeout=max(1.0, stop_at - time.monotonic()) + 30):
                 code = "OK" if answer.HasField("result") else CODE_NAMES.get(answer.error.code, str(answer.error.code))
@@ -321,7 +326,7 @@ def _send_hostile(target: str, samples: list[hostile.Sample], on_stream: bool, s
             if time.monotonic() > stop_at:
                 return answers
             try:
-                stub.SegmentImage(pb.SegmentImageRequest(image=sample.data), timeout=30)
+                stub.SegmentImage(sample.request(), timeout=30)
                 answers.append((sample.name, "OK"))
             except grpc.RpcError as error:
                 answers.append((sample.name, error.code().name))

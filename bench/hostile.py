@@ -1,7 +1,9 @@
 """Image files made to hurt a decoder, for the soak's mix and the abuse bench's `hostile` shape: not images at all, cut
-short, claiming a size far past the limits, their boxes or coded data overwritten. Each comes with the status codes
-a gateway may answer it with: a decoder given scrambled coded data may well draw a picture of noise, which is an
-answer too; anything else (a crash, INTERNAL, a hang until the deadline) is not.
+short, claiming a size far past the limits, their boxes or coded data overwritten; and requests that ask too much of
+the outputs: a noise photo's regions with every outline point, absurd tolerances, too many probability maps, a 4K
+cut-out and one past max_cutout_pixels. Each comes with the status codes a gateway may answer it with: a decoder
+given scrambled coded data may well draw a picture of noise, which is an answer too; anything else (a crash,
+INTERNAL, a hang until the deadline) is not.
 
 Made from a photo's pixels at run time; the same seed makes the same files.
 """
@@ -12,13 +14,15 @@ import io
 import random
 import struct
 import zlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from bench import photos
+from segmentation.v1 import segmentation_service_pb2 as pb
 
 OK = frozenset({"OK"})
 INVALID = frozenset({"INVALID_ARGUMENT"})
@@ -30,6 +34,10 @@ class Sample:
     name: str
     data: bytes
     codes: frozenset[str]  # the status code names a gateway may answer with
+    options: Mapping[str, object] = field(default_factory=dict)  # the request's fields besides the image
+
+    def request(self) -> pb.SegmentImageRequest:
+        return pb.SegmentImageRequest(image=self.data, **self.options)  # type: ignore[arg-type]
 
 
 def iso_media_claiming(data: bytes, width: int, height: int) -> bytes:
@@ -83,7 +91,30 @@ def samples(bgr: np.ndarray, seed: int = 7) -> list[Sample]:
                 f"{kind}-coded-data-scrambled", _scrambled(data, coded_start + 16, coded_end, rng), NOISE_OR_INVALID
             ),
         ]
-    return made
+    return made + asking_too_much(bgr, seed)
+
+
+def asking_too_much(bgr: np.ndarray, seed: int = 7) -> list[Sample]:
+    """Requests whose outputs cost the most: each answered within its limits, or refused naming the limit."""
+    noise = np.random.default_rng(seed).integers(0, 256, size=(1080, 1920, 3), dtype=np.uint8)
+    noise_jpeg = photos.encoded(noise, "JPEG")
+    jpeg = photos.encoded(bgr, "JPEG")
+    every_point = pb.RegionOptions(include_polygons=True, polygon_tolerance=0, include_coco_rle=True)
+    soft_4k = pb.CutoutOptions(edge=pb.CUTOUT_EDGE_SOFT, format=pb.CUTOUT_FORMAT_PNG)
+    return [
+        # Its regions may pass max_regions or max_polygon_points: refused, naming the limit.
+        Sample("noise-regions-every-point", noise_jpeg, NOISE_OR_INVALID, {"regions": every_point}),
+        Sample("tolerance-1e308", jpeg, INVALID, {"regions": pb.RegionOptions(polygon_tolerance=1e308)}),
+        Sample("tolerance-nan", jpeg, INVALID, {"regions": pb.RegionOptions(polygon_tolerance=float("nan"))}),
+        Sample("five-probability-maps", jpeg, INVALID, {"probability_classes": ["0", "1", "2", "3", "4"]}),
+        Sample("cutout-4k-soft", photos.encoded(cv2.resize(bgr, (3840, 2160)), "JPEG"), OK, {"cutout": soft_4k}),
+        Sample(
+            "cutout-20-megapixels",
+            photos.encoded(cv2.resize(bgr, (5000, 4000)), "JPEG"),
+            INVALID,
+            {"cutout": pb.CutoutOptions()},
+        ),
+    ]
 
 
 # Files whose headers lie about the size they decode to (docs/reliability.md, "Security"): each is refused by a

@@ -88,12 +88,10 @@ def run(target: str, pid: int, samples: list[Sample], seconds: float, concurrenc
             stub = pb_grpc.SegmentationServiceStub(channel)
             while not stop.is_set():
                 sample = rng.choice(samples)
-                request = pb.SegmentImageRequest(
-                    image=sample.data,
-                    mask_format=rng.choice(FORMATS),
-                    mask_size=rng.choice(MASK_SIZES),
-                    include_overlay=rng.random() < 0.1,
-                )
+                request = sample.request()
+                request.mask_format = rng.choice(FORMATS)
+                request.mask_size = rng.choice(MASK_SIZES)
+                request.include_overlay = rng.random() < 0.1
                 began = time.monotonic()
                 try:
                     stub.SegmentImage(request, timeout=60)

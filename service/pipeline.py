@@ -23,9 +23,19 @@ from service.image.probe import probe
 from service.image.resize import model_size, resize_to
 from service.image.tensor import model_input, tensor_for
 from service.mask.classes import ModelMask, named_classes
-from service.mask.cutout import Box, Cutout, CutoutRequest, Edge, crop_box, hard_alpha, make_cutout, soft_alpha
+from service.mask.cutout import (
+    Box,
+    Cutout,
+    CutoutRequest,
+    Edge,
+    crop_box,
+    hard_alpha,
+    make_cutout,
+    soft_alpha,
+    subject_of,
+)
 from service.mask.formats import DEFAULT_FORMAT, FORMATS, EncodedGrid, MaskFormat
-from service.mask.grid import MaskGrid, expand, grid_for
+from service.mask.grid import MaskGrid, expand, expand_part, grid_for
 from service.mask.overlay import overlay_picture, overlay_png
 from service.mask.probability import ProbabilityMap, model_size_probabilities, probability_maps, region_mean
 from service.mask.regions import MeanProbability, Region, RegionLimits, RegionRequest, find_regions
@@ -169,9 +179,12 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
         maps = probability_maps(probabilities, ids, grid.width, grid.height)  # type: ignore[arg-type]
     cutout_alpha = None
     if options.cutout is not None:
-        at_photo_size = options.mask_size == MaskSize.ORIGINAL
-        photo_grid = grid if at_photo_size else upscale(answer, prepared.width, prepared.height)
-        cutout_alpha = _cutout_alpha(options.cutout, answer, probabilities, photo_grid, route)
+        if options.mask_size == MaskSize.ORIGINAL:
+            photo_grid, photo_classes = grid, classes
+        else:
+            photo_grid = upscale(answer, prepared.width, prepared.height)
+            photo_classes = class_statistics(photo_grid)
+        cutout_alpha = _cutout_alpha(options.cutout, probabilities, photo_grid, photo_classes, route)
     clock.lap("postprocess")
     encoded = FORMATS[options.mask_format](grid)
     overlay = b""
@@ -187,17 +200,19 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
 
 
 def _cutout_alpha(
-    request: CutoutRequest, answer: ModelMask, probabilities: np.ndarray | None, photo_grid: MaskGrid, route: Route
+    request: CutoutRequest,
+    probabilities: np.ndarray | None,
+    photo_grid: MaskGrid,
+    classes: list[ClassStats],
+    route: Route,
 ) -> tuple[np.ndarray, Box, int]:
-    """A cut-out's alpha over its box, the box, and the subject's pixels, from the mask at the photo's size."""
+    """A cut-out's alpha over its box, the box, and the subject's pixels, from the mask at the photo's size and its
+    statistics: only the box's part of the mask is made."""
     ids = named_classes(request.classes, route.model.labels)
-    class_ids = expand(photo_grid)
-    subject = np.isin(class_ids, ids) if ids else class_ids != 0
-    del class_ids
-    box = crop_box(subject, request)
-    subject_pixels = int(np.count_nonzero(subject))
+    subject, subject_pixels = subject_of(classes, ids)
+    box = crop_box(subject, photo_grid.width, photo_grid.height, request)
     if request.edge == Edge.HARD:
-        return hard_alpha(subject, box), box, subject_pixels
+        return hard_alpha(expand_part(photo_grid, box.rows, box.columns), ids), box, subject_pixels
     if probabilities is None:
         raise NotSupportedByModel(
             f"model {route.model.name!r} gives no probabilities for a soft cut-out: its profile names no scores "

@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 
 from service.errors import InvalidRequest, LimitExceeded
-from service.mask.encode import encode_gray_png, encode_rgb_png, encode_rgba_png
+from service.mask.encode import RGB, RGBA, encode_gray_png, encode_png_bands
 from service.mask.probability import enlarged_levels
+from service.mask.statistics import ClassStats
 
 MAX_MARGIN_PIXELS = 10_000
 MAX_MARGIN_PERCENT = 100.0
@@ -118,26 +119,38 @@ def parse_colour(text: str) -> tuple[int, int, int]:
     return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
 
 
-def crop_box(subject: np.ndarray, request: CutoutRequest) -> Box:
-    """The part of the photo the cut-out covers: the whole photo, or the subject's box (of the (h, w) bool
-    `subject`) widened by the margin, inside the photo. A photo without the subject is not cropped."""
-    height, width = subject.shape
-    if not request.crop or not subject.any():
+def subject_of(classes: list[ClassStats], class_ids: tuple[int, ...]) -> tuple[Box | None, int]:
+    """The subject's box in the mask at the photo's size (None: no pixel of it) and its pixels, from the mask's
+    statistics; `class_ids` empty: every class but 0."""
+    picked = [c for c in classes if (c.class_id in class_ids if class_ids else c.class_id != 0)]
+    if not picked:
+        return None, 0
+    left, top = min(c.x for c in picked), min(c.y for c in picked)
+    right, bottom = max(c.x + c.width for c in picked), max(c.y + c.height for c in picked)
+    return Box(left, top, right - left, bottom - top), sum(c.pixel_count for c in picked)
+
+
+def crop_box(subject: Box | None, width: int, height: int, request: CutoutRequest) -> Box:
+    """The part of a (width, height) photo the cut-out covers: the whole photo, or the subject's box widened by the
+    margin, inside the photo. A photo without the subject is not cropped."""
+    if not request.crop or subject is None:
         return Box(0, 0, width, height)
-    x, y, box_w, box_h = cv2.boundingRect(subject.view(np.uint8))
     if request.margin.percent:
-        margin_x = round(box_w * request.margin.percent / 100)
-        margin_y = round(box_h * request.margin.percent / 100)
+        margin_x = round(subject.width * request.margin.percent / 100)
+        margin_y = round(subject.height * request.margin.percent / 100)
     else:
         margin_x = margin_y = request.margin.pixels
-    left, top = max(x - margin_x, 0), max(y - margin_y, 0)
-    right, bottom = min(x + box_w + margin_x, width), min(y + box_h + margin_y, height)
+    left, top = max(subject.x - margin_x, 0), max(subject.y - margin_y, 0)
+    right = min(subject.x + subject.width + margin_x, width)
+    bottom = min(subject.y + subject.height + margin_y, height)
     return Box(left, top, right - left, bottom - top)
 
 
-def hard_alpha(subject: np.ndarray, box: Box) -> np.ndarray:
-    """(h, w) uint8 of the box: 255 on the subject, 0 elsewhere."""
-    return subject[box.rows, box.columns].view(np.uint8) * np.uint8(255)
+def hard_alpha(class_ids: np.ndarray, subject_ids: tuple[int, ...]) -> np.ndarray:
+    """(h, w) uint8 of a part of the mask's class ids: 255 on the subject's classes (empty: every class but 0), 0
+    elsewhere."""
+    subject = np.isin(class_ids, subject_ids) if subject_ids else class_ids != 0
+    return subject.view(np.uint8) * np.uint8(255)
 
 
 def soft_alpha(subject_probability: np.ndarray, size: tuple[int, int], box: Box) -> np.ndarray:
@@ -154,24 +167,44 @@ def make_cutout(photo: np.ndarray, alpha: np.ndarray, box: Box, subject_pixels: 
             f"a {box.width}x{box.height} cut-out is past WebP's {MAX_WEBP_SIDE} pixels a side: ask for "
             "CUTOUT_FORMAT_PNG, or crop to the subject"
         )
-    if request.format == CutoutFormat.ALPHA:
-        return Cutout(box, request.format, b"", encode_gray_png(alpha), subject_pixels)
-    if request.background is not None:
-        pixels = _over_colour(pixels, alpha, request.background)
     match request.format:
+        case CutoutFormat.ALPHA:
+            return Cutout(box, request.format, b"", encode_gray_png(alpha), subject_pixels)
         case CutoutFormat.PNG:
-            image = encode_rgb_png(pixels) if request.background else encode_rgba_png(_with_alpha(pixels, alpha))
-            return Cutout(box, request.format, image, b"", subject_pixels)
+            return Cutout(box, request.format, _png(pixels, alpha, request.background), b"", subject_pixels)
         case CutoutFormat.WEBP:
+            if request.background is not None:
+                layers = _over_colour(pixels, alpha, request.background)
+            else:
+                layers = _with_alpha(pixels, alpha)
             # OpenCV writes a lossless WebP past quality 100.
             quality = 101 if request.quality == 100 else request.quality
-            layers = pixels if request.background else _with_alpha(pixels, alpha)
             image = _encode(".webp", layers, cv2.IMWRITE_WEBP_QUALITY, quality)
             return Cutout(box, request.format, image, b"", subject_pixels)
         case CutoutFormat.JPEG_AND_ALPHA:
+            if request.background is not None:
+                pixels = _over_colour(pixels, alpha, request.background)
             image = _encode(".jpg", pixels, cv2.IMWRITE_JPEG_QUALITY, request.quality)
             return Cutout(box, request.format, image, encode_gray_png(alpha), subject_pixels)
     raise AssertionError(request.format)
+
+
+def _png(bgr: np.ndarray, alpha: np.ndarray, background: tuple[int, int, int] | None) -> bytes:
+    """An RGBA PNG of the pixels and the alpha, or an RGB one of them laid over `background`, made a band of rows
+    at a time."""
+    height, width = alpha.shape
+    if background is not None:
+        return encode_png_bands(
+            width, height, RGB, lambda rows: _over_colour(bgr[rows], alpha[rows], background)[:, :, ::-1]
+        )
+
+    def rgba(rows: slice) -> np.ndarray:
+        band = np.empty((rows.stop - rows.start, width, 4), dtype=np.uint8)
+        band[:, :, :3] = bgr[rows, :, ::-1]
+        band[:, :, 3] = alpha[rows]
+        return band
+
+    return encode_png_bands(width, height, RGBA, rgba)
 
 
 def _with_alpha(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:

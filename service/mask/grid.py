@@ -108,6 +108,27 @@ def expand(grid: MaskGrid) -> np.ndarray:
     return full
 
 
+def expand_part(grid: MaskGrid, rows: slice, columns: slice) -> np.ndarray:
+    """The full-size mask's `rows` and `columns` (from 0, steps of 1), (rows, columns) uint8, built a block of rows
+    at a time: a small part of a large mask costs its rows, not the whole mask."""
+    if (rows.start, rows.stop, columns.start, columns.stop) == (0, grid.height, 0, grid.width):
+        return expand(grid)
+    out = np.empty((rows.stop - rows.start, columns.stop - columns.start), dtype=np.uint8)
+    first = 0
+    for block in row_blocks(grid, _PART_BLOCK_BYTES):
+        last = first + block.shape[0]
+        top, bottom = max(first, rows.start), min(last, rows.stop)
+        if top < bottom:
+            out[top - rows.start : bottom - rows.start] = block[top - first : bottom - first, columns]
+        if last >= rows.stop:
+            break
+        first = last
+    return out
+
+
+_PART_BLOCK_BYTES = 1 << 20
+
+
 def row_blocks(grid: MaskGrid, block_bytes: int, lead: int = 0) -> Iterator[np.ndarray]:
     """The full-size mask as consecutive blocks of whole rows, each about `block_bytes`, patches applied.
 

@@ -18,8 +18,11 @@ from service.mask.cutout import (
     make_cutout,
     parse_colour,
     soft_alpha,
+    subject_of,
 )
+from service.mask.grid import expand, expand_part, grid_for
 from service.mask.probability import enlarged_levels
+from service.mask.statistics import class_statistics
 from tests import images
 
 PHOTO = images.bgr("chelsea.png")  # 451x300
@@ -55,21 +58,38 @@ def test_a_png_cut_out_is_the_photo_with_the_alpha() -> None:
 
 
 def test_a_crop_follows_the_subject_with_its_margin_and_stays_in_the_photo() -> None:
-    subject = _subject()
-    assert crop_box(subject, CutoutRequest()) == Box(0, 0, WIDTH, HEIGHT)
-    assert crop_box(subject, CutoutRequest(crop=True)) == Box(150, 100, 150, 100)
-    assert crop_box(subject, CutoutRequest(crop=True, margin=Margin(pixels=20))) == Box(130, 80, 190, 140)
+    ids = _subject().astype(np.uint8) * 8  # the subject is class 8, on background
+    ids[0:5, 0:5] = 3  # and a corner of another class
+    stats = class_statistics(grid_for(ids, WIDTH, HEIGHT))
+    subject, pixels = subject_of(stats, (8,))
+    assert subject == Box(150, 100, 150, 100) and pixels == int((ids == 8).sum())
+    assert subject_of(stats, ()) == (Box(0, 0, 300, 200), int((ids != 0).sum()))  # every class but 0
+    assert subject_of(stats, (15,)) == (None, 0)
+
+    def crop(request: CutoutRequest, found: Box | None = subject) -> Box:
+        return crop_box(found, WIDTH, HEIGHT, request)
+
+    assert crop(CutoutRequest()) == Box(0, 0, WIDTH, HEIGHT)
+    assert crop(CutoutRequest(crop=True)) == Box(150, 100, 150, 100)
+    assert crop(CutoutRequest(crop=True, margin=Margin(pixels=20))) == Box(130, 80, 190, 140)
     # 10 % of 150 and of 100.
-    assert crop_box(subject, CutoutRequest(crop=True, margin=Margin(percent=10))) == Box(135, 90, 180, 120)
-    assert crop_box(subject, CutoutRequest(crop=True, margin=Margin(pixels=500))) == Box(0, 0, WIDTH, HEIGHT)
-    nothing = np.zeros_like(subject)
-    assert crop_box(nothing, CutoutRequest(crop=True)) == Box(0, 0, WIDTH, HEIGHT)
-    box = crop_box(subject, CutoutRequest(crop=True, margin=Margin(pixels=5)))
-    alpha = hard_alpha(subject, box)
+    assert crop(CutoutRequest(crop=True, margin=Margin(percent=10))) == Box(135, 90, 180, 120)
+    assert crop(CutoutRequest(crop=True, margin=Margin(pixels=500))) == Box(0, 0, WIDTH, HEIGHT)
+    assert crop(CutoutRequest(crop=True), None) == Box(0, 0, WIDTH, HEIGHT)
+    box = crop(CutoutRequest(crop=True, margin=Margin(pixels=5)))
+    alpha = hard_alpha(ids[box.rows, box.columns], (8,))
     assert alpha.shape == (110, 160) and set(np.unique(alpha)) == {0, 255}
-    assert np.array_equal(alpha == 255, subject[95:205, 145:305])
-    bgra = _decoded(make_cutout(PHOTO, alpha, box, int(subject.sum()), CutoutRequest(crop=True)).image)
+    assert np.array_equal(alpha == 255, _subject()[95:205, 145:305])
+    bgra = _decoded(make_cutout(PHOTO, alpha, box, pixels, CutoutRequest(crop=True)).image)
     assert np.array_equal(bgra[:, :, :3], PHOTO[95:205, 145:305]) and np.array_equal(bgra[:, :, 3], alpha)
+
+
+def test_a_part_of_a_mask_is_that_part_of_the_whole() -> None:
+    ids = np.random.default_rng(4).integers(0, 21, size=(40, 30), dtype=np.uint8)
+    grid = grid_for(ids, 700, 1500)  # enlarged: blocks of rows, the part across several
+    whole = expand(grid)
+    assert np.array_equal(expand_part(grid, slice(333, 1222), slice(17, 650)), whole[333:1222, 17:650])
+    assert np.array_equal(expand_part(grid, slice(0, 1500), slice(0, 700)), whole)
 
 
 def test_a_background_colour_replaces_transparency() -> None:
