@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+from bench import outputs
 from bench.analysis import LEVERS, TARGETS, front_cores, met, ratios, saturating
 from bench.host import this_host
 from bench.plans import PLOTTED, PROFILE, PROFILE_SECONDS, SIZES, UNFAIR_FLAGS, Plan
@@ -390,6 +391,16 @@ def write_report(run: RunResult, plan: Plan, kind: str) -> dict:
                 "total_us",
             ]
             lines.append(f"| {size} | {scenario[8:]} | " + " | ".join(f"{st.get(k, 0):.0f}" for k in keys) + " |")
+    if run.outputs:
+        lines += [
+            "",
+            "## Outputs: what each costs and weighs (concurrency 1, bench/outputs.py)",
+            "",
+            "The gateway's time outside the model (its total less the Predict), median of the calls, and the output's",
+            'bytes in the answer, on astronaut.png enlarged; "extra" is beyond the mask alone\'s.',
+            "",
+            *outputs.table(run.outputs),
+        ]
     lines += [
         "",
         *memory_lines(run),

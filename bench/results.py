@@ -75,6 +75,8 @@ class RunResult:
     fidelity: dict[str, Any] | None = None  # bench/fidelity.py's summary
     profile_1080p: dict[str, Any] | None = None  # bench/profile.py's samples
     gateway_memory_mb: dict[str, Any] = field(default_factory=dict)  # idle and end (/proc status), peak_anon
+    # bench/outputs.py's figures: size -> output -> ms, extra_ms and bytes
+    outputs: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     host: Host | None = None  # None in runs saved before it was recorded
 
     def cell(self, size: str, scenario: str, concurrency: int) -> Cell | None:

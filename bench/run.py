@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench import fidelity, photos, pinning, profile
 from bench.host import this_host
+from bench.outputs import output_costs
 from bench.plans import FROZEN_GRAPH, IMAGES, LABELS, PROFILE, PROFILE_SECONDS, SIZES, UNFAIR_FLAGS, Plan
 from bench.results import Cell, Cells, PinnedCell, PinnedCells, RunResult
 from deploy.local import ROOT, ServerProcess, free_port, memory_mb, start_gateway, start_modelserver, start_triton
@@ -297,6 +298,10 @@ def decode_cost_per_mp(size: str, tries: int) -> dict[str, dict[str, float]]:
     return costs
 
 
+# Calls of each output at each size, one at a time, taking turns (bench/outputs.py): about 40 s at 1080p and 4K.
+OUTPUT_TRIES = 5
+
+
 # Scenarios by size, each group in a load-generator process of its own, its scenarios taking turns. The peers and
 # levers run at 1080p, where the targets are; the seed chain needs TensorFlow in its client.
 BASE_GROUP = ("floor", "gateway-png", "gateway-rle")
@@ -482,6 +487,8 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> RunResult:
         for size in ("640x480", "1080p", "4k"):
             made.setdefault(size, make_jpeg(size, work))
         tails = mixed_tails(made, {"fair": gateway.target, "unfair": unfair.target}, plan)
+        output_sizes = tuple(s for s in ("1080p", "4k") if s in plan.sizes) or plan.sizes[:1]
+        costs = output_costs(gateway.target, output_sizes, OUTPUT_TRIES if plan.seconds >= 1 else 1)
         serving = start_to_serving(modelserver.target, tries=1 if plan.seconds < 1 else 3)
         started.close()  # the agreement is measured by servers of its own
         agreed = agreement(plan, bases["deeplab"])
@@ -499,5 +506,6 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> RunResult:
         gateway_rss_mb=rss_now,
         gateway_memory_mb={"idle": idle_memory, "end": memory, "peak_anon": sampler.peak_anon},
         start_to_serving_s=serving,
+        outputs=costs,
         host=this_host(),
     )

@@ -22,7 +22,7 @@ from service.image.decode import decode
 from service.image.probe import probe
 from service.image.resize import model_size, resize_to
 from service.image.tensor import model_input, tensor_for
-from service.mask.classes import ModelMask, named_classes
+from service.mask.classes import ModelMask, ScoreMap, named_classes
 from service.mask.cutout import (
     Box,
     Cutout,
@@ -161,10 +161,9 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
     else:
         grid = upscale(answer, prepared.width, prepared.height)
     classes = class_statistics(grid)
-    # The model-size softmax, once a call, for the maps, the regions' means and a soft cut-out alike.
-    soft_cutout = options.cutout is not None and options.cutout.edge == Edge.SOFT
-    wanted = options.probability_classes or options.regions is not None or soft_cutout
-    probabilities = model_size_probabilities(answer.scores) if wanted and answer.scores is not None else None
+    # The model-size softmax, once a call and only when something reads it: the maps, the regions' means (where
+    # there is a region), a soft cut-out.
+    probabilities = _Softmax(answer.scores) if answer.scores is not None else None
     regions = None
     if options.regions is not None:
         ids = named_classes(options.regions.classes, route.model.labels)
@@ -176,7 +175,8 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
     maps = []
     if options.probability_classes:
         ids = _probability_classes(options.probability_classes, answer, route, limits)
-        maps = probability_maps(probabilities, ids, grid.width, grid.height)  # type: ignore[arg-type]
+        assert probabilities is not None  # _probability_classes refuses a model without scores
+        maps = probability_maps(probabilities(), ids, grid.width, grid.height)
     cutout_alpha = None
     if options.cutout is not None:
         if options.mask_size == MaskSize.ORIGINAL:
@@ -201,7 +201,7 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
 
 def _cutout_alpha(
     request: CutoutRequest,
-    probabilities: np.ndarray | None,
+    probabilities: _Softmax | None,
     photo_grid: MaskGrid,
     classes: list[ClassStats],
     route: Route,
@@ -219,20 +219,35 @@ def _cutout_alpha(
             "behind its class ids (scores_key), or enlarges class ids without them (upscale = nearest); ask for "
             "CUTOUT_EDGE_HARD"
         )
-    count = probabilities.shape[2]
+    softmax = probabilities()
+    count = softmax.shape[2]
     beyond = [i for i in ids if i >= count]
     if beyond:
         raise InvalidRequest(f"class {beyond[0]} is beyond the model's {count} classes (0 to {count - 1})")
-    plane = probabilities[:, :, list(ids)].sum(axis=2) if ids else 1 - probabilities[:, :, 0]
+    plane = softmax[:, :, list(ids)].sum(axis=2) if ids else 1 - softmax[:, :, 0]
     size = (photo_grid.width, photo_grid.height)
     return soft_alpha(np.ascontiguousarray(plane, dtype=np.float32), size, box), box, subject_pixels
 
 
-def _mean_probability(probabilities: np.ndarray, width: int, height: int) -> MeanProbability:
+class _Softmax:
+    """The model's probabilities at its size (mask.probability.model_size_probabilities), made when first asked for
+    and kept for the call."""
+
+    def __init__(self, scores: ScoreMap) -> None:
+        self._scores = scores
+        self._made: np.ndarray | None = None
+
+    def __call__(self) -> np.ndarray:
+        if self._made is None:
+            self._made = model_size_probabilities(self._scores)
+        return self._made
+
+
+def _mean_probability(probabilities: _Softmax, width: int, height: int) -> MeanProbability:
     """Each region's mean probability, from the model's probabilities at its size."""
 
     def mean(class_id: int, x: int, y: int, inside: np.ndarray) -> float:
-        return region_mean(probabilities, class_id, (width, height), (x, y), inside)
+        return region_mean(probabilities(), class_id, (width, height), (x, y), inside)
 
     return mean
 

@@ -9,11 +9,13 @@ photo costs what its box costs.
 from __future__ import annotations
 
 import enum
+import io
 import re
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from service.errors import InvalidRequest, LimitExceeded
 from service.mask.encode import RGB, RGBA, encode_gray_png, encode_png_bands
@@ -173,14 +175,7 @@ def make_cutout(photo: np.ndarray, alpha: np.ndarray, box: Box, subject_pixels: 
         case CutoutFormat.PNG:
             return Cutout(box, request.format, _png(pixels, alpha, request.background), b"", subject_pixels)
         case CutoutFormat.WEBP:
-            if request.background is not None:
-                layers = _over_colour(pixels, alpha, request.background)
-            else:
-                layers = _with_alpha(pixels, alpha)
-            # OpenCV writes a lossless WebP past quality 100.
-            quality = 101 if request.quality == 100 else request.quality
-            image = _encode(".webp", layers, cv2.IMWRITE_WEBP_QUALITY, quality)
-            return Cutout(box, request.format, image, b"", subject_pixels)
+            return Cutout(box, request.format, _webp(pixels, alpha, request), b"", subject_pixels)
         case CutoutFormat.JPEG_AND_ALPHA:
             if request.background is not None:
                 pixels = _over_colour(pixels, alpha, request.background)
@@ -207,11 +202,23 @@ def _png(bgr: np.ndarray, alpha: np.ndarray, background: tuple[int, int, int] | 
     return encode_png_bands(width, height, RGBA, rgba)
 
 
-def _with_alpha(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    bgra = np.empty((*alpha.shape, 4), dtype=np.uint8)
-    bgra[:, :, :3] = bgr
-    bgra[:, :, 3] = alpha
-    return bgra
+def _webp(bgr: np.ndarray, alpha: np.ndarray, request: CutoutRequest) -> bytes:
+    """A WebP of the pixels with the alpha (or laid over the background colour): lossy at the request's quality with
+    a lossless alpha, or lossless at quality 100. libwebp's fastest method: its default (4) took 2.4 times as long
+    on a soft 1080p cut-out (306 against 130 ms) for 11 % fewer bytes."""
+    if request.background is not None:
+        picture = Image.fromarray(_over_colour(bgr, alpha, request.background)[:, :, ::-1])
+    else:
+        rgba = np.empty((*alpha.shape, 4), dtype=np.uint8)
+        rgba[:, :, :3] = bgr[:, :, ::-1]
+        rgba[:, :, 3] = alpha
+        picture = Image.fromarray(rgba)
+    out = io.BytesIO()
+    if request.quality == 100:
+        picture.save(out, "WEBP", lossless=True, method=0)
+    else:
+        picture.save(out, "WEBP", quality=request.quality, method=0, alpha_quality=100)
+    return out.getvalue()
 
 
 def _over_colour(bgr: np.ndarray, alpha: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
@@ -232,5 +239,5 @@ def _over_colour(bgr: np.ndarray, alpha: np.ndarray, rgb: tuple[int, int, int]) 
 
 def _encode(extension: str, image: np.ndarray, flag: int, value: int) -> bytes:
     ok, encoded = cv2.imencode(extension, image, [flag, value])
-    assert ok  # a uint8 image of 3 or 4 channels always encodes
+    assert ok  # a uint8 BGR image always encodes
     return encoded.tobytes()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+from bench.outputs import OUTPUTS
 from bench.plans import PLANS, Plan
 from bench.report import write_report
 from bench.results import Host, RunResult
@@ -47,3 +48,16 @@ def test_a_run_keeps_its_host_and_every_figure_through_json(tmp_path: pathlib.Pa
     # The pinned table names the run's own cores, not this machine's.
     assert "The model server alone on CPU 0; the gateway (or KServe's transformer) and the load" in report
     assert "generator on CPU 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 (`taskset`" in report
+
+
+def test_the_outputs_figures_come_back_from_json_as_a_table_a_row_an_output(tmp_path: pathlib.Path) -> None:
+    figures = {name: {"ms": 10.0 + i, "extra_ms": float(i), "bytes": 1000 * i} for i, name in enumerate(OUTPUTS)}
+    run = dataclasses.replace(RunResult.from_json(COMMITTED.read_text()), outputs={"1080p": figures, "4k": figures})
+    again = RunResult.from_json(run.to_json())
+    assert again.outputs == run.outputs
+    write_report(again, Plan(*PLANS["full"], out=tmp_path), "full")
+    report = (tmp_path / "BENCHMARKS.md").read_text().splitlines()
+    start = report.index("## Outputs: what each costs and weighs (concurrency 1, bench/outputs.py)")
+    rows = [line for line in report[start:] if line.startswith("| cut-out")]
+    assert len(rows) == sum(name.startswith("cut-out") for name in OUTPUTS) == 5
+    assert "| cut-out, hard, PNG | 15.0 (+5.0) | 5,000 | 15.0 (+5.0) | 5,000 |" in rows
