@@ -41,6 +41,7 @@ from PIL import Image, ImageOps
 from bench import regions
 from bench.regions import RegionOutcome
 from deploy.local import ROOT, ServerProcess, start_gateway, start_modelserver
+from exporter.graph import find_scores
 from segmentation.v1 import segmentation_service_pb2 as pb
 from segmentation.v1 import segmentation_service_pb2_grpc as pb_grpc
 from service.config import Limits, ModelConfig
@@ -213,6 +214,7 @@ class Graph:
         graph = tf.Graph()
         with graph.as_default():
             tf.compat.v1.import_graph_def(graph_def, name="")
+        self.graph_def = graph_def
         self.session = tf.compat.v1.Session(graph=graph)
 
     def reference(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -221,6 +223,26 @@ class Graph:
             ["SemanticPredictions:0", "resize/ResizeBilinear:0"], {"ImageTensor:0": rgb[np.newaxis]}
         )
         return mask[0].astype(np.uint8), resized[0]
+
+    def probability_levels(self, rgb: np.ndarray, class_ids: list[int]) -> list[np.ndarray]:
+        """Issue 31's probability maps of the photo as TensorFlow computes them from the graph's own logits: enlarged
+        with aligned corners to the network's size (as the graph does), the softmax, each class's plane enlarged to
+        the photo with half-pixel centres, round(255 x p)."""
+        import tensorflow as tf  # noqa: PLC0415
+
+        tap, _ = find_scores(self.graph_def)
+        assert tap is not None
+        logits, network = self.session.run([tap.scores, tap.network_size], {"ImageTensor:0": rgb[np.newaxis]})
+        scores = tf.raw_ops.ResizeBilinear(images=logits, size=network, align_corners=True, half_pixel_centers=False)
+        probabilities = tf.nn.softmax(scores, axis=-1)
+        levels = []
+        for class_id in class_ids:
+            plane = probabilities[..., class_id : class_id + 1]
+            enlarged = tf.raw_ops.ResizeBilinear(
+                images=plane, size=rgb.shape[:2], align_corners=False, half_pixel_centers=True
+            )
+            levels.append(np.clip(np.rint(enlarged.numpy()[0, ..., 0] * 255), 0, 255).astype(np.uint8))
+        return levels
 
     def for_tensor(self, tensor: np.ndarray) -> np.ndarray:
         """The graph's output for a float image given where its own Cast of the uint8 input would be."""
@@ -364,14 +386,22 @@ def measure(
     for case in cases(photos, variants):
         rgb = viewed(case.data)
         expected = {name: reference.reference(rgb) for name, reference in references.items()}
+        # The graph's most frequent classes, at most as many maps as an answer carries.
+        present = np.bincount(expected["deeplab"][0].ravel(), minlength=256)
+        mapped = [int(c) for c in np.argsort(-present)[: Limits().max_probability_maps] if present[c]]
         exact, simplified = (
             stub.SegmentImage(
-                pb.SegmentImageRequest(image=case.data, mask_format=pb.MASK_FORMAT_RAW, regions=options), timeout=120
+                pb.SegmentImageRequest(image=case.data, mask_format=pb.MASK_FORMAT_RAW, regions=options, **outputs),
+                timeout=120,
             )
-            for options in (regions.EXACT, regions.SIMPLIFIED)
+            for options, outputs in (
+                (regions.EXACT, {"cutout": regions.MATTE, "probability_classes": [str(c) for c in mapped]}),
+                (regions.SIMPLIFIED, {}),
+            )
         )
         mask = np.frombuffer(exact.mask.data, np.uint8).reshape(exact.mask.height, exact.mask.width)
-        region_outcomes.append(regions.check(exact, simplified, mask, case.photo, case.variant))
+        theirs = references["deeplab"].probability_levels(rgb, mapped)  # type: ignore[attr-defined]
+        region_outcomes.append(regions.check(exact, simplified, mask, case.photo, case.variant, their_levels=theirs))
 
         for name, reference in references.items():
             found, elapsed = segment(stub, case.data, name, pb.MASK_SIZE_ORIGINAL)
@@ -570,7 +600,10 @@ def _regions_line(figures: dict | None) -> str:
         f"in {figures['cases']} cases; COCO RLE decoded to exactly the mask in {figures['rle_exact']}; exact "
         f"outlines drawn back to exactly the regions in {figures['outlines_exact']}; outlines at 1 px drawn back, "
         f"IoU with the regions min {_percent(figures['min_polygon_iou_1px'], 2)}, mean "
-        f"{_percent(figures['mean_polygon_iou_1px'], 2)}.\n\n"
+        f"{_percent(figures['mean_polygon_iou_1px'], 2)}. The hard cut-out's alpha is the mask in "
+        f"{figures.get('cutout_alpha_exact', 'none')}; the probability maps of each photo's classes are at most "
+        f"{figures.get('probability_max_levels_apart', '-')} level from TensorFlow's, with "
+        f"{_percent(figures.get('probability_pixels_apart'), 4)} of their pixels apart.\n\n"
     )
 
 
