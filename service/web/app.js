@@ -9,8 +9,8 @@ const STAGES = [
   ["packUs", "Pack the tensor"],
   ["predictUs", "Predict at the model backend"],
   ["unpackUs", "Unpack the answer"],
-  ["postprocessUs", "Mask back to the photo's size, statistics"],
-  ["encodeUs", "Encode the mask and overlay"],
+  ["postprocessUs", "Mask back to the photo's size, statistics, the cut-out's edges"],
+  ["encodeUs", "Encode the mask, overlay and cut-out"],
   ["totalUs", "Total"],
 ];
 // Connect's codes, as a person would say them.
@@ -35,6 +35,8 @@ const modelSelect = $("#model");
 const variantSelect = $("#variant");
 const variantHint = $("#variant-hint");
 const tokenInput = $("#token");
+const cutoutBox = $("#cutout");
+const edges = $("#edges");
 const button = $("#segment");
 const statusLine = $("#status");
 const errorBox = $("#error");
@@ -310,6 +312,29 @@ function fillSummary(answer, file, picked) {
   $("#summary").replaceChildren(list);
 }
 
+// The cut-out, when one was asked for: the picture on its checkerboard, and a link that saves it under the photo's
+// name.
+function showCutout(cutout, file) {
+  const figure = $("#cutout-figure");
+  figure.hidden = !cutout;
+  if (!cutout) return;
+  const url = pngUrl(cutout.image ?? "");
+  const view = $("#cutout-view");
+  view.src = url;
+  const box = cutout.box ?? {};
+  const place = `${box.width ?? 0} × ${box.height ?? 0} pixels at ${box.x ?? 0}, ${box.y ?? 0} in the photo`;
+  const subject = Number(cutout.subjectPixels ?? 0);
+  view.alt = subject
+    ? `The subject of ${file.name} cut out, ${place}`
+    : `${file.name} has no subject to cut out: every pixel is background`;
+  $("#cutout-caption").textContent = subject
+    ? `Cut-out (${place}), on a checkerboard where it is transparent.`
+    : "Cut-out: no class but the background was found, so nothing is opaque.";
+  const link = $("#cutout-download");
+  link.href = url;
+  link.download = `${file.name.replace(/\.[^.]+$/, "")}-cutout.png`;
+}
+
 function clearResult() {
   result.hidden = true;
   for (const url of urls.splice(0)) URL.revokeObjectURL(url);
@@ -340,6 +365,7 @@ function show(answer, file, picked) {
   $("#overlay").alt = `The photo with each class tinted in its colour: ${found}`;
   $("#mask").src = pngUrl(answer.mask?.data ?? "");
   $("#mask").alt = `The class mask, one colour per class: ${found}`;
+  showCutout(answer.cutout, file);
   drawBoxes(classes, width, height);
   fillSummary(answer, file, picked);
   fillClasses(classes);
@@ -367,6 +393,10 @@ async function segment(event) {
   try {
     const request = { image: await readBase64(file), includeOverlay: true };
     if (model) request.model = variant ? { name: model, variant } : { name: model };
+    if (cutoutBox.checked) {
+      const edge = form.elements.edge.value;
+      request.cutout = { edge, crop: true, cropMarginPercent: 5 };
+    }
     const answer = await call("SegmentImage", request);
     const classes = show(answer, file, variant);
     const ms = (Number(answer.timing?.totalUs ?? 0) / 1000).toFixed(0);
@@ -435,6 +465,9 @@ document.addEventListener("drop", (event) => {
 });
 document.addEventListener("dragend", dragEnded);
 modelSelect.addEventListener("change", fillVariants);
+cutoutBox.addEventListener("change", () => {
+  edges.disabled = !cutoutBox.checked;
+});
 form.addEventListener("submit", segment);
 tokenInput.addEventListener("change", loadModels);
 loadModels();

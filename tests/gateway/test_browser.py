@@ -8,6 +8,7 @@ import pathlib
 import subprocess
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2
 from selenium import webdriver
@@ -156,6 +157,63 @@ def test_the_page_segments_a_photo_and_shows_the_result(
     _screenshot(browser, "page-desktop.png", tmp_path, keep_artefact)
 
 
+def _cutout_alpha(driver: WebDriver) -> np.ndarray:
+    """The alpha of the cut-out as the browser decoded it (drawn on a canvas), which the download link saves: the
+    link's object URL is the picture's."""
+    link, picture = (driver.find_element(By.ID, name).get_attribute(attr) for name, attr in
+                     (("cutout-download", "href"), ("cutout-view", "src")))  # fmt: skip
+    assert link == picture and link.startswith("blob:"), (link, picture)
+    width, height, alpha = driver.execute_script(
+        """
+        const image = document.getElementById("cutout-view");
+        const canvas = document.createElement("canvas");
+        canvas.width = image.naturalWidth;
+        canvas.height = image.naturalHeight;
+        const context = canvas.getContext("2d");
+        context.drawImage(image, 0, 0);
+        const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+        let levels = "";
+        for (let i = 3; i < pixels.length; i += 4) levels += String.fromCharCode(pixels[i]);
+        return [canvas.width, canvas.height, btoa(levels)];
+        """
+    )
+    return np.frombuffer(base64.b64decode(alpha), np.uint8).reshape(height, width)
+
+
+def test_the_page_cuts_out_the_subject_soft_or_hard_and_saves_it(
+    browser: WebDriver, http_url: str, tmp_path: pathlib.Path, keep_artefact: Callable[..., object]
+) -> None:
+    _open(browser, http_url + "/", DESKTOP)
+    assert not browser.find_element(By.ID, "cutout-figure").is_displayed()
+    assert browser.find_element(By.ID, "edges").get_attribute("disabled") is not None  # until a cut-out is asked
+    browser.find_element(By.ID, "cutout").click()
+    assert browser.find_element(By.ID, "edges").get_attribute("disabled") is None
+    _segment(browser, IMAGES / "chelsea.png", lambda: browser.find_element(By.ID, "segment").click())
+    assert browser.find_element(By.ID, "cutout-figure").is_displayed()
+    link = browser.find_element(By.ID, "cutout-download")
+    assert link.get_attribute("download") == "chelsea-cutout.png" and link.get_attribute("href").startswith("blob:")
+    soft = _cutout_alpha(browser)
+    assert soft.shape[1] <= 451 and soft.shape[0] <= 300  # cropped to the cat (chelsea.png is 451 x 300)
+    assert len(np.unique(soft)) > 50, "soft edges: many levels of alpha"
+    background = browser.execute_script(
+        "return getComputedStyle(document.querySelector('#cutout-figure .checkerboard')).backgroundImage"
+    )
+    assert "conic-gradient" in background, background
+    assert (browser.find_element(By.ID, "cutout-view").get_attribute("alt") or "").startswith(
+        "The subject of chelsea.png cut out"
+    )
+    _screenshot(browser, "page-cutout.png", tmp_path, keep_artefact)
+
+    browser.find_element(By.CSS_SELECTOR, "input[name=edge][value=CUTOUT_EDGE_HARD]").click()
+    before = link.get_attribute("href")
+    _segment(browser, IMAGES / "chelsea.png", lambda: browser.find_element(By.ID, "segment").click())
+    _wait(browser, lambda d: d.find_element(By.ID, "cutout-download").get_attribute("href") != before, "no new cut-out")
+    hard = _cutout_alpha(browser)
+    assert set(np.unique(hard)) == {0, 255}, "hard edges: opaque or transparent"
+    problems = [entry["message"] for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+    assert not problems, problems
+
+
 @pytest.mark.parametrize(("kind", "shown_by_the_browser"), [("heic", False), ("avif", True)])
 def test_a_turned_heic_or_avif_photo_is_shown_upright_even_where_the_browser_cannot_draw_it(
     browser: WebDriver, http_url: str, tmp_path: pathlib.Path, kind: str, shown_by_the_browser: bool
@@ -194,7 +252,7 @@ def test_the_page_works_from_the_keyboard_on_a_phone_sized_screen(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"the page is {overflow} px wider than a {PHONE[0]} px screen"
-    figures = browser.find_elements(By.CSS_SELECTOR, ".pictures figure")
+    figures = [f for f in browser.find_elements(By.CSS_SELECTOR, ".pictures figure") if f.is_displayed()]
     assert len({f.location["x"] for f in figures}) == 1, "the pictures should stack in one column on a phone"
     # Nor does any table need its own scrolling: the last cell of every row, the header's too, ends on the screen
     # (left of the scrollbar, which headless Chromium draws 15 px wide).
