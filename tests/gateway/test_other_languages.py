@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import cv2
+import numpy as np
 import pytest
 
 from tests.helpers import ServerProcess
@@ -57,3 +59,16 @@ def test_run_sh_without_arguments_prints_its_usage() -> None:
         ["bash", str(ROOT / "clients" / "run.sh")], capture_output=True, text=True, timeout=30, check=False
     )
     assert result.returncode == 2 and result.stderr.startswith("usage: clients/run.sh node|java|scala|go")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_example_writes_a_cut_out_of_the_cat(built, gateway: ServerProcess, language: str, tmp_path) -> None:
+    out = tmp_path / f"{language}-cutout.png"
+    result = run(language, "--cutout", str(out), str(IMAGES / "chelsea.png"), "--server", gateway.target)
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = result.stdout.splitlines()[-1]
+    assert said.startswith("cut-out: ") and said.endswith(f"written to {out}"), said
+    width, height = (int(side) for side in said.split()[1].split("x"))
+    picture = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert picture is not None and picture.shape == (height, width, 4)
+    assert set(np.unique(picture[:, :, 3])) == {0, 255}  # hard edges: the cat's mask, cropped to it

@@ -1,6 +1,7 @@
-// Command segment segments an image file with deeplab-gateway and prints the classes found.
+// Command segment segments an image file with deeplab-gateway and prints the classes found; with --cutout, it also
+// writes the photo cut out along every class but the background (an RGBA PNG, cropped to the subject).
 //
-//	segment [--server host:port] IMAGE
+//	segment [--server host:port] [--cutout OUT.png] IMAGE
 package main
 
 import (
@@ -15,36 +16,42 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// parseArgs takes -server/--server before or after the image, as the other languages' examples do (Go's flag
-// package stops at the first positional argument).
-func parseArgs(args []string) (server string, image string, ok bool) {
+// parseArgs takes -server/--server and -cutout/--cutout before or after the image, as the other languages'
+// examples do (Go's flag package stops at the first positional argument).
+func parseArgs(args []string) (server string, cutout string, image string, ok bool) {
 	server = "localhost:50051"
 	var positional []string
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 		switch {
-		case arg == "-server" || arg == "--server":
-			if i+1 >= len(args) {
-				return "", "", false
+		case strings.HasPrefix(arg, "-") && (name == "server" || name == "cutout"):
+			if !hasValue {
+				if i+1 >= len(args) {
+					return "", "", "", false
+				}
+				value = args[i+1]
+				i++
 			}
-			server = args[i+1]
-			i++
-		case strings.HasPrefix(arg, "-server=") || strings.HasPrefix(arg, "--server="):
-			server = arg[strings.Index(arg, "=")+1:]
+			if name == "server" {
+				server = value
+			} else {
+				cutout = value
+			}
 		default:
 			positional = append(positional, arg)
 		}
 	}
 	if len(positional) != 1 {
-		return "", "", false
+		return "", "", "", false
 	}
-	return server, positional[0], true
+	return server, cutout, positional[0], true
 }
 
 func main() {
-	server, path, ok := parseArgs(os.Args[1:])
+	server, cutout, path, ok := parseArgs(os.Args[1:])
 	if !ok {
-		fmt.Fprintln(os.Stderr, "usage: segment [--server host:port] IMAGE")
+		fmt.Fprintln(os.Stderr, "usage: segment [--server host:port] [--cutout OUT.png] IMAGE")
 		os.Exit(2)
 	}
 	image, err := os.ReadFile(path)
@@ -61,10 +68,14 @@ func main() {
 	}
 	defer conn.Close()
 	client := segmentationv1.NewSegmentationServiceClient(conn)
-	response, err := client.SegmentImage(ctx, &segmentationv1.SegmentImageRequest{
+	request := &segmentationv1.SegmentImageRequest{
 		Image:      image,
 		MaskFormat: segmentationv1.MaskFormat_MASK_FORMAT_RLE,
-	})
+	}
+	if cutout != "" {
+		request.Cutout = &segmentationv1.CutoutOptions{Crop: true}
+	}
+	response, err := client.SegmentImage(ctx, request)
 	if err != nil {
 		s := status.Convert(err)
 		fmt.Fprintf(os.Stderr, "segment: error: %s: %s\n", s.Code(), s.Message())
@@ -75,5 +86,14 @@ func main() {
 	for _, c := range response.Classes {
 		box := c.GetBoundingBox()
 		fmt.Printf("  %-12s %5.1f%%  box %d,%d %dx%d\n", c.Label, 100*c.Fraction, box.X, box.Y, box.Width, box.Height)
+	}
+	if cutout != "" {
+		cut := response.GetCutout()
+		if err := os.WriteFile(cutout, cut.GetImage(), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "segment: error: %v\n", err)
+			os.Exit(2)
+		}
+		fmt.Printf("cut-out: %dx%d at %d,%d, written to %s\n", cut.GetWidth(), cut.GetHeight(),
+			cut.GetBox().GetX(), cut.GetBox().GetY(), cutout)
 	}
 }
