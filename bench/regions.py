@@ -41,19 +41,22 @@ class RegionOutcome:
     cutout_exact: bool = True  # the hard cut-out's alpha is 255 exactly where the mask is not background
     levels_apart: int = 0  # the most a probability map's level is from TensorFlow's
     pixels_apart: float = 0.0  # the share of the maps' pixels whose level is not TensorFlow's
+    points_1px: int = 0  # the vertices of the outlines at 1 px
 
 
 def drawn(rings: Sequence[tuple[np.ndarray, bool]], shape: tuple[int, int]) -> np.ndarray:
-    """A region drawn back from its outline ((n, 2) vertices, hole or not): the outer rings filled, the holes
-    emptied, and the holes' rings drawn again (they pass through the region's pixels around each hole)."""
-    canvas = np.zeros(shape, dtype=np.uint8)
-    outer = [points for points, hole in rings if not hole]
-    holes = [points for points, hole in rings if hole]
-    cv2.fillPoly(canvas, outer, 1)
-    if holes:
-        cv2.fillPoly(canvas, holes, 0)
-        cv2.polylines(canvas, holes, isClosed=True, color=1)
-    return canvas.astype(bool)
+    """A region drawn back from its outline ((n, 2) vertices in COCO's coordinates, hole or not) as pycocotools
+    rasterises COCO's polygons: the pixels inside the outer rings, less those inside the holes."""
+
+    def inside(rings_of_a_kind: list[np.ndarray]) -> np.ndarray:
+        # A ring of fewer than three vertices encloses nothing.
+        flat = [points.astype(np.float64).ravel().tolist() for points in rings_of_a_kind if len(points) >= 3]
+        if not flat:
+            return np.zeros(shape, dtype=bool)
+        return coco.decode(coco.merge(coco.frPyObjects(flat, *shape))).astype(bool)
+
+    outer = inside([points for points, hole in rings if not hole])
+    return outer & ~inside([points for points, hole in rings if hole])
 
 
 def _iou(response: pb.SegmentImageResponse, shape: tuple[int, int], pixels: list[np.ndarray]) -> float | None:
@@ -97,9 +100,11 @@ def check(
     ]
     levels_apart = max((int(a.max()) for a in apart), default=0)
     pixels_apart = float(np.mean([(a > 0).mean() for a in apart])) if apart else 0.0
+    points = sum(len(p.xy) // 2 for region in simplified.regions for p in region.polygons)
     return RegionOutcome(
-        photo, variant, len(exact.regions), rle_exact, outlines_exact, iou, cutout_exact, levels_apart, pixels_apart
-    )
+        photo, variant, len(exact.regions), rle_exact, outlines_exact, iou, cutout_exact, levels_apart, pixels_apart,
+        points,
+    )  # fmt: skip
 
 
 def _gray(png: bytes) -> np.ndarray:
@@ -118,6 +123,7 @@ def figures(outcomes: list[RegionOutcome]) -> dict:
         "min_polygon_iou_1px": round(min(ious), 6) if ious else None,
         "mean_polygon_iou_1px": round(statistics.fmean(ious), 6) if ious else None,
         "polygon_iou_1px_target_met": all(iou >= TARGET_POLYGON_IOU for iou in ious),
+        "polygon_points_1px": sum(o.points_1px for o in outcomes),
         "cutout_alpha_exact": f"{sum(o.cutout_exact for o in outcomes)}/{len(outcomes)}",
         "probability_max_levels_apart": max((o.levels_apart for o in outcomes), default=0),
         "probability_pixels_apart": round(statistics.fmean(o.pixels_apart for o in outcomes), 8) if outcomes else 0,

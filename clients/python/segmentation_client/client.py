@@ -174,7 +174,7 @@ def _gray(png: bytes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RegionPolygon:
-    points: np.ndarray  # (n, 2) int32 x, y: pixel centres of the boundary, in order, closed
+    points: np.ndarray  # (n, 2) int32 x, y along the boundary pixels' edges (COCO's coordinates), in order, closed
     hole: bool
 
 
