@@ -100,7 +100,9 @@ def asking_too_much(bgr: np.ndarray, seed: int = 7) -> list[Sample]:
     noise_jpeg = photos.encoded(noise, "JPEG")
     jpeg = photos.encoded(bgr, "JPEG")
     every_point = pb.RegionOptions(include_polygons=True, polygon_tolerance=0, include_coco_rle=True)
-    soft_4k = pb.CutoutOptions(edge=pb.CUTOUT_EDGE_SOFT, format=pb.CUTOUT_FORMAT_PNG)
+    # JPEG and alpha: the 4K decode, alpha and encode of the PNG's, in a sixth of its bytes (tests/gateway/
+    # test_cutouts.py streams 4K PNGs).
+    soft_4k = pb.CutoutOptions(edge=pb.CUTOUT_EDGE_SOFT, format=pb.CUTOUT_FORMAT_JPEG_AND_ALPHA)
     return [
         # Its regions may pass max_regions or max_polygon_points: refused, naming the limit.
         Sample("noise-regions-every-point", noise_jpeg, NOISE_OR_INVALID, {"regions": every_point}),

@@ -237,8 +237,9 @@ class Limits:
     )
     max_polygon_points: int = setting(200_000, "most vertices of the regions' outlines in one answer", positive)
     max_probability_maps: int = setting(4, "most probability maps one answer carries", positive)
-    # A cut-out keeps the decoded photo while the model runs (3 bytes a pixel) and builds its alpha and encoding at
-    # that size: 16 megapixels holds 4K and a 12-megapixel phone photo, at about 200 MB at most for the call.
+    # A cut-out decodes the photo again once the model has answered (3 bytes a pixel) and builds its alpha and
+    # encoding at that size: 16 megapixels holds 4K and a 12-megapixel phone photo (a 4K one peaks at about 63 MB
+    # beyond the mask's work, in a worker thread).
     max_cutout_pixels: int = setting(16_000_000, "largest width x height of a photo an answer cuts out", positive)
 
 

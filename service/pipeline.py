@@ -75,7 +75,6 @@ class Prepared:
     tensor: np.ndarray  # [1, h, w, 3], what the model gets
     shadow_tensor: np.ndarray | None  # what a shadow of another profile gets, when there is one
     picture: np.ndarray | None  # the image at the overlay's size (BGR), only for an overlay
-    photo: np.ndarray | None  # the decoded image (BGR, oriented), only for a cut-out
     width: int  # the image once oriented
     height: int
     clock: StageClock  # probe, decode, resize, pack
@@ -121,7 +120,8 @@ def prepare(
 ) -> Prepared:
     """Bytes to the model's input tensor, and what else the call needs from the decoded image: a picture for an
     overlay the size of a mask of size `overlay`, the input of a shadow of another profile. The decoded image itself
-    (25 MB at 4K) is kept only for a `cutout`, which also decodes it whole whatever the profile's decode."""
+    (25 MB at 4K) is not kept, even for a `cutout` (refused here past its limit, before the decode): that decodes
+    the photo again once the model has answered (finish), so that the calls waiting for the model hold no photo."""
     clock = StageClock()
     info = probe(data, limits)
     if cutout and info.width * info.height > limits.max_cutout_pixels:
@@ -130,8 +130,7 @@ def prepare(
             f"{limits.max_cutout_pixels} a cut-out may have (max_cutout_pixels): ask for a mask, or send it smaller"
         )
     clock.lap("probe")
-    reduced = profile.decode == Decode.REDUCED and not cutout
-    reduced_to = model_size(*info.oriented_size, profile) if reduced else None
+    reduced_to = model_size(*info.oriented_size, profile) if profile.decode == Decode.REDUCED else None
     decoded = decode(data, info, reduced_to)
     clock.lap("decode")
     # From the decoded size: the decoder may orient an image whose header the probe could not read.
@@ -146,12 +145,20 @@ def prepare(
     if shadow_profile is not None and shadow_profile != profile:
         shadow_tensor = tensor_for(decoded.bgr, decoded.size, shadow_profile)
     clock.lap("pack")
-    photo = decoded.bgr if cutout else None
-    return Prepared(tensor, shadow_tensor, picture, photo, decoded.width, decoded.height, clock)
+    return Prepared(tensor, shadow_tensor, picture, decoded.width, decoded.height, clock)
 
 
-def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Options, limits: Limits) -> EncodedMask:
-    """The model's answer to a class-id mask at the requested size, its statistics, and its encoding."""
+def finish(
+    prepared: Prepared,
+    prediction: Prediction,
+    route: Route,
+    options: Options,
+    limits: Limits,
+    *,
+    data: bytes | memoryview = b"",
+) -> EncodedMask:
+    """The model's answer to a class-id mask at the requested size, its statistics, and its encoding; `data`, the
+    image's bytes, for a cut-out's pixels."""
     clock = StageClock()
     answer: ModelMask = inference.read_answer(prediction, route, prepared.tensor, options.needs_scores)
     small = answer.classes
@@ -191,8 +198,11 @@ def finish(prepared: Prepared, prediction: Prediction, route: Route, options: Op
     if prepared.picture is not None:
         overlay = overlay_png(prepared.picture, answer, grid.width, grid.height)
     cutout = None
-    if cutout_alpha is not None and prepared.photo is not None and options.cutout is not None:
-        cutout = make_cutout(prepared.photo, *cutout_alpha, options.cutout)
+    if cutout_alpha is not None and options.cutout is not None:
+        # The photo decoded again, as prepare decoded it whole: its time is the cut-out's, in encode.
+        photo = decode(data, probe(data, limits)).bgr
+        cutout = make_cutout(photo, *cutout_alpha, options.cutout)
+        del photo
     clock.lap("encode")
     return EncodedMask(
         small, grid.width, grid.height, options.mask_format, encoded, classes, overlay, clock, regions, maps, cutout
@@ -298,12 +308,12 @@ class Pipeline:
             prepare, data, route.model.profile, self.limits, overlay, shadow_profile, cutout=options.cutout is not None
         )
         if route.shadow is None:
-            return await self._finish(prepared, route, options, deadline, start)
+            return await self._finish(prepared, route, options, deadline, start, data=data)
         primary_mask: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         shadow_tensor = prepared.shadow_tensor if prepared.shadow_tensor is not None else prepared.tensor
         self.shadows.start(route.shadow, shadow_tensor, primary_mask)
         try:
-            result = await self._finish(prepared, route, options, deadline, start)
+            result = await self._finish(prepared, route, options, deadline, start, data=data)
         except BaseException:
             primary_mask.cancel()
             raise
@@ -311,7 +321,14 @@ class Pipeline:
         return result
 
     async def _finish(
-        self, prepared: Prepared, route: Route, options: Options, deadline: float | None, start: int
+        self,
+        prepared: Prepared,
+        route: Route,
+        options: Options,
+        deadline: float | None,
+        start: int,
+        *,
+        data: bytes | memoryview,
     ) -> Segmentation:
         timeout = self.predict_timeout_s
         if deadline is not None:
@@ -323,7 +340,7 @@ class Pipeline:
         with tracing.span("predict", client=True, backend=route.backend.name, model=route.spec.name):
             prediction = await inference.predict(route, prepared.tensor, timeout, options.needs_scores)
         predicting.lap("predict")
-        mask = await asyncio.to_thread(finish, prepared, prediction, route, options, self.limits)
+        mask = await asyncio.to_thread(finish, prepared, prediction, route, options, self.limits, data=data)
         if tracing.on():
             # The CPU stages ran in worker threads; their spans are written from the times measured there.
             tracing.record_stages([*prepared.clock.spans(), *mask.clock.spans()])

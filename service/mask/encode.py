@@ -19,7 +19,16 @@ _PALETTE = PASCAL.tobytes()
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    return b"".join(_chunk_parts(kind, [payload]))
+
+
+def _chunk_parts(kind: bytes, parts: list[bytes]) -> list[bytes]:
+    """A chunk whose payload is `parts` in order, as pieces to join: the payload is never copied to be measured or
+    checksummed (an IDAT of a 4K cut-out is 8 MB)."""
+    crc = zlib.crc32(kind)
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return [struct.pack(">I", sum(len(part) for part in parts)), kind, *parts, struct.pack(">I", crc)]
 
 
 _PLTE_CHUNK = _chunk(b"PLTE", _PALETTE)
@@ -37,21 +46,13 @@ def encode_png(grid: MaskGrid) -> bytes:
     if grid.is_identity:
         scanlines = np.zeros((grid.height, grid.width + 1), dtype=np.uint8)  # filter type None for every scanline
         scanlines[:, 1:] = grid.small
-        idat = isal_zlib.compress(scanlines, 1)
+        idat = [isal_zlib.compress(scanlines, 1)]
     else:
         compressor = isal_zlib.compressobj(1)
-        parts = [compressor.compress(block) for block in row_blocks(grid, _PNG_BLOCK_BYTES, lead=1)]
-        idat = b"".join((*parts, compressor.flush()))
+        idat = [compressor.compress(block) for block in row_blocks(grid, _PNG_BLOCK_BYTES, lead=1)]
+        idat.append(compressor.flush())
     header = struct.pack(">IIBBBBB", grid.width, grid.height, 8, 3, 0, 0, 0)
-    return b"".join(
-        (
-            _PNG_SIGNATURE,
-            _chunk(b"IHDR", header),
-            _PLTE_CHUNK,
-            _chunk(b"IDAT", idat),
-            _IEND_CHUNK,
-        )
-    )
+    return b"".join((_PNG_SIGNATURE, _chunk(b"IHDR", header), _PLTE_CHUNK, *_chunk_parts(b"IDAT", idat), _IEND_CHUNK))
 
 
 def encode_rgb_png(bgr: np.ndarray) -> bytes:
@@ -91,7 +92,7 @@ def encode_png_bands(width: int, height: int, colour_type: int, band: Callable[[
         parts.append(compressor.compress(scanlines))
     parts.append(compressor.flush())
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
-    return b"".join((_PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", b"".join(parts)), _IEND_CHUNK))
+    return b"".join((_PNG_SIGNATURE, _chunk(b"IHDR", header), *_chunk_parts(b"IDAT", parts), _IEND_CHUNK))
 
 
 def encode_raw(grid: MaskGrid) -> bytes:
