@@ -56,6 +56,11 @@ def taps(out_size: int, in_size: int, align_corners: bool = False) -> Taps:
 def interpolate(corners: Sequence[np.ndarray], x_lerp: np.ndarray, y_lerp: np.ndarray) -> np.ndarray:
     """The kernel's value from four float32 corner arrays (top left, top right, bottom left, bottom right) and
     broadcastable weights, in TensorFlow's order."""
+    return mix_rows(*mix_columns(corners, x_lerp), y_lerp)
+
+
+def mix_columns(corners: Sequence[np.ndarray], x_lerp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's first half: the top two corners mixed by x_lerp, and the bottom two's mix less the top's."""
     top_left, top_right, bottom_left, bottom_right = corners
     top = top_right - top_left
     top *= x_lerp
@@ -64,9 +69,14 @@ def interpolate(corners: Sequence[np.ndarray], x_lerp: np.ndarray, y_lerp: np.nd
     bottom *= x_lerp
     bottom += bottom_left
     bottom -= top
-    bottom *= y_lerp
-    bottom += top
-    return bottom
+    return top, bottom
+
+
+def mix_rows(top: np.ndarray, rise: np.ndarray, y_lerp: np.ndarray) -> np.ndarray:
+    """The kernel's second half, from mix_columns' two (`rise` is overwritten): top + rise x y_lerp."""
+    rise *= y_lerp
+    rise += top
+    return rise
 
 
 def _corners(image: np.ndarray, ys: Taps, xs: Taps, reverse_channels: bool) -> tuple[np.ndarray, ...]:

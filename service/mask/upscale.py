@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.image.bilinear import Taps, interpolate, taps
+from service.image.bilinear import Taps, mix_columns, mix_rows, taps
 from service.mask.classes import ModelMask, ScoreMap
 from service.mask.grid import MaskGrid, Patches, grid_for
 
@@ -67,22 +67,29 @@ def _decide(scores: ScoreMap, mixed: np.ndarray, rows: _Bands, cols: _Bands) -> 
     sizes = heights * widths
     cell_of = np.repeat(np.arange(sizes.size), sizes)
     offset = np.arange(cell_of.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    within = offset % widths[cell_of]  # the pixel's column in its cell
     pixel_rows = rows.start[band_y][cell_of] + offset // widths[cell_of]
-    pixel_cols = cols.start[band_x][cell_of] + offset % widths[cell_of]
-    # The four cells' scores, once per mixed cell, then per pixel, a block of pixels at a time: at 4K the mixed pixels
-    # are a few hundred thousand, and all their scores at once (four corners and the mix, 21 floats each) took 200 MB.
+    pixel_cols = cols.start[band_x][cell_of] + within
+    # The four cells' scores, once per mixed cell. A pixel's mix of them, in the graph's order, is its column's mix of
+    # the top two and of the bottom two, then those two mixed by its row: the column's mixes are made once for each
+    # column of each cell (a cell spans several rows), and each pixel only mixes its column's two by its row, a block
+    # of pixels at a time (at 4K the mixed pixels are a few hundred thousand, 21 scores each).
     top_y, bottom_y = rows.lower[band_y], rows.upper[band_y]
     left_x, right_x = cols.lower[band_x], cols.upper[band_x]
-    cell_corners = [scores.at(y, x) for y in (top_y, bottom_y) for x in (left_x, right_x)]
+    top_left, top_right, bottom_left, bottom_right = (
+        scores.at(y, x) for y in (top_y, bottom_y) for x in (left_x, right_x)
+    )
+    column_starts = np.cumsum(widths) - widths  # each cell's first column among all cells' columns
+    column_cell = np.repeat(np.arange(widths.size), widths)
+    column = cols.start[band_x][column_cell] + np.arange(column_cell.size) - column_starts[column_cell]
+    corners = [corner[column_cell] for corner in (top_left, top_right, bottom_left, bottom_right)]
+    top, rise = mix_columns(corners, cols.taps.lerp[column][:, np.newaxis])
+    pixel_column = column_starts[cell_of] + within
     values = np.empty(cell_of.size, dtype=np.uint8)
     for start in range(0, cell_of.size, _PIXELS_AT_ONCE):
         block = slice(start, start + _PIXELS_AT_ONCE)
-        cells = cell_of[block]
-        mixes = interpolate(
-            [corner[cells] for corner in cell_corners],
-            cols.taps.lerp[pixel_cols[block]][:, np.newaxis],
-            rows.taps.lerp[pixel_rows[block]][:, np.newaxis],
-        )
+        columns = pixel_column[block]
+        mixes = mix_rows(top[columns], rise[columns], rows.taps.lerp[pixel_rows[block]][:, np.newaxis])
         values[block] = np.argmax(mixes, axis=1)
     per_band_row = np.bincount(band_y, weights=sizes, minlength=mixed.shape[0]).astype(np.int64)
     offsets = np.concatenate(([0], np.cumsum(per_band_row)))
