@@ -181,9 +181,8 @@ def finish(
         )
     maps = []
     if options.probability_classes:
-        ids = _probability_classes(options.probability_classes, answer, route, limits)
-        assert probabilities is not None  # _probability_classes refuses a model without scores
-        maps = probability_maps(probabilities(), ids, grid.width, grid.height)
+        ids = _probability_classes(options.probability_classes, route, limits)
+        maps = probability_maps(_scored(probabilities, ids, route)(), ids, grid.width, grid.height)
     cutout_alpha = None
     if options.cutout is not None:
         if options.mask_size == MaskSize.ORIGINAL:
@@ -223,17 +222,7 @@ def _cutout_alpha(
     box = crop_box(subject, photo_grid.width, photo_grid.height, request)
     if request.edge == Edge.HARD:
         return hard_alpha(expand_part(photo_grid, box.rows, box.columns), ids), box, subject_pixels
-    if probabilities is None:
-        raise NotSupportedByModel(
-            f"model {route.model.name!r} gives no probabilities for a soft cut-out: its profile names no scores "
-            "behind its class ids (scores_key), or enlarges class ids without them (upscale = nearest); ask for "
-            "CUTOUT_EDGE_HARD"
-        )
-    softmax = probabilities()
-    count = softmax.shape[2]
-    beyond = [i for i in ids if i >= count]
-    if beyond:
-        raise InvalidRequest(f"class {beyond[0]} is beyond the model's {count} classes (0 to {count - 1})")
+    softmax = _scored(probabilities, ids, route, asking=" for a soft cut-out", instead="; ask for CUTOUT_EDGE_HARD")()
     plane = softmax[:, :, list(ids)].sum(axis=2) if ids else 1 - softmax[:, :, 0]
     size = (photo_grid.width, photo_grid.height)
     return soft_alpha(np.ascontiguousarray(plane, dtype=np.float32), size, box), box, subject_pixels
@@ -246,6 +235,10 @@ class _Softmax:
     def __init__(self, scores: ScoreMap) -> None:
         self._scores = scores
         self._made: np.ndarray | None = None
+
+    @property
+    def classes(self) -> int:
+        return self._scores.scores.shape[2]
 
     def __call__(self) -> np.ndarray:
         if self._made is None:
@@ -262,24 +255,32 @@ def _mean_probability(probabilities: _Softmax, width: int, height: int) -> MeanP
     return mean
 
 
-def _probability_classes(names: tuple[str, ...], answer: ModelMask, route: Route, limits: Limits) -> tuple[int, ...]:
-    """The classes whose probabilities a request asks for, checked against the limit and what the model gives."""
+def _probability_classes(names: tuple[str, ...], route: Route, limits: Limits) -> tuple[int, ...]:
+    """The classes whose probability maps a request asks for, checked against the limit."""
     ids = named_classes(names, route.model.labels)
     if len(ids) > limits.max_probability_maps:
         raise LimitExceeded(
             f"{len(ids)} probability maps asked for, over the limit of {limits.max_probability_maps} "
             "(max_probability_maps): ask for fewer classes, or in several calls"
         )
-    if answer.scores is None:
+    return ids
+
+
+def _scored(
+    probabilities: _Softmax | None, ids: tuple[int, ...], route: Route, *, asking: str = "", instead: str = ""
+) -> _Softmax:
+    """The model's probabilities, for the classes `ids`: NotSupportedByModel where the model gives no scores (for
+    what is `asking`, and what to ask `instead`), InvalidRequest for a class beyond its classes."""
+    if probabilities is None:
         raise NotSupportedByModel(
-            f"model {route.model.name!r} gives no probabilities: its profile names no scores behind its class ids "
-            "(scores_key), or enlarges class ids without them (upscale = nearest)"
+            f"model {route.model.name!r} gives no probabilities{asking}: its profile names no scores behind its "
+            f"class ids (scores_key), or enlarges class ids without them (upscale = nearest){instead}"
         )
-    count = answer.scores.scores.shape[2]
+    count = probabilities.classes
     beyond = [i for i in ids if i >= count]
     if beyond:
         raise InvalidRequest(f"class {beyond[0]} is beyond the model's {count} classes (0 to {count - 1})")
-    return ids
+    return probabilities
 
 
 class Pipeline:
