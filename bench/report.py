@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-from bench import outputs
+from bench import capacity, outputs
 from bench.analysis import LEVERS, TARGETS, front_cores, met, ratios, saturating
 from bench.host import this_host
 from bench.plans import PLOTTED, PROFILE, PROFILE_SECONDS, SIZES, UNFAIR_FLAGS, Plan
@@ -112,6 +112,35 @@ def pinned_lines(run: RunResult) -> list[str]:
     return [*lines, "", "![requests a second per model-server core](benchmarks-per-core.png)", ""]
 
 
+def capacity_lines(run: RunResult) -> list[str]:
+    """The gateway's capacity beside an instant model server (bench/capacity.py): what a GPU deployment pays."""
+    if not run.capacity:
+        return ["(Not measured: the capacity scenario needs two CPUs.)", ""]
+    lines = [
+        "The model server answers instantly (bench/instant.py: the real model server's answer to the same tensor,",
+        "recorded once and sent back), as a GPU that answers a 257 x 257 tensor in a few milliseconds would; the cost",
+        "left is the gateway's. One core: the gateway alone on one core, the instant model server and the load",
+        "generator (bench/light_load.py: prepared bytes on one event loop) on the other. Two cores: the same three",
+        "free on both. A full decode of the same JPEG on the gateway's core takes turns with them. Exact answers,",
+        f"RLE, {capacity.CONCURRENCY} calls in flight.",
+        "",
+        "| size | answer | one core: images/s | gateway CPU ms a call | images per gateway CPU-second "
+        "| full decodes per core-second | ratio | two cores: images/s | scaling | model server ms a call "
+        "| load generator ms a call |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for size, answers in run.capacity.items():
+        for answer, f in answers.items():
+            one, two = f["one_core"], f["two_cores"]
+            lines.append(
+                f"| {size} | {answer} | {one['images_per_s']} | {one['gateway_cpu_ms']} "
+                f"| {f['images_per_gateway_cpu_s']} | {f['decodes_per_core_s']} | {f['vs_decode']} "
+                f"| {two['images_per_s']} | {f['scaling']} | {two['backend_cpu_ms']} | {two['client_cpu_ms']} |"
+            )
+    lines.append("")
+    return lines
+
+
 def findings(run: RunResult, summary: dict, plan: Plan) -> list[str]:
     """Where the gateway's time and CPU go at the headline size, and what stands in the way of each missed
     target, computed from this run's own figures."""
@@ -143,12 +172,12 @@ def findings(run: RunResult, summary: dict, plan: Plan) -> list[str]:
             for kind, cost in (summary.get("decode_per_mp_1080p") or {}).items()
         ),
         f"- Latency at concurrency 1: the gateway's p50 (RLE) is {rle.p50 - floor.p50:.1f} ms above the",
-        f"  floor's, {summary['overhead_vs_decode_1080p']} times the decode. Its CPU stages take {cpu_stages:.1f} ms",
+        f"  floor's. Its CPU stages take {cpu_stages:.1f} ms",
         f"  of wall time (decode {stages.get('decode_us', 0) / 1000:.1f} ms inside the gateway, where threads and the",
         f"  event loop share the cores), its Predict leg {predict_extra_ms:+.1f} ms against the floor's whole call;",
         "  the rest is the extra gRPC hop from the client (the JPEG in, the mask out).",
-        f"- CPU: {cpu:.1f} ms per call in the gateway process ({summary['gateway_cpu_vs_decode_1080p']} times the",
-        f"  decode), of which the pipeline stages account for about {cpu_stages:.1f} ms; the rest",
+        f"- CPU: {cpu:.1f} ms per call in the gateway process ({summary['gateway_cpu_vs_full_decode_1080p']} times",
+        f"  the full decode), of which the pipeline stages account for about {cpu_stages:.1f} ms; the rest",
         f"  ({max(cpu - cpu_stages, 0):.1f} ms) is gRPC, asyncio and protobuf work on the event loop.",
         f"- Throughput at concurrency {c4}: the model server saturates the {cores} cores, at about",
         f"  {model_cpu:.0f} ms of CPU per call; the gateway's {cpu:.1f} ms run on the same cores, so the best ratio",
@@ -212,16 +241,19 @@ def findings(run: RunResult, summary: dict, plan: Plan) -> list[str]:
         f" {summary.get('p99_small_under_mixed_ms_ratio_unfair')}: fair shares shorten the wait, they cannot make"
         " the cores larger. Fewer places (max_concurrent_calls) shorten the model server's queue further, at the"
         " cost of the stream's throughput",
-        "overhead_vs_decode_1080p": f"{exactness}; beyond the decode, each call costs the client's gRPC hop to the"
-        " gateway, grpc.aio's server and client, two thread hops and the interceptors: about 3 ms, spread thin (the"
-        " profile above); the floor has none of it. bench/LEVERS.md lists what was tried on them (a synchronous"
-        " server, uvloop, an inline finish, reading the answer and the request without copies): none moved the"
-        " latency beyond the noise",
-        "gateway_cpu_vs_decode_1080p": f"{exactness}; the rest is the same per-call gRPC, asyncio and protobuf work",
+        "gateway_cpu_vs_full_decode_1080p": f"{exactness}; beyond the decode, each call costs the client's gRPC"
+        " hop to the gateway, grpc.aio's server and client, two thread hops and the interceptors, spread thin (the"
+        " profile above), and the resize and the mask's pixels decided at the photo's size",
+        "gateway_capacity_per_core_vs_decode_1080p": "the same per-call work as gateway_cpu_vs_full_decode_1080p,"
+        " fewer event-loop wake-ups per call at saturation; the table in The gateway's capacity",
+        "gateway_scaling_2_cores_1080p": "one process: its event loop, the protobuf and gRPC work and the Python"
+        " between the GIL-free stages (decode, resize) hold the GIL, so two cores give less than two; the instant"
+        " model server and the load generator take their share of the same two cores (the table in The gateway's"
+        " capacity)",
         "throughput_ratio_c4_1080p": f"shared cores: the expected ratio is {expected:.2f} (above)",
         "speedup_vs_ingraph_1080p": "both give the graph 257 x 257 and both decode every pixel of the JPEG; the"
         " in-graph peer does it inside TF Serving, in C++, with no second hop, where the gateway pays a gRPC hop and"
-        " Python per call, which the reduced decode used to pay for (overhead_vs_decode_1080p); the peer's answers"
+        " Python per call, which the reduced decode used to pay for; the peer's answers"
         " are the model's only at 257 x 257, its pixels rounded (Agreement beside speed)",
         "throughput_vs_ingraph_c4_1080p": "shared cores: the model server and the gateway's whole decode share two"
         " cores (as for throughput_ratio_c4_1080p); on a model server of its own the gateway takes the decode off it"
@@ -349,7 +381,8 @@ def write_report(run: RunResult, plan: Plan, kind: str) -> dict:
     ]
     for name, (op, bound) in TARGETS.items():
         lines.append(f"| `{name}` | {summary.get(name)} | {op} {bound} | {met(name, summary.get(name))} |")
-    lines += ["", "## The deployment's shape: a core for the model server", "", *pinned_lines(run)]
+    lines += ["", "## The gateway's capacity: what a GPU deployment pays", "", *capacity_lines(run)]
+    lines += ["## The deployment's shape: a core for the model server", "", *pinned_lines(run)]
     lines += ["## Tails under mixed load", "", *mixed_lines(run.mixed_tails)]
     lines += [
         "",

@@ -78,6 +78,8 @@ class RunResult:
     # bench/outputs.py's figures: size -> output -> ms, extra_ms and bytes
     outputs: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     host: Host | None = None  # None in runs saved before it was recorded
+    # bench/capacity.py's figures: size -> answer ("original", "model") -> its Capacity.figures()
+    capacity: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def cell(self, size: str, scenario: str, concurrency: int) -> Cell | None:
         return self.cells.get(size, {}).get(scenario, {}).get(concurrency)

@@ -23,7 +23,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench import fidelity, photos, pinning, profile
+from bench import capacity, fidelity, photos, pinning, profile
 from bench.host import this_host
 from bench.outputs import output_costs
 from bench.plans import FROZEN_GRAPH, IMAGES, LABELS, PROFILE, PROFILE_SECONDS, SIZES, UNFAIR_FLAGS, Plan
@@ -415,6 +415,15 @@ def profile_1080p(image: pathlib.Path, servers: Servers) -> dict | None:
     return {"samples": samples, "top": top}
 
 
+def capacity_beside_instant(images: dict[str, pathlib.Path], model_target: str, plan: Plan) -> dict[str, dict]:
+    """bench/capacity.py at 1080p and 4K where the plan has them (its first size otherwise), with a gateway of its
+    own (this run's stays idle meanwhile); nothing where the shape needs more CPUs than there are."""
+    if not pinning.shape_fits():
+        return {}
+    sizes = tuple(s for s in ("1080p", "4k") if s in images) or tuple(images)[:1]
+    return capacity.measure({s: images[s] for s in sizes}, model_target, plan.seconds, plan.rounds)
+
+
 def run(plan: Plan, model_base: pathlib.Path | None) -> RunResult:
     # Every server started is stopped, last first, however the run ends.
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, contextlib.ExitStack() as started:
@@ -480,6 +489,7 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> RunResult:
                 line = "  ".join(f"c{c}: p50 {s.p50:7.1f} ms {s.throughput:5.1f}/s" for c, s in cells.items())
                 print(f"  {size:>8} {scenario:<22} {line}", flush=True)
         pinned = per_model_core(made, servers, plan) if pinning.shape_fits() else {}
+        gateway_capacity = capacity_beside_instant(made, modelserver.target, plan)
         memory = memory_mb(gateway.process.pid)  # before the mixed load's 4K calls, as the phases above
         peak, rss_now = memory["VmHWM"], memory["VmRSS"]
         unfair = start_gateway(f"--config={config}", "--health-poll=0.2", *UNFAIR_FLAGS)
@@ -508,4 +518,5 @@ def run(plan: Plan, model_base: pathlib.Path | None) -> RunResult:
         start_to_serving_s=serving,
         outputs=costs,
         host=this_host(),
+        capacity=gateway_capacity,
     )

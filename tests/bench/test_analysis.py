@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import pytest
@@ -57,19 +58,36 @@ def made_up_run() -> RunResult:
         },
         image_bytes={"1080p": 600_000},
         decode_ms={"1080p": 5.0},
+        decode_full_ms={"1080p": 6.4},
         gateway_rss_peak_mb=140.0,
         gateway_rss_mb=120.0,
         start_to_serving_s=0.4,
         pinned={"1080p": {"gateway-rle": pinned(30.0, 0.99, 0.4), "floor": pinned(31.0, 0.99, None)}},
         host=HOST,
+        capacity={"1080p": {"original": CAPACITY, "model": CAPACITY | {"vs_decode": 0.9}}},
     )
+
+
+# bench/capacity.py's figures of one answer, as Capacity.figures() gives them.
+CAPACITY = {
+    "one_core": {"images_per_s": 60.0, "errors": 0},
+    "two_cores": {"images_per_s": 99.0, "errors": 1},
+    "decode_ms": 8.0,
+    "images_per_gateway_cpu_s": 75.0,
+    "decodes_per_core_s": 125.0,
+    "vs_decode": 0.6,
+    "scaling": 1.65,
+}
 
 
 def test_the_ratios_are_the_measured_figures_over_each_other() -> None:
     summary = ratios(made_up_run(), PLAN)
     assert summary["size"] == "1080p"
-    assert summary["overhead_vs_decode_1080p"] == pytest.approx((46.0 - 40.0) / 5.0)
-    assert summary["gateway_cpu_vs_decode_1080p"] == pytest.approx(8.0 / 5.0)
+    assert summary["gateway_cpu_vs_full_decode_1080p"] == pytest.approx(8.0 / 6.4)
+    assert summary["gateway_capacity_per_core_vs_decode_1080p"] == 0.6
+    assert summary["gateway_scaling_2_cores_1080p"] == 1.65
+    assert summary["gateway_capacity"]["1080p"]["model"]["vs_decode"] == 0.9
+    assert summary["gateway_capacity"]["1080p"]["original"]["errors"] == 1
     assert summary["throughput_ratio_c4_1080p"] == pytest.approx(45.0 / 50.0)
     assert summary["speedup_vs_ingraph_exact_1080p"] == pytest.approx(120.0 / 46.0, abs=1e-3)
     assert summary["throughput_vs_ingraph_exact_c4_1080p"] == pytest.approx(45.0 / 15.0)
@@ -87,13 +105,18 @@ def test_what_a_run_did_not_measure_is_none_and_not_measured_not_a_verdict() -> 
         assert summary[name] is None
         assert met(name, summary[name]) == "not measured"
     assert set(TARGETS) <= summary.keys()
+    without = ratios(dataclasses.replace(made_up_run(), capacity={}), PLAN)
+    assert without["gateway_capacity_per_core_vs_decode_1080p"] is None and without["gateway_capacity"] == {}
+    assert met("gateway_scaling_2_cores_1080p", without["gateway_scaling_2_cores_1080p"]) == "not measured"
 
 
 @pytest.mark.parametrize(
     ("name", "value", "verdict"),
     [
-        ("overhead_vs_decode_1080p", 1.3, "met"),
-        ("overhead_vs_decode_1080p", 1.31, "**missed**"),
+        ("gateway_cpu_vs_full_decode_1080p", 1.6, "met"),
+        ("gateway_cpu_vs_full_decode_1080p", 1.61, "**missed**"),
+        ("gateway_capacity_per_core_vs_decode_1080p", 0.6, "met"),
+        ("gateway_capacity_per_core_vs_decode_1080p", 0.59, "**missed**"),
         ("speedup_vs_seed_1080p", 5, "met"),
         ("speedup_vs_seed_1080p", 4.99, "**missed**"),
     ],

@@ -27,6 +27,7 @@ KEYS = set(TARGETS) | {
     "throughput_per_model_core_vs_kserve_1080p",
     "pinned_saturating_1080p",
     "p99_small_under_mixed_ms_ratio_unfair",
+    "gateway_capacity",
 }
 
 
@@ -60,6 +61,12 @@ def test_bench_smoke_run_writes_the_report(tmp_path: pathlib.Path, servable_base
     # Small photos' tails beside 4K calls and a stream, on the gateway as shipped and with its limits lifted.
     assert summary["p99_small_under_mixed_ms_ratio"] > 0 and summary["p99_small_under_mixed_ms_ratio_unfair"] > 0
     assert "## Tails under mixed load" in report
+    # The gateway's capacity beside an instant model server: both answers, both shapes, every call answered.
+    capacity = summary["gateway_capacity"]["640x480"]
+    assert capacity.keys() == {"original", "model"}
+    assert all(f["images_per_gateway_cpu_s"] > 0 and f["vs_decode"] > 0 and f["scaling"] > 0 for f in capacity.values())
+    assert all(f["errors"] == 0 for f in capacity.values())
+    assert "## The gateway's capacity: what a GPU deployment pays" in report and "| 640x480 | original |" in report
     # What phones send, decoded as the gateway does: every format measured, none free.
     costs = summary["decode_per_mp_1080p"]
     assert costs.keys() == {"JPEG", "HEIC", "HEIC-grid", "AVIF"}

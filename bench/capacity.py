@@ -1,0 +1,216 @@
+"""The gateway's own capacity, as a deployment whose model server is a GPU sees it: how many images a gateway core
+serves when the model costs nothing.
+
+The model server is bench/instant.py (the real model server's answers, recorded once per tensor and sent back with
+no model time), and the load generator bench/light_load.py (a serialized request sent as bytes on one event loop,
+the answers never parsed). Two shapes, taking turns in rounds with a full decode of the same JPEG on the gateway's
+core, so that a noisy machine's drift falls on all three alike:
+
+- one core: the gateway alone on one core, the instant model server and the load generator on the other; the
+  gateway's CPU per call, and images per gateway CPU-second against images per second one core decodes fully;
+- two cores: the same gateway, the instant model server and the load generator free on every core; images per
+  second against the one-core figure, and what the model server and the load generator took of it.
+
+    python -m bench.capacity [--sizes 1080p,4k] [--seconds 6] [--rounds 2]
+
+runs it alone (its own model server and gateway) and prints the figures as one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+
+from bench import pinning
+from bench.load import process_cpu_s
+from bench.plans import LABELS, PROFILE
+from deploy.local import ROOT, ServerProcess, start_gateway, start_modelserver, start_process
+from segmentation.v1 import segmentation_service_pb2 as pb
+
+# Calls in flight from the load generator: enough to keep the gateway's worker threads and event loop busy while
+# answers travel, within one caller's share (max_calls_per_caller).
+CONCURRENCY = 8
+# The answers measured: the exact mask at the photo's size (what the gateway decides per pixel) and at the model's.
+ANSWERS = {"original": pb.MASK_SIZE_ORIGINAL, "model": pb.MASK_SIZE_MODEL}
+INSTANT_READY = re.compile(r"instant model server on [\d.]+:(\d+)")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One answer at one size in one shape: the load generator's figures over all rounds."""
+
+    images_per_s: float
+    gateway_cpu_ms: float  # the gateway's CPU per call
+    backend_cpu_ms: float  # the instant model server's
+    client_cpu_ms: float  # the load generator's
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+    @property
+    def images_per_gateway_cpu_s(self) -> float:
+        return 1000 / self.gateway_cpu_ms if self.gateway_cpu_ms else 0.0
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """One answer at one size: both shapes, and the full decode of its JPEG on the gateway's core beside them."""
+
+    one_core: Shape
+    two_cores: Shape
+    decode_ms: float  # median full decode, one thread, on the gateway's core
+
+    @property
+    def vs_decode(self) -> float:
+        """Images per gateway CPU-second over images per second one core decodes the JPEG fully."""
+        return self.one_core.images_per_gateway_cpu_s / (1000 / self.decode_ms)
+
+    @property
+    def scaling(self) -> float:
+        """Images per second free on every core over those on one."""
+        return self.two_cores.images_per_s / self.one_core.images_per_s if self.one_core.images_per_s else 0.0
+
+    def figures(self) -> dict:
+        return {
+            "one_core": asdict(self.one_core),
+            "two_cores": asdict(self.two_cores),
+            "decode_ms": round(self.decode_ms, 2),
+            "images_per_gateway_cpu_s": round(self.one_core.images_per_gateway_cpu_s, 1),
+            "decodes_per_core_s": round(1000 / self.decode_ms, 1),
+            "vs_decode": round(self.vs_decode, 3),
+            "scaling": round(self.scaling, 3),
+        }
+
+
+def _request(image: pathlib.Path, answer: str, directory: pathlib.Path) -> pathlib.Path:
+    request = pb.SegmentImageRequest(image=image.read_bytes(), mask_format=pb.MASK_FORMAT_RLE)
+    request.mask_size = ANSWERS[answer]
+    path = directory / f"{image.stem}-{answer}.request"
+    path.write_bytes(request.SerializeToString())
+    return path
+
+
+def _drive(gateway: ServerProcess, request: pathlib.Path, seconds: float, cpus: set[int] | None) -> dict:
+    placed = ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))] if cpus else []
+    args = [*placed, sys.executable, "-m", "bench.light_load", f"--gateway={gateway.target}", f"--request={request}"]
+    args += [f"--concurrency={CONCURRENCY}", f"--seconds={seconds}", f"--watch-pid={gateway.process.pid}"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120, check=False, cwd=ROOT)
+    if result.returncode != 0:
+        raise RuntimeError(f"bench.light_load failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _shape(runs: list[dict], backend_cpu_s: float) -> Shape:
+    requests = sum(r["requests"] for r in runs)
+    wall = sum(r["wall_s"] for r in runs)
+
+    def per_call(seconds: float) -> float:
+        return round(1000 * seconds / requests, 2) if requests else 0.0
+
+    return Shape(
+        images_per_s=round(requests / wall, 1) if wall else 0.0,
+        gateway_cpu_ms=per_call(sum(r["watched_cpu_s"] for r in runs)),
+        backend_cpu_ms=per_call(backend_cpu_s),
+        client_cpu_ms=per_call(sum(r["client_cpu_s"] for r in runs)),
+        p50_ms=round(statistics.median(r["p50_ms"] for r in runs), 1),
+        p99_ms=round(max(r["p99_ms"] for r in runs), 1),
+        requests=requests,
+        errors=sum(len(r["errors"]) for r in runs),
+    )
+
+
+def _decode_ms(image: pathlib.Path, cpus: set[int], tries: int) -> float:
+    """The full decode's median on `cpus` (this process moved there meanwhile), as bench/run.py's decode_ms."""
+    from bench.run import decode_ms  # noqa: PLC0415  (bench.run imports this module)
+
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        return decode_ms(image, reduced=False, tries=tries)
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def measure(images: dict[str, pathlib.Path], model_target: str, seconds: float, rounds: int) -> dict[str, dict]:
+    """size -> answer -> Capacity.figures(), with the real model server at `model_target` serving "deeplab"."""
+    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp, contextlib.ExitStack() as started:
+        instant = start_process("instant", ["bench.instant", f"--upstream={model_target}"], INSTANT_READY)
+        started.callback(instant.stop)
+        gateway = start_gateway(f"--backend={instant.target}", f"--labels={LABELS}", f"--profile={PROFILE}")
+        started.callback(gateway.stop)
+        gateway_core, other_cores = pinning.cores()
+        everywhere = gateway_core | other_cores
+        found: dict[str, dict] = {}
+        for size, image in images.items():
+            found[size] = {}
+            for answer in ANSWERS:
+                request = _request(image, answer, pathlib.Path(tmp))
+                _drive(gateway, request, 0.5, None)  # the answers recorded, the buffers grown
+                runs: dict[str, list[dict]] = {"one": [], "two": []}
+                backend_cpu = {"one": 0.0, "two": 0.0}
+                decodes = []
+                for _ in range(rounds):
+                    decodes.append(_decode_ms(image, gateway_core, tries=max(5, round(10 * seconds))))
+                    for shape, (gateway_cpus, others) in {
+                        "one": (gateway_core, other_cores),
+                        "two": (everywhere, everywhere),
+                    }.items():
+                        pinning.pin(gateway.process.pid, gateway_cpus)
+                        pinning.pin(instant.process.pid, others)
+                        before = process_cpu_s(instant.process.pid)
+                        runs[shape].append(_drive(gateway, request, seconds / rounds, others))
+                        backend_cpu[shape] += process_cpu_s(instant.process.pid) - before
+                capacity = Capacity(
+                    one_core=_shape(runs["one"], backend_cpu["one"]),
+                    two_cores=_shape(runs["two"], backend_cpu["two"]),
+                    decode_ms=statistics.median(decodes),
+                )
+                found[size][answer] = capacity.figures()
+                print(
+                    f"  capacity {size:>6} {answer:<8}: one core {capacity.one_core.images_per_s:5.1f}/s "
+                    f"({capacity.one_core.gateway_cpu_ms:.1f} ms CPU a call, {capacity.vs_decode:.2f} of the "
+                    f"decodes a core does), two cores {capacity.two_cores.images_per_s:5.1f}/s "
+                    f"({capacity.scaling:.2f}x)",
+                    flush=True,
+                )
+        return found
+
+
+def main() -> None:
+    from bench.run import make_jpeg  # noqa: PLC0415
+    from service.__main__ import tune_malloc  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1080p,4k")
+    parser.add_argument("--seconds", type=float, default=6.0, help="per shape and answer, over the rounds")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--model-base", type=pathlib.Path, default=ROOT / "models" / "deeplab")
+    args = parser.parse_args()
+    if not pinning.shape_fits():
+        raise SystemExit("the capacity scenario needs two CPUs: one for the gateway, one for the rest")
+    tune_malloc()  # the decode measured as the gateway runs it
+    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp:
+        images = {size: make_jpeg(size, pathlib.Path(tmp)) for size in args.sizes.split(",")}
+        model = start_modelserver("--model_name=deeplab", f"--model_base_path={args.model_base.resolve()}")
+        try:
+            started = time.monotonic()
+            found = measure(images, model.target, args.seconds, args.rounds)
+            print(f"  {time.monotonic() - started:.0f} s", file=sys.stderr)
+        finally:
+            model.stop()
+    print(json.dumps(found), flush=True)
+
+
+if __name__ == "__main__":
+    main()
