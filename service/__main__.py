@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import PIL.Image
 
@@ -75,8 +74,6 @@ async def serve(argv: list[str] | None) -> int:
             ) from exc
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    # Image work runs here; more threads than cores would only queue on the GIL-free parts and hold memory.
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="image"))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     gateway = create_gateway(config)

@@ -43,6 +43,7 @@ from service.profiles import Profile
 from service.routing import Router, connect
 from service.shadow import ShadowRunner
 from service.tls import server_credentials
+from service.workers import FairWorkers
 
 if TYPE_CHECKING:
     from service.http_server import HttpServer
@@ -284,7 +285,8 @@ def create_gateway(config: Config, make_backend: Callable[[BackendConfig], Backe
     )
     shadows = ShadowRunner(config.max_shadow_in_flight, config.predict_timeout_s)
     metrics.watch_shadows(shadows)
-    pipeline = Pipeline(config.limits, config.predict_timeout_s, shadows)
+    # Image work runs on these; more threads than cores would only queue on the GIL-free parts and hold memory.
+    pipeline = Pipeline(config.limits, config.predict_timeout_s, shadows, FairWorkers(config.workers))
     places = Places(config.max_concurrent_calls, config.max_queue_wait_s)
     metrics.watch_places(places)
     servicer = SegmentationServicer(router, pipeline, config.stream_window, metrics, places)

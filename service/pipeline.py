@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -17,9 +18,10 @@ import numpy as np
 from service import inference, tracing
 from service.backends import Prediction
 from service.config import Limits
+from service.context import caller
 from service.errors import DeadlineExceeded, InvalidRequest, LimitExceeded, NotSupportedByModel
 from service.image.decode import decode
-from service.image.probe import probe
+from service.image.probe import ImageInfo, probe
 from service.image.resize import model_size, resize_to
 from service.image.tensor import model_input, tensor_for
 from service.mask.classes import ModelMask, ScoreMap, named_classes
@@ -45,6 +47,7 @@ from service.profiles import Decode, Profile
 from service.routing import Route
 from service.shadow import ShadowRunner
 from service.stages import StageClock, Timings
+from service.workers import FairWorkers
 
 
 class MaskSize(enum.Enum):
@@ -117,19 +120,22 @@ def prepare(
     shadow_profile: Profile | None,
     *,
     cutout: bool = False,
+    info: ImageInfo | None = None,
 ) -> Prepared:
     """Bytes to the model's input tensor, and what else the call needs from the decoded image: a picture for an
     overlay the size of a mask of size `overlay`, the input of a shadow of another profile. The decoded image itself
     (25 MB at 4K) is not kept, even for a `cutout` (refused here past its limit, before the decode): that decodes
-    the photo again once the model has answered (finish), so that the calls waiting for the model hold no photo."""
+    the photo again once the model has answered (finish), so that the calls waiting for the model hold no photo.
+    `info`: the image's probe, when it was made already."""
     clock = StageClock()
-    info = probe(data, limits)
+    if info is None:
+        info = probe(data, limits)
+        clock.lap("probe")
     if cutout and info.width * info.height > limits.max_cutout_pixels:
         raise LimitExceeded(
             f"the image is {info.width}x{info.height}, {info.width * info.height} pixels, over the "
             f"{limits.max_cutout_pixels} a cut-out may have (max_cutout_pixels): ask for a mask, or send it smaller"
         )
-    clock.lap("probe")
     reduced_to = model_size(*info.oriented_size, profile) if profile.decode == Decode.REDUCED else None
     decoded = decode(data, info, reduced_to)
     clock.lap("decode")
@@ -283,11 +289,26 @@ def _scored(
     return probabilities
 
 
+@dataclass(frozen=True)
+class Job:
+    """Whose an image's CPU stages are, and what they cost (service/workers.py)."""
+
+    caller: str
+    megapixels: float
+
+
 class Pipeline:
-    def __init__(self, limits: Limits, predict_timeout_s: float, shadows: ShadowRunner | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        predict_timeout_s: float,
+        shadows: ShadowRunner | None = None,
+        workers: FairWorkers | None = None,
+    ) -> None:
         self.limits = limits
         self.predict_timeout_s = predict_timeout_s
         self.shadows = shadows or ShadowRunner(max_in_flight=0, predict_timeout_s=predict_timeout_s)
+        self.workers = workers or FairWorkers(os.cpu_count() or 2)
 
     async def segment(
         self, data: bytes | memoryview, route: Route, options: Options, deadline: float | None
@@ -305,16 +326,31 @@ class Pipeline:
         start = time.perf_counter_ns()
         shadow_profile = route.shadow.model.profile if route.shadow is not None else None
         overlay = options.mask_size if options.include_overlay else None
-        prepared = await asyncio.to_thread(
-            prepare, data, route.model.profile, self.limits, overlay, shadow_profile, cutout=options.cutout is not None
+        # The header read here, on the loop (a fraction of a millisecond): the image's pixels are its jobs' cost,
+        # which orders them among the other callers' (service/workers.py).
+        probing = StageClock()
+        info = probe(data, self.limits)
+        probing.lap("probe")
+        job = Job(caller.get().name, info.width * info.height / 1e6)
+        prepared = await self.workers.run(
+            job.caller,
+            job.megapixels,
+            prepare,
+            data,
+            route.model.profile,
+            self.limits,
+            overlay,
+            shadow_profile,
+            cutout=options.cutout is not None,
+            info=info,
         )
         if route.shadow is None:
-            return await self._finish(prepared, route, options, deadline, start, data=data)
+            return await self._finish(prepared, route, options, deadline, start, job=job, probing=probing, data=data)
         primary_mask: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         shadow_tensor = prepared.shadow_tensor if prepared.shadow_tensor is not None else prepared.tensor
         self.shadows.start(route.shadow, shadow_tensor, primary_mask)
         try:
-            result = await self._finish(prepared, route, options, deadline, start, data=data)
+            result = await self._finish(prepared, route, options, deadline, start, job=job, probing=probing, data=data)
         except BaseException:
             primary_mask.cancel()
             raise
@@ -329,6 +365,8 @@ class Pipeline:
         deadline: float | None,
         start: int,
         *,
+        job: Job,
+        probing: StageClock,
         data: bytes | memoryview,
     ) -> Segmentation:
         timeout = self.predict_timeout_s
@@ -341,10 +379,12 @@ class Pipeline:
         with tracing.span("predict", client=True, backend=route.backend.name, model=route.spec.name):
             prediction = await inference.predict(route, prepared.tensor, timeout, options.needs_scores)
         predicting.lap("predict")
-        mask = await asyncio.to_thread(finish, prepared, prediction, route, options, self.limits, data=data)
+        mask = await self.workers.run(
+            job.caller, job.megapixels, finish, prepared, prediction, route, options, self.limits, data=data
+        )
         if tracing.on():
             # The CPU stages ran in worker threads; their spans are written from the times measured there.
-            tracing.record_stages([*prepared.clock.spans(), *mask.clock.spans()])
-        clocks = (prepared.clock, predicting, mask.clock)
+            tracing.record_stages([*probing.spans(), *prepared.clock.spans(), *mask.clock.spans()])
+        clocks = (probing, prepared.clock, predicting, mask.clock)
         timings = Timings.of(clocks, total_us=(time.perf_counter_ns() - start) // 1000)
         return Segmentation(route, prediction.version, prepared.width, prepared.height, mask, timings)

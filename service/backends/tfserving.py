@@ -61,15 +61,18 @@ _STATES = {
 }
 
 
-def input_tensor(array: np.ndarray) -> tensor_pb2.TensorProto:
-    """A TensorProto with the array's bytes in tensor_content (no per-element fields)."""
-    dtypes = {np.dtype(np.uint8): types_pb2.DT_UINT8, np.dtype(np.float32): types_pb2.DT_FLOAT}
-    if array.dtype not in dtypes:
+_INPUT_DTYPES = {np.dtype(np.uint8): types_pb2.DT_UINT8, np.dtype(np.float32): types_pb2.DT_FLOAT}
+
+
+def fill_input(tensor: tensor_pb2.TensorProto, array: np.ndarray) -> None:
+    """The array's bytes in `tensor`'s tensor_content (no per-element fields), filled in place: the request's own
+    TensorProto, so that the 0.8 MB of a 1080p call's pixels are not copied once more into it."""
+    if array.dtype not in _INPUT_DTYPES:
         raise ValueError(f"cannot send a tensor of dtype {array.dtype}; use uint8 or float32")
-    tensor = tensor_pb2.TensorProto(dtype=dtypes[array.dtype], tensor_content=np.ascontiguousarray(array).tobytes())
+    tensor.dtype = _INPUT_DTYPES[array.dtype]
+    tensor.tensor_content = np.ascontiguousarray(array).tobytes()
     for size in array.shape:
         tensor.tensor_shape.dim.add(size=size)
-    return tensor
 
 
 def signature_tensors(signature: meta_graph_pb2.SignatureDef) -> ModelTensors:
@@ -96,7 +99,7 @@ def predict_request(
         request.model_spec.version.value = spec.version
     elif spec.version_label:
         request.model_spec.version_label = spec.version_label
-    request.inputs[input_key].CopyFrom(input_tensor(array))
+    fill_input(request.inputs[input_key], array)
     return request
 
 

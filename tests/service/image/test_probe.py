@@ -89,3 +89,13 @@ def _decode(data: bytes, reduced_for: int | None = None):  # type: ignore[no-unt
     info = probe(data, LIMITS)
     target = longest_side_size(*info.oriented_size, reduced_for) if reduced_for else None
     return decode(data, info, target)
+
+
+def test_a_jpeg_may_have_up_to_100_scans_counted_by_their_markers() -> None:
+    photo = images.encode(cv2.resize(images.bgr("chelsea.png"), (64, 48)), ".jpg")
+    assert probe(photo + b"\xff\xda" * 99, Limits()).format == "JPEG"  # its own scan and 99 more
+    assert probe(photo + b"\x00\xda" * 500, Limits()).format == "JPEG"  # 0xDA alone marks nothing
+    with pytest.raises(InvalidImage, match="more than 100 scans"):
+        probe(photo + b"\xff\xda" * 100, Limits())
+    with pytest.raises(InvalidImage, match="more than 100 scans"):
+        probe(memoryview(photo + b"\xff\xda" * 100), Limits())
