@@ -31,6 +31,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 
+import cv2
+
 from bench import pinning
 from bench.load import process_cpu_s
 from bench.plans import LABELS, PROFILE
@@ -142,9 +144,24 @@ def _decode_ms(image: pathlib.Path, cpus: set[int], tries: int) -> float:
         os.sched_setaffinity(0, allowed)
 
 
+# A photo so small that what a call costs beyond its pixels is nearly all there is to it: the gRPC calls both ways,
+# the event loop, the thread hops, the interceptors and the access log.
+TINY = (64, 36)
+
+
+def tiny_jpeg(image: pathlib.Path, directory: pathlib.Path) -> pathlib.Path:
+    """`image` shrunk to TINY, JPEG quality 90."""
+    path = directory / f"{TINY[0]}x{TINY[1]}.jpg"
+    small = cv2.resize(cv2.imread(str(image)), TINY, interpolation=cv2.INTER_AREA)
+    path.write_bytes(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    return path
+
+
 def measure(images: dict[str, pathlib.Path], model_target: str, seconds: float, rounds: int) -> dict[str, dict]:
-    """size -> answer -> Capacity.figures(), with the real model server at `model_target` serving "deeplab"."""
+    """size -> answer -> Capacity.figures(), with the real model server at `model_target` serving "deeplab"; the
+    sizes of `images`, and TINY last, for the cost of a call beside its pixels."""
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp, contextlib.ExitStack() as started:
+        images = images | {f"{TINY[0]}x{TINY[1]}": tiny_jpeg(next(iter(images.values())), pathlib.Path(tmp))}
         instant = start_process("instant", ["bench.instant", f"--upstream={model_target}"], INSTANT_READY)
         started.callback(instant.stop)
         gateway = start_gateway(f"--backend={instant.target}", f"--labels={LABELS}", f"--profile={PROFILE}")

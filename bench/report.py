@@ -137,7 +137,25 @@ def capacity_lines(run: RunResult) -> list[str]:
                 f"| {f['images_per_gateway_cpu_s']} | {f['decodes_per_core_s']} | {f['vs_decode']} "
                 f"| {two['images_per_s']} | {f['scaling']} | {two['backend_cpu_ms']} | {two['client_cpu_ms']} |"
             )
+    tiny = run.capacity.get(f"{capacity.TINY[0]}x{capacity.TINY[1]}", {}).get("original")
     lines.append("")
+    if tiny:
+        fixed = tiny["one_core"]["gateway_cpu_ms"]
+        lines += [
+            f"Where a call's CPU goes: the {capacity.TINY[0]}x{capacity.TINY[1]} photo costs {fixed} ms of the"
+            " gateway's CPU a call, nearly all of it",
+            "what any call costs beside its pixels (both gRPC calls, the event loop, the thread hops, the",
+            "interceptors, the access log). Of each size's exact call, on one core:",
+            "",
+            *(
+                f"- {size}: {f['one_core']['gateway_cpu_ms']} ms = {fixed} ms a call's own + {f['decode_ms']} ms"
+                f" the full decode + {round(f['one_core']['gateway_cpu_ms'] - fixed - f['decode_ms'], 2)} ms the"
+                " rest (the resize, the mask's pixels at the photo's size, copies of the photo and the tensor)"
+                for size, answers in run.capacity.items()
+                if (f := answers.get("original")) and f is not tiny
+            ),
+            "",
+        ]
     return lines
 
 
