@@ -28,7 +28,7 @@ LITE_BASE ?= models/deeplab-lite
 # A gateway config file for `make run` (e.g. examples/multi-model.toml); empty: one model, from flags.
 CONFIG ?=
 
-.PHONY: setup toolchains browser triton-venv kserve-venv alerting-tools run-triton test-unit gen check-gen lint format export test run bench bench-quick fidelity clients demo fuzz soak schema \
+.PHONY: setup toolchains browser triton-venv kserve-venv alerting-tools run-triton test-unit gen check-gen lint format export test run bench bench-quick capacity fidelity clients demo fuzz soak schema \
 	clean image compose-test scale-test docs attacks lock check-lock audit sbom
 
 setup: $(STAMP) toolchains browser triton-venv kserve-venv alerting-tools
@@ -252,6 +252,11 @@ demo: setup
 # (a full run took 19 minutes here on 2026-12-03; quick: 1080p and 4K only, 2 s a cell).
 bench: export
 	$(PY) -m bench --plan=full --model-base=$(MODEL_BASE)
+
+# The gateway's own capacity beside an instant model server (bench/capacity.py; about 2 minutes): images per gateway
+# CPU-second on one core against the full decodes a core does, and two cores against one, as one JSON line.
+capacity: export
+	$(PY) -m bench.capacity --model-base=$(MODEL_BASE)
 
 bench-quick: export
 	$(PY) -m bench --plan=quick --model-base=$(MODEL_BASE)
