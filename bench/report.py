@@ -81,7 +81,22 @@ def mixed_lines(tails: dict[str, dict]) -> list[str]:
             f"| {name} | {alone['p50_ms']} / {alone['p99_ms']} | {mixed['p50_ms']} / {mixed['p99_ms']} "
             f"| {t['p99_ratio']} | {t['large_calls_done']} | {t['stream_items_done']} |"
         )
-    return [*lines, ""]
+    where = []
+    for name, t in tails.items():
+        alone, mixed = t["small_alone"].get("mean_stage_ms"), t["small_mixed"].get("mean_stage_ms")
+        if alone and mixed:
+            cpu = {
+                k: round(sum(v for stage, v in m.items() if stage not in ("predict", "total")), 1)
+                for k, m in (("alone", alone), ("mixed", mixed))
+            }
+            where.append(
+                f"- {name}: a small call's mean time alone / mixed, ms: the Predict (the model server's queue and"
+                f" work) {alone['predict']} / {mixed['predict']}, the gateway's CPU stages {cpu['alone']} /"
+                f" {cpu['mixed']}, the rest (waits for a place and a worker thread, hops)"
+                f" {round(alone['total'] - alone['predict'] - cpu['alone'], 1)} /"
+                f" {round(mixed['total'] - mixed['predict'] - cpu['mixed'], 1)}."
+            )
+    return [*lines, "", *where, ""] if where else [*lines, ""]
 
 
 def pinned_lines(run: RunResult) -> list[str]:

@@ -61,6 +61,7 @@ def test_bench_smoke_run_writes_the_report(tmp_path: pathlib.Path, servable_base
     # Small photos' tails beside 4K calls and a stream, on the gateway as shipped and with its limits lifted.
     assert summary["p99_small_under_mixed_ms_ratio"] > 0 and summary["p99_small_under_mixed_ms_ratio_unfair"] > 0
     assert "## Tails under mixed load" in report
+    assert "- fair: a small call's mean time alone / mixed, ms: the Predict (the model server's queue" in report
     # The gateway's capacity beside an instant model server: both answers, both shapes, every call answered.
     capacity = summary["gateway_capacity"]["640x480"]
     assert capacity.keys() == {"original", "model"}
