@@ -253,8 +253,8 @@ demo: setup
 bench: export
 	$(PY) -m bench --plan=full --model-base=$(MODEL_BASE)
 
-# The gateway's own capacity beside an instant model server (bench/capacity.py; about 2 minutes): images per gateway
-# CPU-second on one core against the full decodes a core does, and two cores against one, as one JSON line.
+# The gateway's own capacity beside an instant model server (bench/capacity.py; about 3 minutes): images per gateway
+# CPU-second on one core against the full decodes a core does, and one and two processes on two cores, as one JSON line.
 capacity: export
 	$(PY) -m bench.capacity --model-base=$(MODEL_BASE)
 

@@ -77,10 +77,12 @@ def ratios(run: RunResult, plan: Plan) -> dict[str, float | int | str | None]:
         # same gateway free on two cores against one.
         "gateway_capacity_per_core_vs_decode_1080p": capacity(size, "vs_decode"),
         "gateway_scaling_2_cores_1080p": capacity(size, "scaling"),
+        # Two gateway processes sharing the port, free on two cores, against one process on one.
+        "gateway_scaling_2_processes_1080p": capacity(size, "scaling_two_processes"),
         "gateway_capacity": {
             at: {
                 answer: {key: figures[key] for key in CAPACITY_KEYS}
-                | {"errors": figures["one_core"]["errors"] + figures["two_cores"]["errors"]}
+                | {"errors": sum((figures[shape] or {}).get("errors", 0) for shape in CAPACITY_SHAPES)}
                 for answer, figures in answers.items()
             }
             for at, answers in run.capacity.items()
@@ -168,7 +170,18 @@ def ratios(run: RunResult, plan: Plan) -> dict[str, float | int | str | None]:
 
 
 # What gateway_capacity gives for each size and answer, from bench/capacity.py's figures.
-CAPACITY_KEYS = ("images_per_gateway_cpu_s", "decodes_per_core_s", "vs_decode", "scaling", "decode_ms")
+CAPACITY_KEYS = (
+    "images_per_gateway_cpu_s",
+    "decodes_per_core_s",
+    "vs_decode",
+    "scaling",
+    "scaling_two_processes",
+    "decode_ms",
+)
+
+
+# The shapes of bench/capacity.py's figures, whose errors gateway_capacity counts.
+CAPACITY_SHAPES = ("one_core", "two_cores", "two_processes")
 
 
 # name in lever_*_1080p -> scenario: the gateway as shipped (exact, at the original size), each speed option alone

@@ -19,6 +19,7 @@ runs it alone (its own model server and gateway) and prints the figures as one J
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -42,6 +43,11 @@ from segmentation.v1 import segmentation_service_pb2 as pb
 # Calls in flight from the load generator: enough to keep the gateway's worker threads and event loop busy while
 # answers travel, within one caller's share (max_calls_per_caller).
 CONCURRENCY = 8
+# Connections the calls are spread over, as callers on other machines are: the kernel hands each to one of the
+# processes listening on the port.
+CONNECTIONS = 4
+# One process on one core, the same on every core, and two processes sharing the port on every core.
+SHAPES = ("one", "two", "two_processes")
 # The answers measured: the exact mask at the photo's size (what the gateway decides per pixel) and at the model's.
 ANSWERS = {"original": pb.MASK_SIZE_ORIGINAL, "model": pb.MASK_SIZE_MODEL}
 INSTANT_READY = re.compile(r"instant model server on [\d.]+:(\d+)")
@@ -72,6 +78,7 @@ class Capacity:
     one_core: Shape
     two_cores: Shape
     decode_ms: float  # median full decode, one thread, on the gateway's core
+    two_processes: Shape | None = None  # two gateway processes sharing the port, free on every core
 
     @property
     def vs_decode(self) -> float:
@@ -83,10 +90,20 @@ class Capacity:
         """Images per second free on every core over those on one."""
         return self.two_cores.images_per_s / self.one_core.images_per_s if self.one_core.images_per_s else 0.0
 
+    @property
+    def scaling_two_processes(self) -> float | None:
+        """Images per second of two processes free on every core over those of one process on one."""
+        if self.two_processes is None or not self.one_core.images_per_s:
+            return None
+        return self.two_processes.images_per_s / self.one_core.images_per_s
+
     def figures(self) -> dict:
+        two_processes = self.scaling_two_processes
         return {
             "one_core": asdict(self.one_core),
             "two_cores": asdict(self.two_cores),
+            "two_processes": None if self.two_processes is None else asdict(self.two_processes),
+            "scaling_two_processes": None if two_processes is None else round(two_processes, 3),
             "decode_ms": round(self.decode_ms, 2),
             "images_per_gateway_cpu_s": round(self.one_core.images_per_gateway_cpu_s, 1),
             "decodes_per_core_s": round(1000 / self.decode_ms, 1),
@@ -103,10 +120,13 @@ def _request(image: pathlib.Path, answer: str, directory: pathlib.Path) -> pathl
     return path
 
 
-def _drive(gateway: ServerProcess, request: pathlib.Path, seconds: float, cpus: set[int] | None) -> dict:
+def _drive(processes: list[ServerProcess], request: pathlib.Path, seconds: float, cpus: set[int] | None) -> dict:
+    """bench/light_load.py against the gateway's processes (which share one port), from `cpus`."""
     placed = ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))] if cpus else []
-    args = [*placed, sys.executable, "-m", "bench.light_load", f"--gateway={gateway.target}", f"--request={request}"]
-    args += [f"--concurrency={CONCURRENCY}", f"--seconds={seconds}", f"--watch-pid={gateway.process.pid}"]
+    target = processes[0].target
+    args = [*placed, sys.executable, "-m", "bench.light_load", f"--gateway={target}", f"--request={request}"]
+    args += [f"--concurrency={CONCURRENCY}", f"--connections={CONNECTIONS}", f"--seconds={seconds}"]
+    args += [f"--watch-pid={process.process.pid}" for process in processes]
     result = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120, check=False, cwd=ROOT)
     if result.returncode != 0:
         raise RuntimeError(f"bench.light_load failed:\n{result.stderr[-3000:]}")
@@ -159,48 +179,59 @@ def tiny_jpeg(image: pathlib.Path, directory: pathlib.Path) -> pathlib.Path:
 
 def measure(images: dict[str, pathlib.Path], model_target: str, seconds: float, rounds: int) -> dict[str, dict]:
     """size -> answer -> Capacity.figures(), with the real model server at `model_target` serving "deeplab"; the
-    sizes of `images`, and TINY last, for the cost of a call beside its pixels."""
+    sizes of `images`, and TINY last, for the cost of a call beside its pixels. The shapes with one process first,
+    the same answers taking turns in rounds; then a second process on the same port, free with the first."""
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp, contextlib.ExitStack() as started:
         images = images | {f"{TINY[0]}x{TINY[1]}": tiny_jpeg(next(iter(images.values())), pathlib.Path(tmp))}
         instant = start_process("instant", ["bench.instant", f"--upstream={model_target}"], INSTANT_READY)
         started.callback(instant.stop)
-        gateway = start_gateway(f"--backend={instant.target}", f"--labels={LABELS}", f"--profile={PROFILE}")
+        flags = (f"--backend={instant.target}", f"--labels={LABELS}", f"--profile={PROFILE}")
+        gateway = start_gateway(*flags)
         started.callback(gateway.stop)
         gateway_core, other_cores = pinning.cores()
         everywhere = gateway_core | other_cores
-        found: dict[str, dict] = {}
-        for size, image in images.items():
-            found[size] = {}
-            for answer in ANSWERS:
-                request = _request(image, answer, pathlib.Path(tmp))
-                _drive(gateway, request, 0.5, None)  # the answers recorded, the buffers grown
-                runs: dict[str, list[dict]] = {"one": [], "two": []}
-                backend_cpu = {"one": 0.0, "two": 0.0}
-                decodes = []
-                for _ in range(rounds):
-                    decodes.append(_decode_ms(image, gateway_core, tries=max(5, round(10 * seconds))))
-                    for shape, (gateway_cpus, others) in {
-                        "one": (gateway_core, other_cores),
-                        "two": (everywhere, everywhere),
-                    }.items():
-                        pinning.pin(gateway.process.pid, gateway_cpus)
-                        pinning.pin(instant.process.pid, others)
-                        before = process_cpu_s(instant.process.pid)
-                        runs[shape].append(_drive(gateway, request, seconds / rounds, others))
-                        backend_cpu[shape] += process_cpu_s(instant.process.pid) - before
-                capacity = Capacity(
-                    one_core=_shape(runs["one"], backend_cpu["one"]),
-                    two_cores=_shape(runs["two"], backend_cpu["two"]),
-                    decode_ms=statistics.median(decodes),
-                )
-                found[size][answer] = capacity.figures()
-                print(
-                    f"  capacity {size:>6} {answer:<8}: one core {capacity.one_core.images_per_s:5.1f}/s "
-                    f"({capacity.one_core.gateway_cpu_ms:.1f} ms CPU a call, {capacity.vs_decode:.2f} of the "
-                    f"decodes a core does), two cores {capacity.two_cores.images_per_s:5.1f}/s "
-                    f"({capacity.scaling:.2f}x)",
-                    flush=True,
-                )
+        cells = [(size, answer) for size in images for answer in ANSWERS]
+        requests = {(size, answer): _request(images[size], answer, pathlib.Path(tmp)) for size, answer in cells}
+        for request in requests.values():
+            _drive([gateway], request, 0.5, None)  # the answers recorded, the buffers grown
+        runs: dict[tuple[str, str, str], list[dict]] = collections.defaultdict(list)
+        backend_cpu: dict[tuple[str, str, str], float] = collections.defaultdict(float)
+        decodes: dict[str, list[float]] = collections.defaultdict(list)
+
+        def phase(cell: tuple[str, str], shape: str, processes: list[ServerProcess], placed: tuple[set, set]) -> None:
+            for process in processes:
+                pinning.pin(process.process.pid, placed[0])
+            pinning.pin(instant.process.pid, placed[1])
+            before = process_cpu_s(instant.process.pid)
+            runs[(*cell, shape)].append(_drive(processes, requests[cell], seconds / rounds, placed[1]))
+            backend_cpu[(*cell, shape)] += process_cpu_s(instant.process.pid) - before
+
+        for _ in range(rounds):
+            for cell in cells:
+                decodes[cell[0]].append(_decode_ms(images[cell[0]], gateway_core, tries=max(5, round(10 * seconds))))
+                phase(cell, "one", [gateway], (gateway_core, other_cores))
+                phase(cell, "two", [gateway], (everywhere, everywhere))
+        second = start_gateway(*flags, f"--listen={gateway.target}")
+        started.callback(second.stop)
+        for _ in range(rounds):
+            for cell in cells:
+                phase(cell, "two_processes", [gateway, second], (everywhere, everywhere))
+        found: dict[str, dict] = {size: {} for size in images}
+        for size, answer in cells:
+            shapes = {
+                shape: _shape(runs[(size, answer, shape)], backend_cpu[(size, answer, shape)]) for shape in SHAPES
+            }
+            capacity = Capacity(
+                shapes["one"], shapes["two"], statistics.median(decodes[size]), two_processes=shapes["two_processes"]
+            )
+            found[size][answer] = capacity.figures()
+            print(
+                f"  capacity {size:>6} {answer:<8}: one core {capacity.one_core.images_per_s:5.1f}/s "
+                f"({capacity.one_core.gateway_cpu_ms:.1f} ms CPU a call, {capacity.vs_decode:.2f} of the decodes a "
+                f"core does), two cores {capacity.scaling:.2f}x, two processes "
+                f"{capacity.scaling_two_processes or 0:.2f}x",
+                flush=True,
+            )
         return found
 
 

@@ -136,21 +136,24 @@ def capacity_lines(run: RunResult) -> list[str]:
         "recorded once and sent back), as a GPU that answers a 257 x 257 tensor in a few milliseconds would; the cost",
         "left is the gateway's. One core: the gateway alone on one core, the instant model server and the load",
         "generator (bench/light_load.py: prepared bytes on one event loop) on the other. Two cores: the same three",
-        "free on both. A full decode of the same JPEG on the gateway's core takes turns with them. Exact answers,",
-        f"RLE, {capacity.CONCURRENCY} calls in flight.",
+        "free on both. Two processes: a second gateway process on the same port (SO_REUSEPORT: the kernel hands each",
+        "connection to one of them), all free on both cores. A full decode of the same JPEG on the gateway's core",
+        f"takes turns with them. Exact answers, RLE, {capacity.CONCURRENCY} calls in flight over"
+        f" {capacity.CONNECTIONS} connections.",
         "",
         "| size | answer | one core: images/s | gateway CPU ms a call | images per gateway CPU-second "
-        "| full decodes per core-second | ratio | two cores: images/s | scaling | model server ms a call "
-        "| load generator ms a call |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| full decodes per core-second | ratio | two cores: images/s | scaling | two processes: images/s "
+        "| scaling | model server ms a call | load generator ms a call |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size, answers in run.capacity.items():
         for answer, f in answers.items():
-            one, two = f["one_core"], f["two_cores"]
+            one, two, processes = f["one_core"], f["two_cores"], f.get("two_processes") or {}
             lines.append(
                 f"| {size} | {answer} | {one['images_per_s']} | {one['gateway_cpu_ms']} "
                 f"| {f['images_per_gateway_cpu_s']} | {f['decodes_per_core_s']} | {f['vs_decode']} "
-                f"| {two['images_per_s']} | {f['scaling']} | {two['backend_cpu_ms']} | {two['client_cpu_ms']} |"
+                f"| {two['images_per_s']} | {f['scaling']} | {processes.get('images_per_s')} "
+                f"| {f.get('scaling_two_processes')} | {two['backend_cpu_ms']} | {two['client_cpu_ms']} |"
             )
     tiny = run.capacity.get(f"{capacity.TINY[0]}x{capacity.TINY[1]}", {}).get("original")
     lines.append("")
@@ -281,8 +284,9 @@ def findings(run: RunResult, summary: dict, plan: Plan) -> list[str]:
         " fewer event-loop wake-ups per call at saturation; the table in The gateway's capacity",
         "gateway_scaling_2_cores_1080p": "one process: its event loop, the protobuf and gRPC work and the Python"
         " between the GIL-free stages (decode, resize) hold the GIL, so two cores give less than two; the instant"
-        " model server and the load generator take their share of the same two cores (the table in The gateway's"
-        " capacity)",
+        " model server and the load generator take their share of the same two cores. Two processes sharing the"
+        f" port scale {summary.get('gateway_scaling_2_processes_1080p')} times (the table in The gateway's"
+        " capacity): a pod is best one process a core",
         "throughput_ratio_c4_1080p": f"shared cores: the expected ratio is {expected:.2f} (above)",
         "speedup_vs_ingraph_1080p": "both give the graph 257 x 257 and both decode every pixel of the JPEG; the"
         " in-graph peer does it inside TF Serving, in C++, with no second hop, where the gateway pays a gRPC hop and"

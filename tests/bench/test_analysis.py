@@ -77,6 +77,8 @@ CAPACITY = {
     "decodes_per_core_s": 125.0,
     "vs_decode": 0.6,
     "scaling": 1.65,
+    "scaling_two_processes": 1.7,
+    "two_processes": None,
 }
 
 
@@ -86,6 +88,7 @@ def test_the_ratios_are_the_measured_figures_over_each_other() -> None:
     assert summary["gateway_cpu_vs_full_decode_1080p"] == pytest.approx(8.0 / 6.4)
     assert summary["gateway_capacity_per_core_vs_decode_1080p"] == 0.6
     assert summary["gateway_scaling_2_cores_1080p"] == 1.65
+    assert summary["gateway_scaling_2_processes_1080p"] == 1.7
     assert summary["gateway_capacity"]["1080p"]["model"]["vs_decode"] == 0.9
     assert summary["gateway_capacity"]["1080p"]["original"]["errors"] == 1
     assert summary["throughput_ratio_c4_1080p"] == pytest.approx(45.0 / 50.0)
