@@ -50,8 +50,8 @@ def row_runs(small: np.ndarray) -> RowRuns:
 class Patches:
     """Every pixel of some grid cells, each with its own value, in the order of the cells' grid rows."""
 
-    rows: np.ndarray  # (n,) int64 full-size row of each pixel
-    cols: np.ndarray  # (n,) int64 full-size column
+    rows: np.ndarray  # (n,) int32 or int64 full-size row of each pixel
+    cols: np.ndarray  # (n,) int32 or int64 full-size column
     values: np.ndarray  # (n,) uint8
     cells: np.ndarray  # (h, w) bool: the grid cells the pixels cover (their repeated value does not apply)
     offsets: np.ndarray  # (h + 1,) int64: the pixels of grid row y are [offsets[y], offsets[y + 1])

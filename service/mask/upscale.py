@@ -57,23 +57,52 @@ def upscale(mask: ModelMask, width: int, height: int) -> MaskGrid:
     return MaskGrid(cell, rows.count, cols.count, _decide(mask.scores, mixed, rows, cols))
 
 
-_PIXELS_AT_ONCE = 1 << 14
+# Mixed pixels decided at once: their indices, their columns' mixes and their scores are made for this many at a time,
+# so that a photo whose every cell is mixed (noise, at 4K: 2.9 million pixels, 330 MB in one go) costs a few MB at a
+# time; only the pixels' places and classes are kept.
+_PIXELS_AT_ONCE = 1 << 15
 
 
 def _decide(scores: ScoreMap, mixed: np.ndarray, rows: _Bands, cols: _Bands) -> Patches:
     """Every pixel of the mixed cells, its class the argmax of its scores mixed as the graph mixes them."""
     band_y, band_x = np.nonzero(mixed)  # row-major, so the pixels come grouped by band row
+    sizes = rows.count[band_y] * cols.count[band_x]
+    ends = np.cumsum(sizes)
+    total = int(ends[-1]) if ends.size else 0
+    # Full-size places fit in 32 bits: the images are far below 2**31 pixels a side (max_image_pixels).
+    found = Patches(
+        np.empty(total, np.int32),
+        np.empty(total, np.int32),
+        np.empty(total, np.uint8),
+        mixed,
+        np.concatenate(([0], np.cumsum(np.bincount(band_y, weights=sizes, minlength=mixed.shape[0])))).astype(np.int64),
+    )
+    first = 0
+    while first < sizes.size:
+        # The cells whose pixels end within _PIXELS_AT_ONCE of the first's first pixel, and at least that one.
+        begin = int(ends[first] - sizes[first])
+        last = max(first + 1, int(np.searchsorted(ends, begin + _PIXELS_AT_ONCE, side="right")))
+        _decide_cells(scores, rows, cols, band_y[first:last], band_x[first:last], found=found, begin=begin)
+        first = last
+    return found
+
+
+def _decide_cells(
+    scores: ScoreMap, rows: _Bands, cols: _Bands, band_y: np.ndarray, band_x: np.ndarray, *, found: Patches, begin: int
+) -> None:
+    """The pixels of some consecutive mixed cells, written into `found` from pixel `begin` on."""
     heights, widths = rows.count[band_y], cols.count[band_x]
     sizes = heights * widths
     cell_of = np.repeat(np.arange(sizes.size), sizes)
     offset = np.arange(cell_of.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     within = offset % widths[cell_of]  # the pixel's column in its cell
     pixel_rows = rows.start[band_y][cell_of] + offset // widths[cell_of]
-    pixel_cols = cols.start[band_x][cell_of] + within
+    done = slice(begin, begin + cell_of.size)
+    found.rows[done] = pixel_rows
+    found.cols[done] = cols.start[band_x][cell_of] + within
     # The four cells' scores, once per mixed cell. A pixel's mix of them, in the graph's order, is its column's mix of
     # the top two and of the bottom two, then those two mixed by its row: the column's mixes are made once for each
-    # column of each cell (a cell spans several rows), and each pixel only mixes its column's two by its row, a block
-    # of pixels at a time (at 4K the mixed pixels are a few hundred thousand, 21 scores each).
+    # column of each cell (a cell spans several rows), and each pixel only mixes its column's two by its row.
     top_y, bottom_y = rows.lower[band_y], rows.upper[band_y]
     left_x, right_x = cols.lower[band_x], cols.upper[band_x]
     top_left, top_right, bottom_left, bottom_right = (
@@ -84,13 +113,6 @@ def _decide(scores: ScoreMap, mixed: np.ndarray, rows: _Bands, cols: _Bands) -> 
     column = cols.start[band_x][column_cell] + np.arange(column_cell.size) - column_starts[column_cell]
     corners = [corner[column_cell] for corner in (top_left, top_right, bottom_left, bottom_right)]
     top, rise = mix_columns(corners, cols.taps.lerp[column][:, np.newaxis])
-    pixel_column = column_starts[cell_of] + within
-    values = np.empty(cell_of.size, dtype=np.uint8)
-    for start in range(0, cell_of.size, _PIXELS_AT_ONCE):
-        block = slice(start, start + _PIXELS_AT_ONCE)
-        columns = pixel_column[block]
-        mixes = mix_rows(top[columns], rise[columns], rows.taps.lerp[pixel_rows[block]][:, np.newaxis])
-        values[block] = np.argmax(mixes, axis=1)
-    per_band_row = np.bincount(band_y, weights=sizes, minlength=mixed.shape[0]).astype(np.int64)
-    offsets = np.concatenate(([0], np.cumsum(per_band_row)))
-    return Patches(pixel_rows, pixel_cols, values, mixed, offsets)
+    columns = column_starts[cell_of] + within
+    mixes = mix_rows(top[columns], rise[columns], rows.taps.lerp[pixel_rows][:, np.newaxis])
+    found.values[done] = np.argmax(mixes, axis=1)
