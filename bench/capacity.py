@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 import cv2
 
 from bench import pinning
+from bench.inputs import decode_ms, make_jpeg
 from bench.load import process_cpu_s
 from bench.plans import LABELS, PROFILE
 from deploy.local import ROOT, ServerProcess, start_gateway, start_modelserver, start_process
@@ -153,9 +154,7 @@ def _shape(runs: list[dict], backend_cpu_s: float) -> Shape:
 
 
 def _decode_ms(image: pathlib.Path, cpus: set[int], tries: int) -> float:
-    """The full decode's median on `cpus` (this process moved there meanwhile), as bench/run.py's decode_ms."""
-    from bench.run import decode_ms  # noqa: PLC0415  (bench.run imports this module)
-
+    """The full decode's median on `cpus` (this process moved there meanwhile), as bench/inputs.py's decode_ms."""
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
     try:
@@ -236,7 +235,6 @@ def measure(images: dict[str, pathlib.Path], model_target: str, seconds: float, 
 
 
 def main() -> None:
-    from bench.run import make_jpeg  # noqa: PLC0415
     from service.__main__ import tune_malloc  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__.split("\n\n")[0])
