@@ -7,11 +7,11 @@ checks across keys); described by service/config_schema.py. Immutable: a new con
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from service.auth.proxies import TrustedProxies
 from service.backends.kinds import DEFAULT_KIND, KINDS
+from service.cores import usable_cores
 from service.profiles import AUTO, BUILTIN_PROFILES, Profile, Upscale
 from service.settings import (
     at_most,
@@ -269,7 +269,7 @@ class Config:
     max_concurrent_calls: int = setting(
         help="images worked on at once, calls and stream items, shared fairly between callers",
         check=positive,
-        factory=lambda: 4 * (os.cpu_count() or 2),
+        factory=lambda: 4 * usable_cores(),
         shown="4 per core",
     )
     max_calls_per_caller: int = setting(
@@ -295,7 +295,7 @@ class Config:
     workers: int = setting(
         help="threads for the CPU stages (decode, resize, encode)",
         check=positive,
-        factory=lambda: os.cpu_count() or 2,
+        factory=usable_cores,
         shown="one per core",
     )
     health_poll_s: float = setting(1.0, "seconds between backend model status checks", positive, name="health_poll")

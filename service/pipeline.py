@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from service import inference, tracing
 from service.backends import Prediction
 from service.config import Limits
 from service.context import caller
+from service.cores import usable_cores
 from service.errors import DeadlineExceeded, InvalidRequest, LimitExceeded, NotSupportedByModel
 from service.image.decode import decode
 from service.image.probe import ImageInfo, probe
@@ -308,7 +308,7 @@ class Pipeline:
         self.limits = limits
         self.predict_timeout_s = predict_timeout_s
         self.shadows = shadows or ShadowRunner(max_in_flight=0, predict_timeout_s=predict_timeout_s)
-        self.workers = workers or FairWorkers(os.cpu_count() or 2)
+        self.workers = workers or FairWorkers(usable_cores())
 
     async def segment(
         self, data: bytes | memoryview, route: Route, options: Options, deadline: float | None
