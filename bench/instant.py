@@ -22,8 +22,8 @@ import zlib
 
 import grpc
 
-MAX_MESSAGE = 1 << 30
-OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
+from bench.load import CHANNEL_OPTIONS
+
 RECORDED = 64
 
 
@@ -60,8 +60,8 @@ class Recorded(grpc.GenericRpcHandler):
 
 
 async def serve(upstream_target: str, port: int) -> None:
-    upstream = grpc.aio.insecure_channel(upstream_target, options=OPTIONS)
-    server = grpc.aio.server(handlers=[Recorded(upstream)], options=OPTIONS)
+    upstream = grpc.aio.insecure_channel(upstream_target, options=CHANNEL_OPTIONS)
+    server = grpc.aio.server(handlers=[Recorded(upstream)], options=CHANNEL_OPTIONS)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     print(f"instant model server on 127.0.0.1:{bound}", flush=True)

@@ -14,21 +14,14 @@ import argparse
 import asyncio
 import json
 import pathlib
-import resource
 import time
 
 import grpc
 import numpy as np
 
-from bench.load import process_cpu_s
+from bench.load import CHANNEL_OPTIONS, cpu_now, process_cpu_s
 
 METHOD = "/segmentation.v1.SegmentationService/SegmentImage"
-OPTIONS = [("grpc.max_receive_message_length", 1 << 30), ("grpc.max_send_message_length", 1 << 30)]
-
-
-def _cpu_now() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _cpu_of(pids: list[int]) -> float:
@@ -40,7 +33,7 @@ async def drive(
 ) -> dict:
     """`concurrency` callers spread over `connections` connections (a channel each), calling back to back for
     `seconds`; the CPU seconds of `watch_pids` together over the same span."""
-    options = [*OPTIONS, ("grpc.use_local_subchannel_pool", 1)]  # a connection of its own per channel
+    options = [*CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]  # a connection of its own per channel
     channels = [grpc.aio.insecure_channel(target, options=options) for _ in range(connections)]
     try:
         calls = [channel.unary_unary(METHOD) for channel in channels]
@@ -60,14 +53,14 @@ async def drive(
                     return
                 latencies.append(time.perf_counter() - start)
 
-        cpu, watched, wall = _cpu_now(), _cpu_of(watch_pids), time.perf_counter()
+        cpu, watched, wall = cpu_now(), _cpu_of(watch_pids), time.perf_counter()
         await asyncio.gather(*(caller(calls[i % connections]) for i in range(concurrency)))
         wall = time.perf_counter() - wall
         found = {
             "requests": len(latencies),
             "errors": errors,
             "wall_s": wall,
-            "client_cpu_s": _cpu_now() - cpu,
+            "client_cpu_s": cpu_now() - cpu,
             "watched_cpu_s": _cpu_of(watch_pids) - watched if watch_pids else None,
         }
         for q in (50, 99):

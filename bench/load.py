@@ -232,7 +232,8 @@ class Cell:
         }
 
 
-def _cpu_now() -> float:
+def cpu_now() -> float:
+    """This process's user and system CPU seconds so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -265,7 +266,7 @@ def phase(call: Call, cell: Cell, seconds: float, watch_pid: int | None, backend
             done += 1
 
     threads = [threading.Thread(target=caller) for _ in range(cell.concurrency)]
-    cpu_before = _cpu_now()
+    cpu_before = cpu_now()
     watched_before = process_cpu_s(watch_pid) if watch_pid else 0.0
     backend_before = tree_cpu_s(backend_pid) if backend_pid else 0.0
     wall_start = time.perf_counter()
@@ -278,7 +279,7 @@ def phase(call: Call, cell: Cell, seconds: float, watch_pid: int | None, backend
         cell.server_cpu = (cell.server_cpu or 0.0) + process_cpu_s(watch_pid) - watched_before
     if backend_pid:
         cell.backend_cpu = (cell.backend_cpu or 0.0) + tree_cpu_s(backend_pid) - backend_before
-    cell.client_cpu += _cpu_now() - cpu_before
+    cell.client_cpu += cpu_now() - cpu_before
 
 
 def main() -> None:
